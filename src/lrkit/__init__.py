@@ -1,0 +1,19 @@
+"""lrkit: take the guesswork out of learning rates.
+
+The core (this package's top level) needs only numpy; framework adapters live in
+``lrkit.torch``, ``lrkit.keras`` and ``lrkit.lightning``.
+"""
+
+from lrkit.rangetest import RangeTestResult, lr_sweep, range_test
+from lrkit.suggest import Suggestion, SuggestionError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "RangeTestResult",
+    "Suggestion",
+    "SuggestionError",
+    "__version__",
+    "lr_sweep",
+    "range_test",
+]

@@ -1,0 +1,53 @@
+"""The ``lrkit`` command line: one sub-command per module in this package.
+
+User mistakes (bad arguments, bad files) print one line on stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from lrkit import __version__
+
+#: Sub-command modules; each defines ``register(subparsers)`` which sets ``run=``.
+COMMANDS = ("find",)
+
+USAGE_ERROR = 2
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for; shown as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        command = self.prog.removeprefix("lrkit").strip()
+        raise UsageError(f"{command}: {message}" if command else message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="lrkit", description="Take the guesswork out of learning rates.")
+    parser.add_argument("--version", action="version", version=f"lrkit {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name in COMMANDS:
+        importlib.import_module(f"lrkit.cli.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.run(args) or 0)
+    except (UsageError, ValueError, TypeError, FileExistsError, FileNotFoundError) as exc:
+        print(f"lrkit: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        print("lrkit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""``lrkit find``: run the range test on a task and report the suggested learning rates."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from lrkit.cli.output import console, prepare_out_dir
+from lrkit.suggest import Suggestion
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "find",
+        help="run the learning-rate range test and suggest a learning rate",
+        description="Sweep the learning rate over a few hundred steps, restore the model and "
+        "suggest a learning rate and cyclical bounds. Writes lr_find.json and lr_find.png.",
+    )
+    parser.add_argument("--task", default="digits-cnn", help="built-in task or module:factory")
+    parser.add_argument("--optimizer", default="adam", help="adam, sgd, momentum, adamw, ...")
+    parser.add_argument("--start-lr", type=float, default=1e-7)
+    parser.add_argument("--end-lr", type=float, default=10.0)
+    parser.add_argument("--steps", type=int, default=100, help="number of sweep steps")
+    parser.add_argument("--mode", default="exp", help="exp (geometric) or linear sweep")
+    parser.add_argument("--smoothing", type=float, default=0.98, help="EMA factor in [0, 1)")
+    parser.add_argument("--diverge-factor", type=float, default=4.0)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("lrkit-out"), help="output directory")
+    parser.add_argument("--overwrite", action="store_true", help="replace earlier results")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lrkit import tasks
+    from lrkit.rangetest import validate_sweep
+    from lrkit.torch import find_lr
+
+    validate_sweep(args.start_lr, args.end_lr, args.steps, args.mode, args.smoothing)
+    outputs = prepare_out_dir(args.out, ["lr_find.json", "lr_find.png"], args.overwrite)
+    task = tasks.get(args.task, seed=args.seed, batch_size=args.batch_size)
+    optimizer = task.make_optimizer(args.optimizer)
+    result = find_lr(
+        task.model,
+        optimizer,
+        task.loss_fn,
+        task.train_loader,
+        start_lr=args.start_lr,
+        end_lr=args.end_lr,
+        num_steps=args.steps,
+        mode=args.mode,
+        smoothing=args.smoothing,
+        diverge_factor=args.diverge_factor,
+        progress=not args.no_progress,
+    )
+    result.settings.update(task=task.name, seed=args.seed, optimizer_name=args.optimizer)
+    result.to_json(outputs["lr_find.json"], overwrite=args.overwrite)
+    result.plot(outputs["lr_find.png"])
+    _print_summary(result, outputs)
+    return 0
+
+
+def _print_summary(result: Any, outputs: dict[str, Path]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Range test on {result.settings['task']} ({result.settings['optimizer']})")
+    table.add_column("rule")
+    table.add_column("learning rate", justify="right")
+    table.add_column("note")
+    for name, found in result.suggestions().items():
+        if isinstance(found, Suggestion):
+            table.add_row(name, f"{found.lr:.3g}", "")
+        else:
+            table.add_row(name, "—", str(found))
+    try:
+        base_lr, max_lr = result.clr_bounds()
+        table.add_row("cyclical bounds", f"{base_lr:.3g} … {max_lr:.3g}", "base_lr … max_lr")
+    except ValueError as exc:
+        table.add_row("cyclical bounds", "—", str(exc))
+    out = console()
+    out.print(table)
+    out.print(
+        f"sweep: {len(result.lrs)} steps, stopped: {result.stop_reason}; "
+        f"wrote {outputs['lr_find.json']} and {outputs['lr_find.png']}"
+    )

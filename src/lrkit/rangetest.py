@@ -1,0 +1,206 @@
+"""The learning-rate range test, independent of any framework.
+
+The engine drives a ``step(lr) -> loss`` callable over a sweep of learning rates, smooths the
+loss with a bias-corrected exponential moving average and stops early when the run diverges:
+
+    avg_i      = β·avg_{i-1} + (1 - β)·loss_i,     avg_{-1} = 0
+    smoothed_i = avg_i / (1 - β^(i+1))
+
+The sweep stops when ``smoothed_i > diverge_factor · min_{j<=i} smoothed_j`` or when a loss is
+not finite. Adapters (``lrkit.torch``, ``lrkit.keras``) build the ``step`` callable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lrkit import suggest as rules
+
+MODES = ("exp", "linear")
+
+#: Why a sweep ended.
+COMPLETED, DIVERGED, NON_FINITE = "completed", "diverged", "non-finite"
+
+StepFn = Callable[[float], float]
+ProgressFn = Callable[[int, float, float], None]
+
+
+def validate_sweep(
+    start_lr: float, end_lr: float, num_steps: int, mode: str, smoothing: float = 0.98
+) -> None:
+    """Raise ``ValueError`` naming the first sweep setting that is not allowed."""
+    for name, value in (("start_lr", start_lr), ("end_lr", end_lr)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name}: must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ValueError(f"{name}: must be finite, got {value!r}")
+    if start_lr <= 0:
+        raise ValueError(f"start_lr: must be > 0, got {start_lr!r}")
+    if end_lr <= start_lr:
+        raise ValueError(f"end_lr: must be greater than start_lr ({start_lr!r}), got {end_lr!r}")
+    if isinstance(num_steps, bool) or not isinstance(num_steps, int):
+        raise TypeError(f"num_steps: must be an integer, got {num_steps!r}")
+    if num_steps < 2:
+        raise ValueError(f"num_steps: must be >= 2, got {num_steps!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
+    if not (isinstance(smoothing, (int, float)) and 0.0 <= smoothing < 1.0):
+        raise ValueError(f"smoothing: must be in [0, 1), got {smoothing!r}")
+
+
+def lr_sweep(start_lr: float, end_lr: float, num_steps: int, mode: str = "exp") -> NDArray[Any]:
+    """The swept learning rates: geometric (``mode="exp"``) or evenly spaced (``"linear"``)."""
+    validate_sweep(start_lr, end_lr, num_steps, mode)
+    if mode == "exp":
+        return np.geomspace(start_lr, end_lr, num_steps)
+    return np.linspace(start_lr, end_lr, num_steps)
+
+
+@dataclass
+class RangeTestResult:
+    """What a range test measured, why it stopped, and the learning rates it suggests."""
+
+    lrs: list[float]
+    losses: list[float]
+    smoothed_losses: list[float]
+    stop_reason: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def suggestion(self) -> float:
+        """The learning rate of lrkit's default rule."""
+        return self.suggest("default").lr
+
+    def suggest(self, method: str = "default") -> rules.Suggestion:
+        """The suggestion of rule ``method`` on the smoothed curve (see :mod:`lrkit.suggest`)."""
+        return rules.suggest(self.lrs, self.smoothed_losses, method)
+
+    def suggestions(self) -> dict[str, rules.Suggestion | rules.SuggestionError]:
+        """Every rule's suggestion, or the reason it has none, by rule name."""
+        out: dict[str, rules.Suggestion | rules.SuggestionError] = {}
+        for name in ("default", *rules.RULES):
+            try:
+                out[name] = self.suggest(name)
+            except rules.SuggestionError as exc:
+                out[name] = exc
+        return out
+
+    def clr_bounds(self) -> tuple[float, float]:
+        """``(base_lr, max_lr)`` for cyclical and one-cycle schedules (Smith's rule)."""
+        return rules.clr_bounds(self.lrs, self.smoothed_losses)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data; non-finite losses become ``None`` so the JSON stays standard."""
+        return {
+            "lrs": list(self.lrs),
+            "losses": [_finite_or_none(v) for v in self.losses],
+            "smoothed_losses": [_finite_or_none(v) for v in self.smoothed_losses],
+            "stop_reason": self.stop_reason,
+            "settings": dict(self.settings),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RangeTestResult:
+        """The inverse of :meth:`to_dict`."""
+        try:
+            return cls(
+                lrs=[float(v) for v in data["lrs"]],
+                losses=[math.nan if v is None else float(v) for v in data["losses"]],
+                smoothed_losses=[
+                    math.nan if v is None else float(v) for v in data["smoothed_losses"]
+                ],
+                stop_reason=str(data["stop_reason"]),
+                settings=dict(data.get("settings", {})),
+            )
+        except KeyError as exc:
+            raise ValueError(f"range-test result: missing field {exc.args[0]!r}") from None
+
+    def to_json(self, path: str | Path | None = None, *, overwrite: bool = False) -> str:
+        """The result as JSON text; also written to ``path`` when given.
+
+        An existing file is only replaced with ``overwrite=True``.
+        """
+        text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
+        if path is not None:
+            target = Path(path)
+            if target.exists() and not overwrite:
+                raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
+            target.write_text(text + "\n", encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_json(cls, source: str | Path) -> RangeTestResult:
+        """Read a result from JSON text or from a path to a JSON file."""
+        text = str(source)
+        if not text.lstrip().startswith("{"):
+            text = Path(source).read_text(encoding="utf-8")
+        return cls.from_dict(json.loads(text))
+
+    def plot(self, path: str | Path | None = None, ax: Any = None) -> Any:
+        """Loss against learning rate with every suggestion marked; see :mod:`lrkit.plotting`."""
+        from lrkit.plotting import plot_range_test
+
+        return plot_range_test(self, path=path, ax=ax)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def range_test(
+    step: StepFn,
+    *,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    mode: str = "exp",
+    smoothing: float = 0.98,
+    diverge_factor: float = 4.0,
+    on_step: ProgressFn | None = None,
+) -> RangeTestResult:
+    """Sweep ``step(lr) -> loss`` from ``start_lr`` to ``end_lr`` and record the curve.
+
+    ``on_step(i, lr, loss)`` is called after every step (for progress bars). The sweep stops
+    early, keeping the offending point, when the smoothed loss exceeds ``diverge_factor`` times
+    its best or the loss is not finite; ``stop_reason`` says which.
+    """
+    validate_sweep(start_lr, end_lr, num_steps, mode, smoothing)
+    if not (isinstance(diverge_factor, (int, float)) and diverge_factor > 1):
+        raise ValueError(f"diverge_factor: must be a number > 1, got {diverge_factor!r}")
+    lrs, losses, smoothed = [], [], []
+    avg, best = 0.0, math.inf
+    reason = COMPLETED
+    for i, lr in enumerate(lr_sweep(start_lr, end_lr, num_steps, mode)):
+        loss = float(step(float(lr)))
+        lrs.append(float(lr))
+        losses.append(loss)
+        if on_step is not None:
+            on_step(i, float(lr), loss)
+        if not math.isfinite(loss):
+            smoothed.append(math.nan)
+            reason = NON_FINITE
+            break
+        avg = smoothing * avg + (1.0 - smoothing) * loss
+        value = avg / (1.0 - smoothing ** (i + 1))
+        smoothed.append(value)
+        best = min(best, value)
+        if value > diverge_factor * best:
+            reason = DIVERGED
+            break
+    settings = {
+        "start_lr": start_lr,
+        "end_lr": end_lr,
+        "num_steps": num_steps,
+        "mode": mode,
+        "smoothing": smoothing,
+        "diverge_factor": diverge_factor,
+    }
+    return RangeTestResult(lrs, losses, smoothed, reason, settings)

@@ -1,0 +1,171 @@
+"""Suggestion rules: pure functions from a range-test curve ``(lrs, losses)`` to a learning rate.
+
+Every rule first cuts the curve at its first non-finite loss, works on what is left, and
+returns a learning rate that was actually swept. A curve that is too short or never falls
+raises :class:`SuggestionError` (a ``ValueError``) that says why.
+
+Rules:
+
+- ``steepest``: the learning rate where the loss falls fastest per decade,
+  ``argmin_i d loss / d log(lr)``, looked for only before the minimum of the curve.
+- ``valley``: the middle of the longest stretch over which the loss keeps falling
+  (the longest decreasing subsequence of the curve).
+- ``minimum``: the learning rate at the lowest loss, divided by 10.
+- ``default``: the rule lrkit recommends (:data:`DEFAULT_RULE`).
+
+:func:`clr_bounds` gives Smith's cyclical bounds: ``base_lr`` where the loss has made 10 % of
+its total fall, ``max_lr`` where it has made 90 % of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+#: Fewest finite points a curve needs before any rule answers.
+MIN_POINTS = 5
+#: Smallest fall of the loss, relative to its starting value, that counts as a descent.
+MIN_RELATIVE_DROP = 0.01
+
+DEFAULT_RULE = "valley"
+
+
+class SuggestionError(ValueError):
+    """The curve has no shape a rule can read a learning rate from."""
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A suggested learning rate, the index on the curve it came from, and the rule."""
+
+    lr: float
+    index: int
+    method: str
+
+
+FloatArray = NDArray[np.float64]
+
+
+def finite_prefix(lrs: ArrayLike, losses: ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """The curve up to (not including) its first non-finite loss or learning rate."""
+    lr_array = np.asarray(lrs, dtype=np.float64)
+    loss_array = np.asarray(losses, dtype=np.float64)
+    if lr_array.shape != loss_array.shape or lr_array.ndim != 1:
+        raise ValueError(
+            f"lrs and losses: must be 1-D and of equal length, got shapes "
+            f"{lr_array.shape} and {loss_array.shape}"
+        )
+    bad = ~(np.isfinite(loss_array) & np.isfinite(lr_array))
+    end = int(np.argmax(bad)) if bad.any() else len(loss_array)
+    return lr_array[:end], loss_array[:end]
+
+
+def _usable_curve(lrs: ArrayLike, losses: ArrayLike, method: str) -> tuple[FloatArray, FloatArray]:
+    lr_array, loss_array = finite_prefix(lrs, losses)
+    if len(loss_array) < MIN_POINTS:
+        raise SuggestionError(
+            f"{method}: the curve has {len(loss_array)} finite points before the first "
+            f"non-finite loss; at least {MIN_POINTS} are needed (sweep more steps, or start lower)"
+        )
+    if np.any(np.diff(lr_array) <= 0):
+        raise ValueError(f"{method}: lrs must increase strictly")
+    start, lowest = loss_array[0], loss_array.min()
+    scale = max(abs(start), np.finfo(np.float64).tiny)
+    if (start - lowest) / scale < MIN_RELATIVE_DROP:
+        raise SuggestionError(
+            f"{method}: the loss never fell by {MIN_RELATIVE_DROP:.0%} of its starting value "
+            f"({start:.4g} -> lowest {lowest:.4g}); the sweep may start too high, end too "
+            "low, or the model may not be learning at all"
+        )
+    return lr_array, loss_array
+
+
+def steepest(lrs: ArrayLike, losses: ArrayLike) -> Suggestion:
+    """``argmin_i d loss / d log(lr)`` over the curve up to its minimum."""
+    lr_array, loss_array = _usable_curve(lrs, losses, "steepest")
+    end = int(np.argmin(loss_array)) + 1
+    if end < 2:
+        raise SuggestionError("steepest: the loss is lowest at the first point; nothing descends")
+    slopes = np.gradient(loss_array[:end], np.log(lr_array[:end]))
+    index = int(np.argmin(slopes))
+    return Suggestion(float(lr_array[index]), index, "steepest")
+
+
+def longest_descent(losses: FloatArray) -> tuple[int, int]:
+    """First and last index of the longest strictly decreasing subsequence of ``losses``.
+
+    Among equally long ones the latest start wins, so a flat stretch before the fall does not
+    count as part of it.
+    """
+    n = len(losses)
+    length = np.ones(n, dtype=np.int64)
+    first = np.arange(n)
+    for i in range(1, n):
+        higher = np.flatnonzero(losses[:i] > losses[i])
+        if higher.size:
+            best = higher[::-1][np.argmax(length[higher][::-1])]  # ties: the latest start
+            length[i] = length[best] + 1
+            first[i] = first[best]
+    last = int(np.argmax(length))
+    return int(first[last]), last
+
+
+def valley(lrs: ArrayLike, losses: ArrayLike) -> Suggestion:
+    """The middle (in index, i.e. in log-lr for an exponential sweep) of the longest descent."""
+    lr_array, loss_array = _usable_curve(lrs, losses, "valley")
+    start, end = longest_descent(loss_array)
+    index = (start + end) // 2
+    return Suggestion(float(lr_array[index]), index, "valley")
+
+
+def minimum(lrs: ArrayLike, losses: ArrayLike) -> Suggestion:
+    """``lr[argmin loss] / 10``, raised to the first swept learning rate if it falls below."""
+    lr_array, loss_array = _usable_curve(lrs, losses, "minimum")
+    at_min = int(np.argmin(loss_array))
+    lr = max(float(lr_array[at_min]) / 10.0, float(lr_array[0]))
+    index = int(np.searchsorted(lr_array, lr, side="right")) - 1
+    return Suggestion(lr, max(index, 0), "minimum")
+
+
+RULES: dict[str, Callable[[ArrayLike, ArrayLike], Suggestion]] = {
+    "steepest": steepest,
+    "valley": valley,
+    "minimum": minimum,
+}
+
+
+def suggest(lrs: ArrayLike, losses: ArrayLike, method: str = "default") -> Suggestion:
+    """Apply rule ``method`` (one of :data:`RULES`, or ``"default"``) to the curve."""
+    name = DEFAULT_RULE if method == "default" else method
+    try:
+        rule = RULES[name]
+    except KeyError:
+        allowed = ", ".join(["default", *RULES])
+        raise ValueError(f"method: unknown rule {method!r}; choose one of {allowed}") from None
+    suggestion = rule(lrs, losses)
+    if method == "default":
+        return Suggestion(suggestion.lr, suggestion.index, f"default ({name})")
+    return suggestion
+
+
+def clr_bounds(lrs: ArrayLike, losses: ArrayLike) -> tuple[float, float]:
+    """Smith's cyclical bounds: where the loss starts to fall and where it stops falling.
+
+    With ``drop = loss[0] - min(loss)`` over the curve up to its minimum, ``base_lr`` is the first
+    learning rate at which the loss is below ``loss[0] - 0.1·drop`` and ``max_lr`` the first at
+    which it is below ``loss[0] - 0.9·drop``.
+    """
+    lr_array, loss_array = _usable_curve(lrs, losses, "clr_bounds")
+    end = int(np.argmin(loss_array)) + 1
+    descent = loss_array[:end]
+    drop = descent[0] - descent[-1]
+    base = int(np.argmax(descent <= descent[0] - 0.1 * drop))
+    peak = int(np.argmax(descent <= descent[0] - 0.9 * drop))
+    if peak <= base:
+        raise SuggestionError(
+            "clr_bounds: the loss falls in a single step; sweep more steps for a usable range"
+        )
+    return float(lr_array[base]), float(lr_array[peak])

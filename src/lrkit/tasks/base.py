@@ -1,0 +1,144 @@
+"""What a built-in task is, and the plain training loop every tool shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+Metric = Callable[[torch.Tensor, torch.Tensor], float]
+
+
+@dataclass
+class Task:
+    """A model with its data: everything needed to train it and score it."""
+
+    name: str
+    model: nn.Module
+    train_loader: DataLoader
+    val_loader: DataLoader
+    loss_fn: nn.Module
+    metric: Metric
+    metric_name: str
+    seed: int
+    default_epochs: int
+
+    def make_optimizer(self, name: str = "adam", lr: float = 1e-3, **kwargs: Any) -> Any:
+        """An optimizer over this task's model parameters (see :func:`make_optimizer`)."""
+        return make_optimizer(name, self.model.parameters(), lr=lr, **kwargs)
+
+    def evaluate(self) -> dict[str, float]:
+        """Validation loss and score of the model as it is now."""
+        return evaluate(self.model, self.loss_fn, self.val_loader, self.metric, self.metric_name)
+
+
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "sgd": lambda params, lr, **kw: torch.optim.SGD(params, lr=lr, **kw),
+    "momentum": lambda params, lr, **kw: torch.optim.SGD(params, lr=lr, momentum=0.9, **kw),
+    "nesterov": lambda params, lr, **kw: torch.optim.SGD(
+        params, lr=lr, momentum=0.9, nesterov=True, **kw
+    ),
+    "adam": lambda params, lr, **kw: torch.optim.Adam(params, lr=lr, **kw),
+    "adamw": lambda params, lr, **kw: torch.optim.AdamW(params, lr=lr, **kw),
+    "rmsprop": lambda params, lr, **kw: torch.optim.RMSprop(params, lr=lr, **kw),
+    "adagrad": lambda params, lr, **kw: torch.optim.Adagrad(params, lr=lr, **kw),
+    "adadelta": lambda params, lr, **kw: torch.optim.Adadelta(params, lr=lr, **kw),
+}
+
+
+def make_optimizer(
+    name: str, params: Iterable[Any], *, lr: float = 1e-3, **kwargs: Any
+) -> torch.optim.Optimizer:
+    """A torch optimizer by short name: sgd, momentum (SGD, 0.9), nesterov, adam, adamw, ..."""
+    try:
+        factory = OPTIMIZERS[name]
+    except KeyError:
+        raise ValueError(
+            f"optimizer: unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}"
+        ) from None
+    return factory(params, lr, **kwargs)
+
+
+def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
+    """Fraction of rows whose arg-max equals the target class."""
+    return float((logits.argmax(dim=1) == targets).float().mean())
+
+
+def seeded_generator(seed: int) -> torch.Generator:
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator
+
+
+def loaders(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    seed: int,
+    batch_size: int,
+    val_fraction: float = 0.2,
+    stratify: bool = True,
+) -> tuple[DataLoader, DataLoader]:
+    """Split ``(x, y)`` into seeded train/validation loaders (train shuffled, val not)."""
+    from sklearn.model_selection import train_test_split
+
+    x_train, x_val, y_train, y_val = train_test_split(
+        x, y, test_size=val_fraction, random_state=seed, stratify=y if stratify else None
+    )
+    y_dtype = torch.long if np.issubdtype(y.dtype, np.integer) else torch.float32
+    train = TensorDataset(
+        torch.as_tensor(x_train, dtype=torch.float32), torch.as_tensor(y_train, dtype=y_dtype)
+    )
+    val = TensorDataset(
+        torch.as_tensor(x_val, dtype=torch.float32), torch.as_tensor(y_val, dtype=y_dtype)
+    )
+    train_loader = DataLoader(
+        train, batch_size=batch_size, shuffle=True, generator=seeded_generator(seed)
+    )
+    val_loader = DataLoader(val, batch_size=256, shuffle=False)
+    return train_loader, val_loader
+
+
+def train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: nn.Module,
+    loader: DataLoader,
+    on_step: Callable[[float], None] | None = None,
+) -> float:
+    """One pass over ``loader``; returns the mean training loss. ``on_step(loss)`` per batch."""
+    model.train()
+    total, count = 0.0, 0
+    for inputs, targets in loader:
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        value = float(loss.detach())
+        total, count = total + value, count + 1
+        if on_step is not None:
+            on_step(value)
+    return total / max(count, 1)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, loss_fn: nn.Module, loader: DataLoader, metric: Metric, metric_name: str
+) -> dict[str, float]:
+    """Mean loss and score over ``loader`` (weighted by batch size), in eval mode."""
+    was_training = model.training
+    model.eval()
+    loss_sum, score_sum, n = 0.0, 0.0, 0
+    for inputs, targets in loader:
+        outputs = model(inputs)
+        size = len(targets)
+        loss_sum += float(loss_fn(outputs, targets)) * size
+        score_sum += metric(outputs, targets) * size
+        n += size
+    model.train(was_training)
+    return {"loss": loss_sum / n, metric_name: score_sum / n}

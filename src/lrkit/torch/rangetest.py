@@ -1,0 +1,204 @@
+"""The range test for a torch model: builds the ``step(lr) -> loss`` callable the core drives.
+
+Before the sweep the model's parameters and buffers and the optimizer's state and param
+groups are copied to CPU memory (or to a file with ``snapshot="disk"``); afterwards they are
+loaded back, so both are bit-identical to before — whether the sweep completed, diverged,
+hit a NaN, raised, or was interrupted.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from lrkit.progress import progress_bar
+from lrkit.rangetest import RangeTestResult, range_test, validate_sweep
+
+StepFn = Callable[[nn.Module, Any], torch.Tensor]
+SNAPSHOTS = ("cpu", "disk")
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """``batch`` with every tensor inside (tuples, lists, dicts, nested) moved to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, Mapping):
+        return {key: to_device(value, device) for key, value in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(value, device) for value in batch)
+    return batch
+
+
+def _cpu_copy(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {key: _cpu_copy(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cpu_copy(item) for item in value)
+    return copy.deepcopy(value)
+
+
+@contextmanager
+def preserved(model: nn.Module, optimizer: torch.optim.Optimizer, snapshot: str = "cpu") -> Any:
+    """Restore ``model`` (parameters, buffers, train/eval mode) and ``optimizer`` on exit.
+
+    Gradients are cleared (set to ``None``) rather than restored.
+    """
+    if snapshot not in SNAPSHOTS:
+        raise ValueError(f"snapshot: must be one of {', '.join(SNAPSHOTS)}, got {snapshot!r}")
+    state = {"model": _cpu_copy(model.state_dict()), "optimizer": _cpu_copy(optimizer.state_dict())}
+    modes = {name: module.training for name, module in model.named_modules()}
+    with tempfile.TemporaryDirectory(prefix="lrkit-snapshot-") as tmp:
+        if snapshot == "disk":
+            path = Path(tmp) / "state.pt"
+            torch.save(state, path)
+            del state
+        try:
+            yield
+        finally:
+            saved = torch.load(path, weights_only=True) if snapshot == "disk" else state
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            model.zero_grad(set_to_none=True)
+            for name, module in model.named_modules():
+                module.train(modes[name])
+
+
+def _cycle(loader: Iterable[Any], name: str) -> Iterator[Any]:
+    """Endless batches from ``loader`` (restarted when exhausted); rejects an empty loader."""
+    iterator = iter(loader)
+    try:
+        first = next(iterator)
+    except StopIteration:
+        raise ValueError(f"{name}: the loader yields no batches") from None
+    return itertools.chain([first], iterator, _restarts(loader))
+
+
+def _restarts(loader: Iterable[Any]) -> Iterator[Any]:
+    while True:
+        yield from loader
+
+
+def _default_step_fn(loss_fn: Callable[..., torch.Tensor] | None) -> StepFn:
+    if loss_fn is None:
+        raise ValueError("loss_fn: give a loss function, or step_fn for custom batches")
+
+    def step(model: nn.Module, batch: Any) -> torch.Tensor:
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise TypeError(
+                "train_loader: batches must be (inputs, targets) pairs for loss_fn; "
+                f"got {type(batch).__name__}. Pass step_fn(model, batch) -> loss instead"
+            )
+        inputs, targets = batch
+        return loss_fn(model(inputs), targets)
+
+    return step
+
+
+def find_lr(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[..., torch.Tensor] | None,
+    train_loader: Iterable[Any],
+    *,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    mode: str = "exp",
+    smoothing: float = 0.98,
+    diverge_factor: float = 4.0,
+    accumulation_steps: int = 1,
+    val_loader: Iterable[Any] | None = None,
+    val_batches: int = 4,
+    step_fn: StepFn | None = None,
+    device: str | torch.device | None = None,
+    snapshot: str = "cpu",
+    progress: bool = True,
+) -> RangeTestResult:
+    """Run the learning-rate range test on ``model`` and restore it and ``optimizer`` after.
+
+    Each of the ``num_steps`` steps sets the learning rate (the first param group gets the
+    swept value, other groups keep their ratio to it), runs ``accumulation_steps`` batches
+    forward and backward, and takes one optimizer step. The recorded loss is the mean training
+    loss of those batches, or, with ``val_loader``, the mean validation loss over its first
+    ``val_batches`` batches after the step — which costs ``num_steps × val_batches`` extra
+    forward passes.
+
+    ``step_fn(model, batch) -> scalar loss`` replaces ``loss_fn`` for any batch shape; lrkit does
+    the backward pass, accumulation and optimizer step. Batches are moved to ``device`` (by
+    default the model's). See :func:`lrkit.range_test` for the sweep and stopping rules.
+    """
+    validate_sweep(start_lr, end_lr, num_steps, mode, smoothing)
+    if isinstance(accumulation_steps, bool) or not isinstance(accumulation_steps, int):
+        raise TypeError(f"accumulation_steps: must be an integer, got {accumulation_steps!r}")
+    if accumulation_steps < 1:
+        raise ValueError(f"accumulation_steps: must be >= 1, got {accumulation_steps}")
+    if val_loader is not None and val_batches < 1:
+        raise ValueError(f"val_batches: must be >= 1, got {val_batches}")
+    compute_loss = step_fn or _default_step_fn(loss_fn)
+    target = torch.device(device) if device is not None else _model_device(model)
+    batches = _cycle(train_loader, "train_loader")
+    if val_loader is not None:
+        val_slice = list(itertools.islice(val_loader, val_batches))
+        if not val_slice:
+            raise ValueError("val_loader: the loader yields no batches")
+    base_lrs = [group["lr"] for group in optimizer.param_groups]
+    ratios = [lr / base_lrs[0] if base_lrs[0] else 1.0 for lr in base_lrs]
+
+    def step(lr: float) -> float:
+        for group, ratio in zip(optimizer.param_groups, ratios, strict=True):
+            group["lr"] = lr * ratio
+        model.train()
+        optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        for _ in range(accumulation_steps):
+            loss = compute_loss(model, to_device(next(batches), target))
+            (loss / accumulation_steps).backward()
+            total += float(loss.detach())
+        optimizer.step()
+        if val_loader is None:
+            return total / accumulation_steps
+        return _mean_loss(model, compute_loss, val_slice, target)
+
+    with (
+        preserved(model, optimizer, snapshot),
+        progress_bar("range test", num_steps, enabled=progress) as advance,
+    ):
+        result = range_test(
+            step,
+            start_lr=start_lr,
+            end_lr=end_lr,
+            num_steps=num_steps,
+            mode=mode,
+            smoothing=smoothing,
+            diverge_factor=diverge_factor,
+            on_step=lambda i, lr, loss: advance(f"lr {lr:.2e}  loss {loss:.4f}"),
+        )
+    result.settings.update(
+        accumulation_steps=accumulation_steps,
+        curve="validation" if val_loader is not None else "training",
+        optimizer=type(optimizer).__name__,
+    )
+    return result
+
+
+@torch.no_grad()
+def _mean_loss(model: nn.Module, compute_loss: StepFn, batches: list[Any], device: Any) -> float:
+    model.eval()
+    total = sum(float(compute_loss(model, to_device(batch, device))) for batch in batches)
+    return total / len(batches)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
+        return tensor.device
+    return torch.device("cpu")

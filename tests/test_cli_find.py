@@ -1,0 +1,69 @@
+"""``lrkit find`` end to end: exit codes, files written, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lrkit import RangeTestResult
+from lrkit.cli import main
+
+
+def test_find_writes_json_and_plot_and_prints_the_table(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["find", "--steps", "40", "--out", str(out), "--no-progress"])
+    assert code == 0
+    result = RangeTestResult.from_json(out / "lr_find.json")
+    assert len(result.lrs) >= 2 and result.settings["task"] == "digits-cnn"
+    assert (out / "lr_find.png").stat().st_size > 10_000
+    printed = capsys.readouterr().out
+    for rule in ("default", "steepest", "valley", "minimum", "cyclical bounds"):
+        assert rule in printed
+
+
+def test_find_refuses_to_overwrite_results(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "lr_find.json").write_text("{}")
+    code = main(["find", "--steps", "5", "--out", str(out), "--no-progress"])
+    assert code == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (out / "lr_find.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["find", "--start-lr", "-1"], "start_lr: must be > 0"),
+        (["find", "--end-lr", "1e-9"], "end_lr: must be greater than start_lr"),
+        (["find", "--steps", "1"], "num_steps: must be >= 2"),
+        (["find", "--mode", "log"], "mode: must be one of exp, linear"),
+        (["find", "--task", "imagenet"], "task: unknown task 'imagenet'"),
+        (["find", "--optimizer", "lion", "--steps", "3"], "optimizer: unknown optimizer 'lion'"),
+        (["find", "--steps", "many"], "invalid int value"),
+        (["find", "--no-such-flag"], "unrecognized arguments"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_status_2(tmp_path, capsys, argv, message):
+    assert main([*argv, "--out", str(tmp_path / "o")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert message in lines[0]
+
+
+def test_the_installed_command_exits_2_without_a_traceback(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-m", "lrkit.cli", "find", "--start-lr", "0", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.strip() == "lrkit: error: start_lr: must be > 0, got 0.0"
+
+
+def test_written_json_is_standard(tmp_path):
+    out = tmp_path / "o"
+    assert main(["find", "--steps", "10", "--out", str(out), "--no-progress"]) == 0
+    json.loads((out / "lr_find.json").read_text())

@@ -1,0 +1,144 @@
+"""The framework-neutral range-test engine on synthetic loss functions."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from lrkit import RangeTestResult, lr_sweep, range_test
+
+
+def bowl(lr: float) -> float:
+    """Loss that is lowest at lr = 1e-2 and grows fast above it."""
+    return 1.0 + (math.log10(lr) + 2) ** 2
+
+
+def test_exponential_sweep_is_geometric():
+    lrs = lr_sweep(1e-4, 1.0, 5, "exp")
+    np.testing.assert_allclose(lrs, [1e-4, 1e-3, 1e-2, 1e-1, 1.0], rtol=1e-12)
+
+
+def test_linear_sweep_is_even():
+    np.testing.assert_allclose(lr_sweep(0.1, 0.5, 5, "linear"), [0.1, 0.2, 0.3, 0.4, 0.5])
+
+
+def test_engine_records_every_step_and_bias_corrected_ema():
+    seen = []
+    result = range_test(
+        lambda lr: seen.append(lr) or bowl(lr),
+        start_lr=1e-4,
+        end_lr=1e-2,
+        num_steps=10,
+        smoothing=0.5,
+    )
+    assert result.stop_reason == "completed"
+    assert result.lrs == seen and len(seen) == 10
+    avg, expected = 0.0, []
+    for i, loss in enumerate(result.losses):
+        avg = 0.5 * avg + 0.5 * loss
+        expected.append(avg / (1 - 0.5 ** (i + 1)))
+    np.testing.assert_allclose(result.smoothed_losses, expected, rtol=1e-12)
+    assert result.smoothed_losses[0] == result.losses[0]
+
+
+def test_zero_smoothing_keeps_the_raw_losses():
+    result = range_test(bowl, start_lr=1e-4, end_lr=1e-2, num_steps=7, smoothing=0.0)
+    assert result.smoothed_losses == result.losses
+
+
+def test_engine_stops_when_the_loss_diverges():
+    result = range_test(bowl, start_lr=1e-3, end_lr=1e3, num_steps=61, smoothing=0.0)
+    assert result.stop_reason == "diverged"
+    assert result.smoothed_losses[-1] > 4 * min(result.smoothed_losses)
+    assert all(v <= 4 * min(result.smoothed_losses) for v in result.smoothed_losses[:-1])
+    assert len(result.lrs) < 61
+
+
+def test_engine_stops_at_the_first_non_finite_loss():
+    calls = []
+
+    def step(lr: float) -> float:
+        calls.append(lr)
+        return math.nan if len(calls) == 6 else 1.0
+
+    result = range_test(step, num_steps=50)
+    assert result.stop_reason == "non-finite"
+    assert len(calls) == 6 and math.isnan(result.losses[-1])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"start_lr": 0.0}, "start_lr: must be > 0"),
+        ({"start_lr": -1e-3}, "start_lr: must be > 0"),
+        ({"end_lr": 1e-8}, "end_lr: must be greater than start_lr"),
+        ({"end_lr": math.inf}, "end_lr: must be finite"),
+        ({"start_lr": math.nan}, "start_lr: must be finite"),
+        ({"num_steps": 1}, "num_steps: must be >= 2"),
+        ({"mode": "log"}, "mode: must be one of exp, linear, got 'log'"),
+        ({"smoothing": 1.0}, r"smoothing: must be in \[0, 1\)"),
+        ({"smoothing": -0.1}, r"smoothing: must be in \[0, 1\)"),
+        ({"diverge_factor": 1.0}, "diverge_factor: must be a number > 1"),
+    ],
+)
+def test_bad_settings_are_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        range_test(bowl, **kwargs)
+
+
+def test_non_integer_steps_are_a_type_error():
+    with pytest.raises(TypeError, match="num_steps: must be an integer"):
+        range_test(bowl, num_steps=10.5)  # type: ignore[arg-type]
+
+
+def test_json_round_trip_keeps_everything_including_nan(tmp_path):
+    losses = iter([3.0, 2.0, 1.5, 1.0, 0.9, math.nan])
+    result = range_test(lambda lr: next(losses), start_lr=1e-3, end_lr=1.0, num_steps=6)
+    text = result.to_json()
+    json.loads(text)  # strict JSON: NaN is written as null
+    assert "NaN" not in text
+    again = RangeTestResult.from_json(text)
+    assert again.lrs == result.lrs
+    assert again.losses[:-1] == result.losses[:-1] and math.isnan(again.losses[-1])
+    assert again.stop_reason == "non-finite"
+    assert again.settings == result.settings
+    path = tmp_path / "result.json"
+    result.to_json(path)
+    assert RangeTestResult.from_json(path).lrs == result.lrs
+
+
+def test_to_json_never_overwrites_silently(tmp_path):
+    result = range_test(bowl, start_lr=1e-4, end_lr=1e-2, num_steps=5)
+    path = tmp_path / "kept.json"
+    path.write_text("precious")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        result.to_json(path)
+    assert path.read_text() == "precious"
+    result.to_json(path, overwrite=True)
+    assert RangeTestResult.from_json(path).lrs == result.lrs
+
+
+def test_from_dict_names_a_missing_field():
+    with pytest.raises(ValueError, match="missing field 'lrs'"):
+        RangeTestResult.from_dict({"losses": []})
+
+
+def test_result_suggestions_and_bounds_come_from_the_smoothed_curve():
+    result = range_test(bowl, start_lr=1e-5, end_lr=1.0, num_steps=101, smoothing=0.0)
+    assert result.suggest("minimum").lr == pytest.approx(1e-3, rel=1e-9)
+    assert result.suggestion == result.suggest("valley").lr
+    base_lr, max_lr = result.clr_bounds()
+    assert 1e-5 <= base_lr < max_lr <= 1e-2
+    assert set(result.suggestions()) == {"default", "steepest", "valley", "minimum"}
+
+
+def test_plot_marks_every_suggestion(tmp_path):
+    result = range_test(bowl, start_lr=1e-5, end_lr=1.0, num_steps=101, smoothing=0.0)
+    path = tmp_path / "curve.png"
+    ax = result.plot(path)
+    assert path.stat().st_size > 10_000
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert any(label.startswith("minimum: 1.00e-03") for label in labels)
+    assert any(label.startswith("valley") for label in labels)
+    assert any(label.startswith("steepest") for label in labels)
