@@ -127,10 +127,17 @@ def test_from_dict_names_a_missing_field():
 def test_result_suggestions_and_bounds_come_from_the_smoothed_curve():
     result = range_test(bowl, start_lr=1e-5, end_lr=1.0, num_steps=101, smoothing=0.0)
     assert result.suggest("minimum").lr == pytest.approx(1e-3, rel=1e-9)
-    assert result.suggestion == result.suggest("valley").lr
+    assert result.suggestion == result.suggest("centred").lr
     base_lr, max_lr = result.clr_bounds()
     assert 1e-5 <= base_lr < max_lr <= 1e-2
-    assert set(result.suggestions()) == {"default", "steepest", "valley", "minimum"}
+    assert set(result.suggestions()) == {
+        "default",
+        "steepest",
+        "valley",
+        "minimum",
+        "slide",
+        "centred",
+    }
 
 
 def test_plot_marks_every_suggestion(tmp_path):

@@ -11,8 +11,8 @@ def test_task_shapes_and_seeded_reproducibility(name):
     first, second = tasks.get(name, seed=3), tasks.get(name, seed=3)
     x, y = next(iter(first.train_loader))
     out = first.model(x)
-    n_classes = 10 if name == "digits-cnn" else 2
-    assert out.shape == (len(y), n_classes)
+    outputs = {"digits-cnn": 10, "friedman-regression": 1}.get(name, 2)
+    assert out.shape == (len(y), outputs)
     for a, b in zip(
         first.model.state_dict().values(), second.model.state_dict().values(), strict=True
     ):

@@ -298,5 +298,6 @@ def test_real_task_curve_falls_then_rises():
     smoothed = result.smoothed_losses
     lowest = min(smoothed)
     assert lowest < 0.95 * smoothed[0]  # it learns somewhere in the sweep
-    assert smoothed[-1] > lowest * 1.2  # and is hurt at the top of it
+    after = result.losses[smoothed.index(lowest) :]
+    assert smoothed[-1] > lowest * 1.1 and max(after) > 1.5 * lowest  # and is hurt at the top
     assert 1e-7 <= result.suggestion <= 10

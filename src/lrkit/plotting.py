@@ -13,10 +13,11 @@ from lrkit.suggest import Suggestion, SuggestionError
 if TYPE_CHECKING:
     from lrkit.rangetest import RangeTestResult
 
-_MARKERS = {"steepest": "v", "valley": "o", "minimum": "s"}
+_MARKERS = {"steepest": "v", "valley": "o", "minimum": "s", "slide": "^", "centred": "*"}
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib.pyplot on a file-only backend, or an ImportError naming the extra."""
     matplotlib = require("matplotlib", "plot")
     if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
         matplotlib.use("Agg")
@@ -29,7 +30,7 @@ def plot_range_test(result: RangeTestResult, path: str | Path | None = None, ax:
     Draws on ``ax`` when given, else on a new figure; saves to ``path`` (PNG, SVG, ...) when
     given. Returns the axes.
     """
-    plt = _pyplot()
+    plt = pyplot()
     own_figure = ax is None
     if own_figure:
         _, ax = plt.subplots(figsize=(7, 4.5), dpi=110)

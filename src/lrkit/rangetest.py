@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 from lrkit import suggest as rules
 
 MODES = ("exp", "linear")
+BATCH_RULES = ("linear", "sqrt")
 
 #: Why a sweep ended.
 COMPLETED, DIVERGED, NON_FINITE = "completed", "diverged", "non-finite"
@@ -80,8 +81,9 @@ class RangeTestResult:
         return self.suggest("default").lr
 
     def suggest(self, method: str = "default") -> rules.Suggestion:
-        """The suggestion of rule ``method`` on the smoothed curve (see :mod:`lrkit.suggest`)."""
-        return rules.suggest(self.lrs, self.smoothed_losses, method)
+        """The suggestion of rule ``method`` (see :mod:`lrkit.suggest`) on the curve it reads."""
+        raw = rules.resolve(method) in rules.READS_RAW
+        return rules.suggest(self.lrs, self.losses if raw else self.smoothed_losses, method)
 
     def suggestions(self) -> dict[str, rules.Suggestion | rules.SuggestionError]:
         """Every rule's suggestion, or the reason it has none, by rule name."""
@@ -93,9 +95,34 @@ class RangeTestResult:
                 out[name] = exc
         return out
 
+    def for_batch_size(
+        self,
+        new_batch_size: int,
+        rule: str = "linear",
+        *,
+        batch_size: int | None = None,
+        method: str = "default",
+    ) -> float:
+        """The suggestion rescaled from the test's batch size ``b`` to ``new_batch_size`` ``B``.
+
+        ``rule="linear"``: ``lr·B/b`` (the linear scaling rule for SGD; holds up to a few
+        thousand examples per batch, with warm-up when ``B ≫ b``); ``rule="sqrt"``:
+        ``lr·√(B/b)`` (closer for Adam-style optimizers). Both are first guesses — a range test
+        at the new batch size is the check. ``b`` comes from ``settings["batch_size"]``
+        (recorded by the adapters) unless ``batch_size`` is given.
+        """
+        if rule not in BATCH_RULES:
+            raise ValueError(f"rule: must be one of {', '.join(BATCH_RULES)}, got {rule!r}")
+        old = batch_size if batch_size is not None else self.settings.get("batch_size")
+        for name, value in (("new_batch_size", new_batch_size), ("batch_size", old)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: must be an integer >= 1, got {value!r}")
+        ratio = new_batch_size / old  # type: ignore[operator]
+        return self.suggest(method).lr * (ratio if rule == "linear" else math.sqrt(ratio))
+
     def clr_bounds(self) -> tuple[float, float]:
         """``(base_lr, max_lr)`` for cyclical and one-cycle schedules (Smith's rule)."""
-        return rules.clr_bounds(self.lrs, self.smoothed_losses)
+        return rules.clr_bounds(self.lrs, self.losses)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data; non-finite losses become ``None`` so the JSON stays standard."""

@@ -11,10 +11,15 @@ Rules:
 - ``valley``: the middle of the longest stretch over which the loss keeps falling
   (the longest decreasing subsequence of the curve).
 - ``minimum``: the learning rate at the lowest loss, divided by 10.
-- ``default``: the rule lrkit recommends (:data:`DEFAULT_RULE`).
+- ``slide``: where the curve, read from its end backwards, first becomes straight again
+  (the slopes at both ends of a 15-point window agree).
+- ``centred``: the learning rate at the lowest point of the *raw* curve, clipped at its
+  starting level and smoothed without lag (a centred Gaussian), divided by 6.
+- ``default``: the rule lrkit recommends (:data:`DEFAULT_RULE`): ``centred``, chosen by
+  ``benchmarks/suggestion_quality.py``.
 
-:func:`clr_bounds` gives Smith's cyclical bounds: ``base_lr`` where the loss has made 10 % of
-its total fall, ``max_lr`` where it has made 90 % of it.
+:func:`clr_bounds` gives Smith's cyclical bounds: ``base_lr`` where the (lag-free) loss has
+made 10 % of its total fall, ``max_lr`` where it has made 90 % of it.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ MIN_POINTS = 5
 #: Smallest fall of the loss, relative to its starting value, that counts as a descent.
 MIN_RELATIVE_DROP = 0.01
 
-DEFAULT_RULE = "valley"
+DEFAULT_RULE = "centred"
 
 
 class SuggestionError(ValueError):
@@ -63,6 +68,12 @@ def finite_prefix(lrs: ArrayLike, losses: ArrayLike) -> tuple[FloatArray, FloatA
     return lr_array[:end], loss_array[:end]
 
 
+def start_level(losses: FloatArray) -> float:
+    """Where the loss started: the median of the first 10 % of the curve (at least 3 points),
+    so that one lucky or unlucky first batch does not set the reference."""
+    return float(np.median(losses[: max(3, len(losses) // 10)]))
+
+
 def _usable_curve(lrs: ArrayLike, losses: ArrayLike, method: str) -> tuple[FloatArray, FloatArray]:
     lr_array, loss_array = finite_prefix(lrs, losses)
     if len(loss_array) < MIN_POINTS:
@@ -72,7 +83,7 @@ def _usable_curve(lrs: ArrayLike, losses: ArrayLike, method: str) -> tuple[Float
         )
     if np.any(np.diff(lr_array) <= 0):
         raise ValueError(f"{method}: lrs must increase strictly")
-    start, lowest = loss_array[0], loss_array.min()
+    start, lowest = start_level(loss_array), loss_array.min()
     scale = max(abs(start), np.finfo(np.float64).tiny)
     if (start - lowest) / scale < MIN_RELATIVE_DROP:
         raise SuggestionError(
@@ -130,22 +141,93 @@ def minimum(lrs: ArrayLike, losses: ArrayLike) -> Suggestion:
     return Suggestion(lr, max(index, 0), "minimum")
 
 
+def centred_smooth(values: FloatArray, sigma: float) -> FloatArray:
+    """Zero-lag Gaussian smoothing in index space (edges padded by reflection).
+
+    Unlike the causal EMA that stops the sweep, it does not shift the curve to the right.
+    """
+    radius = int(np.ceil(3 * sigma))
+    offsets = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
+    padded = np.pad(values, radius, mode="reflect" if len(values) > radius else "edge")
+    return np.convolve(padded, kernel / kernel.sum(), mode="valid")
+
+
+def lagless_curve(lrs: ArrayLike, losses: ArrayLike, method: str) -> tuple[FloatArray, FloatArray]:
+    """The raw curve cut at its first non-finite loss, clipped at its :func:`start_level` and
+    smoothed by a centred Gaussian (σ = 3 % of the points, at least 1.5).
+
+    Unlike the causal EMA that stops the sweep, the centred smoother does not push the curve
+    to higher learning rates; clipping keeps the blow-up at the end of the sweep from leaking
+    into the points before it.
+    """
+    lr_array, loss_array = finite_prefix(lrs, losses)
+    if len(loss_array) < MIN_POINTS:
+        raise SuggestionError(
+            f"{method}: the curve has {len(loss_array)} finite points; at least {MIN_POINTS} "
+            "are needed"
+        )
+    clipped = np.minimum(loss_array, start_level(loss_array))
+    return _usable_curve(
+        lr_array, centred_smooth(clipped, sigma=max(1.5, 0.03 * len(loss_array))), method
+    )
+
+
+def centred(lrs: ArrayLike, losses: ArrayLike, divisor: float = 6.0) -> Suggestion:
+    """``lr[argmin c] / divisor``, where ``c`` is the :func:`lagless_curve` of the *raw* losses."""
+    lr_array, smooth = lagless_curve(lrs, losses, "centred")
+    at_min = int(np.argmin(smooth))
+    lr = max(float(lr_array[at_min]) / divisor, float(lr_array[0]))
+    index = int(np.searchsorted(lr_array, lr, side="right")) - 1
+    return Suggestion(lr, max(index, 0), "centred")
+
+
+def slide(
+    lrs: ArrayLike, losses: ArrayLike, window: int = 15, threshold: float = 0.005
+) -> Suggestion:
+    """Slide a window of ``window`` points leftwards from the end of the curve until the slopes
+    at its two ends (of ``loss / loss[0]`` per step) differ by at most ``threshold``; the left
+    end of that window is the suggestion (the start of the curve if no window qualifies).
+    """
+    lr_array, loss_array = _usable_curve(lrs, losses, "slide")
+    slopes = np.gradient(loss_array / loss_array[0])
+    right = len(loss_array) - 1
+    width = min(window, right)
+    while right - width > 0 and abs(slopes[right] - slopes[right - width]) > threshold:
+        right -= 1
+    index = right - width
+    return Suggestion(float(lr_array[index]), index, "slide")
+
+
 RULES: dict[str, Callable[[ArrayLike, ArrayLike], Suggestion]] = {
     "steepest": steepest,
     "valley": valley,
     "minimum": minimum,
+    "slide": slide,
+    "centred": centred,
 }
 
 
-def suggest(lrs: ArrayLike, losses: ArrayLike, method: str = "default") -> Suggestion:
-    """Apply rule ``method`` (one of :data:`RULES`, or ``"default"``) to the curve."""
+#: Rules that read the raw losses; the others read the EMA-smoothed curve.
+READS_RAW = frozenset({"centred"})
+
+
+def resolve(method: str) -> str:
+    """The rule ``method`` names (``"default"`` → :data:`DEFAULT_RULE`), or a clear error."""
     name = DEFAULT_RULE if method == "default" else method
-    try:
-        rule = RULES[name]
-    except KeyError:
+    if name not in RULES:
         allowed = ", ".join(["default", *RULES])
-        raise ValueError(f"method: unknown rule {method!r}; choose one of {allowed}") from None
-    suggestion = rule(lrs, losses)
+        raise ValueError(f"method: unknown rule {method!r}; choose one of {allowed}")
+    return name
+
+
+def suggest(lrs: ArrayLike, losses: ArrayLike, method: str = "default") -> Suggestion:
+    """Apply rule ``method`` (one of :data:`RULES`, or ``"default"``) to the curve.
+
+    Give the raw losses for the rules in :data:`READS_RAW`, the smoothed ones for the others.
+    """
+    name = resolve(method)
+    suggestion = RULES[name](lrs, losses)
     if method == "default":
         return Suggestion(suggestion.lr, suggestion.index, f"default ({name})")
     return suggestion
@@ -154,13 +236,12 @@ def suggest(lrs: ArrayLike, losses: ArrayLike, method: str = "default") -> Sugge
 def clr_bounds(lrs: ArrayLike, losses: ArrayLike) -> tuple[float, float]:
     """Smith's cyclical bounds: where the loss starts to fall and where it stops falling.
 
-    With ``drop = loss[0] - min(loss)`` over the curve up to its minimum, ``base_lr`` is the first
-    learning rate at which the loss is below ``loss[0] - 0.1·drop`` and ``max_lr`` the first at
-    which it is below ``loss[0] - 0.9·drop``.
+    Read off the :func:`lagless_curve` of the *raw* losses ``c``, up to its minimum: with
+    ``drop = c[0] - min(c)``, ``base_lr`` is the first learning rate at which ``c`` is below
+    ``c[0] - 0.1·drop`` and ``max_lr`` the first at which it is below ``c[0] - 0.9·drop``.
     """
-    lr_array, loss_array = _usable_curve(lrs, losses, "clr_bounds")
-    end = int(np.argmin(loss_array)) + 1
-    descent = loss_array[:end]
+    lr_array, smooth = lagless_curve(lrs, losses, "clr_bounds")
+    descent = smooth[: int(np.argmin(smooth)) + 1]
     drop = descent[0] - descent[-1]
     base = int(np.argmax(descent <= descent[0] - 0.1 * drop))
     peak = int(np.argmax(descent <= descent[0] - 0.9 * drop))

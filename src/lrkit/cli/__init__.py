@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from lrkit import __version__
 
 #: Sub-command modules; each defines ``register(subparsers)`` which sets ``run=``.
-COMMANDS = ("find",)
+COMMANDS = ("find", "auto", "search", "doctor", "schedule", "compare", "report")
 
 USAGE_ERROR = 2
 

@@ -24,6 +24,9 @@ from lrkit.tasks.base import Task, evaluate, make_optimizer, train_epoch  # noqa
 REGISTRY: dict[str, str] = {
     "digits-cnn": "lrkit.tasks.digits:digits_cnn",
     "series-cnn-lstm": "lrkit.tasks.series:series_cnn_lstm",
+    "tabular-mlp": "lrkit.tasks.tabular:tabular_mlp",
+    "friedman-regression": "lrkit.tasks.regression:friedman_regression",
+    "motif-gru": "lrkit.tasks.sequence:motif_gru",
 }
 
 

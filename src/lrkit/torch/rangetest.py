@@ -88,7 +88,7 @@ def _restarts(loader: Iterable[Any]) -> Iterator[Any]:
         yield from loader
 
 
-def _default_step_fn(loss_fn: Callable[..., torch.Tensor] | None) -> StepFn:
+def default_step_fn(loss_fn: Callable[..., torch.Tensor] | None) -> StepFn:
     if loss_fn is None:
         raise ValueError("loss_fn: give a loss function, or step_fn for custom batches")
 
@@ -144,8 +144,8 @@ def find_lr(
         raise ValueError(f"accumulation_steps: must be >= 1, got {accumulation_steps}")
     if val_loader is not None and val_batches < 1:
         raise ValueError(f"val_batches: must be >= 1, got {val_batches}")
-    compute_loss = step_fn or _default_step_fn(loss_fn)
-    target = torch.device(device) if device is not None else _model_device(model)
+    compute_loss = step_fn or default_step_fn(loss_fn)
+    target = torch.device(device) if device is not None else model_device(model)
     batches = _cycle(train_loader, "train_loader")
     if val_loader is not None:
         val_slice = list(itertools.islice(val_loader, val_batches))
@@ -183,7 +183,9 @@ def find_lr(
             diverge_factor=diverge_factor,
             on_step=lambda i, lr, loss: advance(f"lr {lr:.2e}  loss {loss:.4f}"),
         )
+    batch_size = getattr(train_loader, "batch_size", None)
     result.settings.update(
+        batch_size=batch_size * accumulation_steps if batch_size else None,
         accumulation_steps=accumulation_steps,
         curve="validation" if val_loader is not None else "training",
         optimizer=type(optimizer).__name__,
@@ -198,7 +200,7 @@ def _mean_loss(model: nn.Module, compute_loss: StepFn, batches: list[Any], devic
     return total / len(batches)
 
 
-def _model_device(model: nn.Module) -> torch.device:
+def model_device(model: nn.Module) -> torch.device:
     for tensor in itertools.chain(model.parameters(), model.buffers()):
         return tensor.device
     return torch.device("cpu")

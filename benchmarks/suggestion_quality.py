@@ -1,0 +1,392 @@
+"""How good is each suggestion rule? Regret against a fixed-learning-rate grid, per task.
+
+For every built-in task, optimizer (Adam, SGD with momentum 0.9) and seed:
+
+1. ground truth: train at every learning rate of a grid (3 points per decade, wide enough that
+   both ends fail) for the task's budget and score the model on its validation split;
+2. run one 100-step range test, ask every rule for a learning rate, train at it, score it;
+3. train Prodigy and Schedule-Free AdamW at their defaults (when installed), and
+   ``lrkit.torch.fit`` (range test + one-cycle) when it is available.
+
+Regret = grid-best score - score, in points (accuracy x 100, or R² x 100 for regression).
+Every finished run is appended to a JSON-lines cache, so an interrupted run resumes.
+
+    python benchmarks/suggestion_quality.py              # full table (about 30 min, 2 cores)
+    python benchmarks/suggestion_quality.py --quick      # one seed, two tasks: a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results"
+TASKS = ["digits-cnn", "series-cnn-lstm", "tabular-mlp", "friedman-regression", "motif-gru"]
+HELD_OUT = "motif-gru"  # never looked at while designing the default rule
+OPTIMIZERS = {"adam": (-5.0, 0.0), "momentum": (-4.0, 1.0)}  # grid bounds, log10 lr
+RULES = ["steepest", "valley", "minimum", "slide", "centred", "default"]
+LR_FREE = {"prodigy": "adam", "schedulefree": "adam"}
+
+
+def grid(optimizer: str) -> list[float]:
+    low, high = OPTIMIZERS[optimizer]
+    return [float(10**e) for e in np.round(np.arange(low, high + 1e-9, 1 / 3), 6)]
+
+
+def key(*parts: Any) -> str:
+    return "|".join(str(p) for p in parts)
+
+
+def train(job: dict[str, Any]) -> dict[str, Any]:
+    """Train one (task, optimizer, lr, seed) for the task's budget; score on validation."""
+    import torch
+
+    from lrkit import tasks
+
+    torch.set_num_threads(1)
+    task = tasks.get(job["task"], seed=job["seed"])
+    name = job["optimizer"]
+    start = time.perf_counter()
+    if name == "prodigy":
+        from prodigyopt import Prodigy
+
+        optimizer: Any = Prodigy(task.model.parameters(), lr=1.0)
+    elif name == "schedulefree":
+        from schedulefree import AdamWScheduleFree
+
+        optimizer = AdamWScheduleFree(task.model.parameters())
+    elif name == "auto":
+        from lrkit.torch import fit
+
+        history = fit(
+            task.model,
+            task.make_optimizer(job["base_optimizer"]),
+            task.loss_fn,
+            task.train_loader,
+            task.default_epochs,
+            val_loader=task.val_loader,
+            metric=task.metric,
+            progress=False,
+        )
+        score = task.evaluate()[task.metric_name]
+        return {
+            **job,
+            "score": _points(score),
+            "seconds": time.perf_counter() - start,
+            "steps": len(history),
+            "lr": float(history.column("lr").max()),
+        }
+    else:
+        optimizer = task.make_optimizer(name, lr=job["lr"])
+    steps = 0
+    for _ in range(task.default_epochs):
+        if hasattr(optimizer, "train"):
+            optimizer.train()
+        tasks.train_epoch(task.model, optimizer, task.loss_fn, task.train_loader)
+        steps += len(task.train_loader)
+    if hasattr(optimizer, "eval"):
+        optimizer.eval()
+    score = task.evaluate()[task.metric_name]
+    return {**job, "score": _points(score), "seconds": time.perf_counter() - start, "steps": steps}
+
+
+def range_test(job: dict[str, Any]) -> dict[str, Any]:
+    """One 100-step range test; returns the curve and what it cost."""
+    import torch
+
+    from lrkit import tasks
+    from lrkit.torch import find_lr
+
+    torch.set_num_threads(1)
+    task = tasks.get(job["task"], seed=job["seed"])
+    start = time.perf_counter()
+    result = find_lr(
+        task.model,
+        task.make_optimizer(job["optimizer"]),
+        task.loss_fn,
+        task.train_loader,
+        num_steps=100,
+        progress=False,
+    )
+    return {
+        **job,
+        "curve": result.to_dict(),
+        "seconds": time.perf_counter() - start,
+        "steps": len(result.lrs),
+    }
+
+
+def _points(score: float) -> float:
+    """Score in points, floored at 0 (an R² below 0 is no better than predicting the mean)."""
+    return 100.0 * max(score, 0.0) if math.isfinite(score) else 0.0
+
+
+def run_jobs(jobs: list[dict[str, Any]], cache: Path, workers: int) -> dict[str, dict[str, Any]]:
+    """Run the jobs not yet in ``cache`` (append each as it finishes); return all by key."""
+    done: dict[str, dict[str, Any]] = {}
+    if cache.exists():
+        for line in cache.read_text().splitlines():
+            if line.strip():
+                record = json.loads(line)
+                if "score" in record:  # runs cached before scores were floored
+                    record["score"] = max(record["score"], 0.0)
+                done[record["key"]] = record
+    todo = [job for job in jobs if job["key"] not in done]
+    print(f"{len(jobs) - len(todo)} cached, {len(todo)} to run", flush=True)
+    with ProcessPoolExecutor(workers) as pool, cache.open("a") as out:
+        futures = [pool.submit(range_test if j["kind"] == "range" else train, j) for j in todo]
+        for i, future in enumerate(futures, 1):
+            record = future.result()
+            done[record["key"]] = record
+            out.write(json.dumps(record) + "\n")
+            out.flush()
+            if i % 20 == 0 or i == len(futures):
+                print(f"  {i}/{len(futures)}", flush=True)
+    return done
+
+
+def suggestions(curve: dict[str, Any]) -> dict[str, float | None]:
+    from lrkit import RangeTestResult
+
+    result = RangeTestResult.from_dict(curve)
+    out: dict[str, float | None] = {}
+    for rule in RULES:
+        try:
+            out[rule] = result.suggest(rule).lr
+        except ValueError:
+            out[rule] = None
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one seed, two tasks")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--cache", type=Path, default=RESULTS / "suggestion_quality_runs.jsonl")
+    args = parser.parse_args()
+    task_names = TASKS[:2] if args.quick else TASKS
+    seeds = args.seeds[:1] if args.quick else args.seeds
+    args.cache.parent.mkdir(parents=True, exist_ok=True)
+
+    # phase 1: grids and range tests
+    jobs = []
+    for task in task_names:
+        for seed in seeds:
+            for optimizer in OPTIMIZERS:
+                for lr in grid(optimizer):
+                    jobs.append(
+                        {
+                            "key": key("grid", task, optimizer, seed, f"{lr:.6g}"),
+                            "kind": "grid",
+                            "task": task,
+                            "optimizer": optimizer,
+                            "seed": seed,
+                            "lr": lr,
+                        }
+                    )
+                jobs.append(
+                    {
+                        "key": key("range", task, optimizer, seed),
+                        "kind": "range",
+                        "task": task,
+                        "optimizer": optimizer,
+                        "seed": seed,
+                    }
+                )
+            for lr_free in LR_FREE:
+                jobs.append(
+                    {
+                        "key": key(lr_free, task, seed),
+                        "kind": lr_free,
+                        "task": task,
+                        "optimizer": lr_free,
+                        "seed": seed,
+                        "lr": None,
+                    }
+                )
+            if _has_fit():
+                for optimizer in OPTIMIZERS:
+                    jobs.append(
+                        {
+                            "key": key("auto", task, optimizer, seed),
+                            "kind": "auto",
+                            "task": task,
+                            "optimizer": "auto",
+                            "base_optimizer": optimizer,
+                            "seed": seed,
+                            "lr": None,
+                        }
+                    )
+    done = run_jobs(jobs, args.cache, args.jobs)
+
+    # phase 2: train at each rule's suggestion
+    picks: dict[str, dict[str, float | None]] = {}
+    rule_jobs = []
+    for job in jobs:
+        if job["kind"] != "range":
+            continue
+        picked = suggestions(done[job["key"]]["curve"])
+        picks[job["key"]] = picked
+        for lr in {v for v in picked.values() if v is not None}:
+            rule_jobs.append(
+                {
+                    "key": key("rule", job["task"], job["optimizer"], job["seed"], f"{lr:.6g}"),
+                    "kind": "rule",
+                    "task": job["task"],
+                    "optimizer": job["optimizer"],
+                    "seed": job["seed"],
+                    "lr": lr,
+                }
+            )
+    done.update(run_jobs(rule_jobs, args.cache, args.jobs))
+    write_table(task_names, seeds, done, picks)
+
+
+def _has_fit() -> bool:
+    try:
+        from lrkit.torch import fit  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def write_table(
+    task_names: list[str],
+    seeds: list[int],
+    done: dict[str, Any],
+    picks: dict[str, dict[str, float | None]],
+) -> None:
+    methods = [*RULES, "auto", *LR_FREE]
+    regrets: dict[tuple[str, str, str], list[float]] = {}
+    chosen: dict[tuple[str, str, str], list[float]] = {}
+    cost: dict[str, list[float]] = {m: [] for m in methods}
+    best_rows = []
+    for task in task_names:
+        for optimizer in OPTIMIZERS:
+            best_lrs, best_scores = [], []
+            for seed in seeds:
+                scores = {
+                    lr: done[key("grid", task, optimizer, seed, f"{lr:.6g}")]
+                    for lr in grid(optimizer)
+                }
+                best_lr = max(scores, key=lambda lr: scores[lr]["score"])
+                best = scores[best_lr]["score"]
+                best_lrs.append(best_lr)
+                best_scores.append(best)
+                grid_steps = sum(r["steps"] for r in scores.values())
+                grid_seconds = sum(r["seconds"] for r in scores.values())
+                range_run = done[key("range", task, optimizer, seed)]
+                for rule, lr in picks[key("range", task, optimizer, seed)].items():
+                    cell = (task, optimizer, rule)
+                    if lr is None:
+                        regrets.setdefault(cell, []).append(
+                            best
+                            - done[key("grid", task, optimizer, seed, f"{grid(optimizer)[0]:.6g}")][
+                                "score"
+                            ]
+                        )
+                        continue
+                    score = done[key("rule", task, optimizer, seed, f"{lr:.6g}")]["score"]
+                    regrets.setdefault(cell, []).append(best - score)
+                    chosen.setdefault(cell, []).append(lr)
+                    cost[rule].append(range_run["seconds"] / grid_seconds)
+                extra = [("auto", key("auto", task, optimizer, seed))]
+                if optimizer == "adam":
+                    extra += [(m, key(m, task, seed)) for m in LR_FREE]
+                for method, run_key in extra:
+                    if run_key in done:
+                        regrets.setdefault((task, optimizer, method), []).append(
+                            best - done[run_key]["score"]
+                        )
+                        cost[method].append(done[run_key]["seconds"] / grid_seconds)
+                del grid_steps
+            best_rows.append(
+                f"| {task} | {optimizer} | {_geo(best_lrs):.2g} | {np.mean(best_scores):.1f} |"
+            )
+
+    lines = [
+        "# Suggestion quality",
+        "",
+        f"Date: {date.today().isoformat()}. Machine: {platform.system()} {platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}. Seeds: {seeds}. "
+        f"Held-out task (not used to design the default rule): `{HELD_OUT}`.",
+        "",
+        "Scores are validation accuracy (R² for `friedman-regression`, floored at 0) in points "
+        "after the task's budget. Regret = grid-best - score (lower is better; negative beats "
+        "the grid).",
+        "",
+        "## Grid ground truth (mean over seeds)",
+        "",
+        "| task | optimizer | best lr (geo-mean) | best score |",
+        "| --- | --- | ---: | ---: |",
+        *best_rows,
+        "",
+        "## Mean regret per task (points)",
+        "",
+        "| task | optimizer | " + " | ".join(methods) + " |",
+        "| --- | --- | " + " | ".join("---:" for _ in methods) + " |",
+    ]
+    for task in task_names:
+        for optimizer in OPTIMIZERS:
+            cells = [_fmt(regrets.get((task, optimizer, m))) for m in methods]
+            lines.append(f"| {task} | {optimizer} | " + " | ".join(cells) + " |")
+    for label, selected in (
+        ("tuning tasks", [t for t in task_names if t != HELD_OUT]),
+        ("held-out task", [t for t in task_names if t == HELD_OUT]),
+        ("all tasks", task_names),
+    ):
+        if not selected:
+            continue
+        cells = []
+        for method in methods:
+            values = [
+                v for (t, _, m), vs in regrets.items() if m == method and t in selected for v in vs
+            ]
+            cells.append(_fmt(values))
+        lines.append(f"| **mean, {label}** | | " + " | ".join(cells) + " |")
+    worst = []
+    for method in methods:
+        values = [np.mean(vs) for (t, _, m), vs in regrets.items() if m == method]
+        worst.append(_fmt([max(values)]) if values else "—")
+    lines.append("| **worst task mean** | | " + " | ".join(worst) + " |")
+    lines += [
+        "",
+        "## Compute as a fraction of the grid's (seconds)",
+        "",
+        "| " + " | ".join(methods) + " |",
+        "| " + " | ".join("---:" for _ in methods) + " |",
+        "| " + " | ".join(f"{np.mean(cost[m]):.1%}" if cost[m] else "—" for m in methods) + " |",
+        "",
+        "Rules cost one 100-step range test; `auto`, Prodigy and Schedule-Free cost one "
+        "training run (the run that is kept). A rule with no answer scores as the grid's lowest "
+        "learning rate would.",
+        "",
+        "Regenerate: `python benchmarks/suggestion_quality.py` (runs are cached in "
+        "`benchmarks/results/suggestion_quality_runs.jsonl`; delete it to start over).",
+        "",
+    ]
+    (RESULTS / "suggestion_quality.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+def _geo(values: list[float]) -> float:
+    return float(np.exp(np.mean(np.log(values))))
+
+
+def _fmt(values: list[float] | None) -> str:
+    return f"{np.mean(values):.1f}" if values else "—"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""``lrkit auto``: range test, schedule and training on a task, in one command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lrkit.auto import POLICIES
+from lrkit.cli.output import console, prepare_out_dir
+
+OUTPUTS = ["auto.json", "history.csv", "lr_find.png", "training.png"]
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "auto",
+        help="find the learning rate, schedule it and train, in one go",
+        description="Run the range test, turn it into a schedule (--policy) and train the task. "
+        "Writes auto.json, history.csv, lr_find.png and training.png into --out.",
+    )
+    parser.add_argument("--task", default="digits-cnn", help="built-in task or module:factory")
+    parser.add_argument("--optimizer", default="adam", help="adam, sgd, momentum, adamw, ...")
+    parser.add_argument("--policy", default="one_cycle", choices=POLICIES)
+    parser.add_argument("--epochs", type=int, default=None, help="default: the task's budget")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("lrkit-out"), help="output directory")
+    parser.add_argument("--overwrite", action="store_true", help="replace earlier results")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lrkit import tasks
+    from lrkit.torch import find_lr, fit
+
+    if args.epochs is not None and args.epochs < 1:
+        raise ValueError(f"--epochs: must be >= 1, got {args.epochs}")
+    outputs = prepare_out_dir(args.out, OUTPUTS, args.overwrite)
+    task = tasks.get(args.task, seed=args.seed, batch_size=args.batch_size)
+    optimizer = task.make_optimizer(args.optimizer)
+    progress = not args.no_progress
+    found = find_lr(task.model, optimizer, task.loss_fn, task.train_loader, progress=progress)
+    found.plot(outputs["lr_find.png"])
+    epochs = args.epochs or task.default_epochs
+    history = fit(
+        task.model,
+        optimizer,
+        task.loss_fn,
+        task.train_loader,
+        epochs,
+        val_loader=task.val_loader,
+        policy=args.policy,
+        metric=task.metric,
+        metric_name=task.metric_name,
+        range_test=found,
+        progress=progress,
+    )
+    history.save(outputs["history.csv"])
+    final = task.evaluate()
+    summary = {
+        "task": task.name,
+        "optimizer": args.optimizer,
+        "policy": args.policy,
+        "epochs": epochs,
+        "seed": args.seed,
+        "suggested_lr": found.suggestion,
+        "peak_lr": float(history.column("lr").max()),
+        "final": final,
+        "range_test": found.to_dict(),
+    }
+    outputs["auto.json"].write_text(json.dumps(summary, indent=2) + "\n")
+    plot_training(history, outputs["training.png"], title=f"{task.name}: {args.policy}")
+    out = console()
+    out.print(
+        f"suggested lr {found.suggestion:.3g}, {args.policy} peak {summary['peak_lr']:.3g}; "
+        f"after {epochs} epochs: val loss {final['loss']:.4f}, "
+        f"{task.metric_name} {final[task.metric_name]:.4f}"
+    )
+    out.print(f"wrote {', '.join(str(p) for p in outputs.values())}")
+    return 0
+
+
+def plot_training(history: Any, path: Path, title: str) -> None:
+    """Loss (and validation metric) against step above the learning rate against step."""
+    from lrkit.plotting import pyplot
+
+    plt = pyplot()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), dpi=110, sharex=True)
+    steps = history.steps
+    top.plot(steps, history.column("loss"), color="0.6", linewidth=1, label="training loss")
+    if "val_loss" in history.columns:
+        val = history.column("val_loss")
+        mask = ~np.isnan(val)
+        top.plot(steps[mask], val[mask], "o-", color="C1", label="validation loss")
+    top.set_ylabel("loss")
+    top.legend(loc="best", fontsize="small")
+    top.set_title(title)
+    bottom.plot(steps, history.column("lr"), color="C0")
+    bottom.set_ylabel("learning rate")
+    bottom.set_xlabel("step")
+    for ax in (top, bottom):
+        ax.grid(True, alpha=0.3)
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)

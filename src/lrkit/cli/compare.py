@@ -1,0 +1,134 @@
+"""``lrkit compare``: train a task with several learning-rate strategies and report which won.
+
+Rerunning the same command resumes: finished runs stored in ``--out`` are not repeated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from lrkit.cli.output import console, prepare_out_dir
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="compare learning-rate strategies (fixed, decays, adaptive, cyclical, one-cycle)",
+        description="Train the task once per (strategy, seed) in parallel worker processes. "
+        "Each finished run is stored at once in OUT/compare.sqlite, so an interrupted "
+        "comparison resumes where it stopped. Writes OUT/report.html, OUT/results.json and "
+        "OUT/plots/*.png.",
+    )
+    parser.add_argument("--task", default="digits-cnn", help="built-in task or module:factory")
+    parser.add_argument(
+        "--preset",
+        action="append",
+        default=[],
+        help="fixed-lrs, decays, adaptive, cyclical, one-cycle or all (repeatable)",
+    )
+    parser.add_argument(
+        "--strategies", type=Path, default=None, metavar="FILE", help="YAML or JSON strategies"
+    )
+    parser.add_argument("--epochs", type=int, default=None, help="default: the task's own")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds per strategy (0, 1, ...)")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument(
+        "--target", type=float, default=None, help="validation score for 'time to target'"
+    )
+    parser.add_argument(
+        "--range-steps", type=int, default=None, help="range-test steps behind 'found' values"
+    )
+    parser.add_argument("--out", type=Path, default=Path("lrkit-out"), help="output directory")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="discard the runs stored in --out first"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from concurrent.futures.process import BrokenProcessPool
+
+    from lrkit.compare import RANGE_TEST_DEFAULTS, compare, load_strategies, names
+    from lrkit.report import write_report
+
+    chosen: list[Any] = []
+    for name in args.preset:
+        if name not in names():
+            raise ValueError(
+                f"--preset: unknown preset {name!r}; choose one of {', '.join(names())}"
+            )
+        chosen.append(name)
+    if args.strategies is not None:
+        chosen.extend(load_strategies(args.strategies))
+    if not chosen:
+        raise ValueError("give --preset NAME and/or --strategies FILE")
+    prepare_out_dir(args.out, [], overwrite=True)
+    range_test = dict(RANGE_TEST_DEFAULTS)
+    if args.range_steps is not None:
+        range_test["num_steps"] = args.range_steps
+    started = time.time()
+    try:
+        results = compare(
+            args.task,
+            chosen,
+            out=args.out,
+            epochs=args.epochs,
+            seeds=args.seeds,
+            jobs=args.jobs,
+            batch_size=args.batch_size,
+            range_test=range_test,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+        )
+    except BrokenProcessPool as exc:
+        console().print(
+            f"[red]a worker process died ({exc}); finished runs are stored in {args.out}, "
+            "rerun the same command to resume[/red]"
+        )
+        return 1
+    outputs = write_report(results, target=args.target)
+    fresh = sum(1 for run in results.runs if run["finished_at"] >= started)
+    print_summary(results, args.target)
+    console().print(
+        f"{fresh} run(s) trained now, {len(results.runs) - fresh} already stored; "
+        f"wrote {outputs['report.html']} and {outputs['results.json']}"
+    )
+    return 0
+
+
+def print_summary(results: Any, target: float | None) -> None:
+    """The results table and the verdict, on the console."""
+    from rich.table import Table
+
+    metric = results.metric
+    chosen = results.target(target)
+    title = f"{results.settings.get('task')}: {results.settings.get('epochs')} epochs"
+    if chosen is not None:
+        title += f", target validation {metric} {chosen:.3f}"
+    table = Table(title=title)
+    for column in ("strategy", "status", f"final val {metric}", "best", "epochs to target"):
+        table.add_column(column, justify="left" if column in ("strategy", "status") else "right")
+    for row in results.summary(target):
+        table.add_row(
+            row.name,
+            row.status,
+            _spread(row.final_score),
+            _spread(row.best_score),
+            _spread(row.epochs_to_target, 1),
+        )
+    out = console()
+    out.print(table)
+    out.print(results.verdict(target).text, markup=False)
+
+
+def _spread(spread: Any, digits: int = 3) -> str:
+    if spread is None:
+        return "—"
+    if spread.n == 1:
+        return f"{spread.mean:.{digits}f}"
+    return f"{spread.mean:.{digits}f} ± {spread.std:.{digits}f}"

@@ -1,0 +1,95 @@
+"""``lrkit doctor LOG``: diagnose a recorded training log and plot it with the findings marked."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from lrkit.cli.output import prepare_out_dir
+
+OUTPUTS = ["doctor.json", "doctor.png"]
+FAIL_ON = {"never": (), "warning": ("warning", "critical"), "critical": ("critical",)}
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "doctor",
+        help="diagnose a training log: is the learning rate the problem?",
+        description="Replay a training log (lrkit's own CSV / JSON lines, or a Keras CSVLogger "
+        "file) through the doctor's rules, print the findings with advice, and write "
+        "doctor.json and doctor.png (loss, learning rate and gradient norm, findings marked).",
+    )
+    parser.add_argument("log", type=Path, help="training log: .csv or .jsonl")
+    parser.add_argument(
+        "--metric", default=None, help="validation metric column (val_<metric>) to read"
+    )
+    parser.add_argument(
+        "--unit",
+        choices=("step", "epoch"),
+        default=None,
+        help="rows are optimizer steps or epochs (default: epoch when the log has an 'epoch' "
+        "column and no 'step' column)",
+    )
+    parser.add_argument("--rules", nargs="+", default=None, help="only these rules")
+    parser.add_argument(
+        "--set",
+        dest="thresholds",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a threshold, e.g. --set diverge_factor=3 (repeatable)",
+    )
+    parser.add_argument(
+        "--fail-on",
+        choices=tuple(FAIL_ON),
+        default="never",
+        help="exit with status 1 when a finding this serious (or worse) is found",
+    )
+    parser.add_argument("--out", type=Path, default=Path("lrkit-out"), help="output directory")
+    parser.add_argument("--overwrite", action="store_true", help="replace earlier results")
+    parser.set_defaults(run=run)
+
+
+def parse_thresholds(items: list[str]) -> dict[str, float | int]:
+    """``["name=value", ...]`` to a dict, integers kept as ``int``."""
+    values: dict[str, float | int] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--set: expected NAME=VALUE, got {item!r}")
+        try:
+            number: float | int = int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                raise ValueError(f"--set: {name.strip()} must be a number, got {text!r}") from None
+        values[name.strip()] = number
+    return values
+
+
+def run(args: argparse.Namespace) -> int:
+    from lrkit.doctor import diagnose
+    from lrkit.doctor.plot import plot_diagnosis
+    from lrkit.history import History
+
+    history = History.read(args.log, metric=args.metric)
+    if args.unit is not None:
+        history.unit = args.unit
+    doctor = diagnose(history, rules=args.rules, **parse_thresholds(args.thresholds))
+    outputs = prepare_out_dir(args.out, OUTPUTS, args.overwrite)
+    report = {"log": str(args.log), "metric": history.metric_name, **doctor.report()}
+    outputs["doctor.json"].write_text(json.dumps(report, indent=2) + "\n")
+    plot_diagnosis(
+        history,
+        doctor.findings,
+        outputs["doctor.png"],
+        smoothing=doctor.thresholds.smoothing,
+        title=f"lrkit doctor: {args.log.name}, {len(doctor.findings)} finding(s)",
+    )
+    print(doctor.summary())
+    print(f"wrote {outputs['doctor.json']} and {outputs['doctor.png']}")
+    failing = FAIL_ON[args.fail_on]
+    return 1 if any(found.severity in failing for found in doctor.findings) else 0

@@ -1,0 +1,235 @@
+"""``lrkit search``: find the learning rate (and optionally schedule, optimizer, batch size,
+momentum) by grid, log-scale, random or Bayesian search, with pruning, on one machine or many.
+
+``lrkit search worker --storage URL --study NAME`` joins a search from another machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from lrkit.cli.output import console, prepare_out_dir
+
+#: Environment variable read when ``--storage`` is not given (keeps passwords out of ``ps``).
+STORAGE_ENV = "LRKIT_STORAGE"
+OUTPUTS = ["search.json", "search_score_vs_lr.png", "search_parallel.png"]
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "search",
+        help="search for the best learning rate (grid, log, random, TPE; pruning; many workers)",
+        description="Search the learning rate (log scale) and optionally schedule, optimizer, "
+        "batch size and momentum with Optuna (or Ray Tune). Trials live in a journal file by "
+        "default, so rerunning the same command resumes an interrupted search. Writes "
+        "search.json and plots to --out.",
+    )
+    parser.add_argument(
+        "--task", default="digits-cnn", help="built-in task, or module:objective (a function)"
+    )
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per trial (built-in task)")
+    parser.add_argument("--lr", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None)
+    parser.add_argument("--optimizer", nargs="+", default=None, help="optimizer choice(s)")
+    parser.add_argument("--schedule", nargs="+", default=None, help="schedule choice(s)")
+    parser.add_argument("--batch-size", type=int, nargs="+", default=None)
+    parser.add_argument("--momentum", type=float, nargs=2, metavar=("LOW", "HIGH"))
+    parser.add_argument(
+        "--from-range-test", type=Path, metavar="JSON", help="search around lrkit find's lr"
+    )
+    parser.add_argument("--width", type=float, default=10.0, help="lr range: suggestion ×÷ width")
+    parser.add_argument("--sampler", default="tpe", help="tpe, grid, log or random")
+    parser.add_argument("--pruner", default="none", help="none, median, hyperband or asha")
+    parser.add_argument("--n-trials", type=int, default=20)
+    parser.add_argument("--direction", default="maximize", help="maximize or minimize")
+    parser.add_argument("--seed", type=int, default=0)
+    _storage_arguments(parser, required=False)
+    parser.add_argument("--workers", type=int, default=1, help="processes on this machine")
+    parser.add_argument("--heartbeat", type=int, default=10, help="seconds (PostgreSQL)")
+    parser.add_argument("--backend", default="optuna", help="optuna or ray")
+    parser.add_argument("--ray-address", default=None, help="Ray cluster (default: local Ray)")
+    parser.add_argument("--out", type=Path, default=Path("lrkit-out"), help="output directory")
+    parser.add_argument("--overwrite", action="store_true", help="replace earlier results")
+    parser.add_argument("--no-plots", action="store_true", help="write search.json only")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(run=run)
+
+    actions = parser.add_subparsers(dest="search_action", metavar="{worker}")
+    worker = actions.add_parser(
+        "worker",
+        help="join a search started elsewhere",
+        description="Run waiting trials of an existing study until it has none left.",
+    )
+    _storage_arguments(worker, required=True)
+    worker.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    worker.set_defaults(run=run_worker)
+
+
+def _storage_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    where = f"${STORAGE_ENV}" if required else f"${STORAGE_ENV}, else OUT/search.journal"
+    parser.add_argument(
+        "--storage",
+        default=os.environ.get(STORAGE_ENV),
+        help=f"journal file path or postgresql:// URL (default: {where})"
+        + ("" if required else "; 'memory' keeps nothing"),
+    )
+    parser.add_argument(
+        "--study",
+        default=None,
+        required=required,
+        help="the study to join" if required else "study name (default: from the settings)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import optuna
+
+    from lrkit import search
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    objective = search.objective.resolve(
+        args.task, epochs=args.epochs, seed=args.seed, **_default_optimizer(args)
+    )
+    space = _space(args)
+    outputs = prepare_out_dir(args.out, OUTPUTS, args.overwrite)
+    storage = _storage(args)
+    try:
+        result = search.run(
+            objective,
+            space=space,
+            sampler=args.sampler,
+            pruner=None if args.pruner == "none" else args.pruner,
+            n_trials=args.n_trials,
+            storage=storage,
+            study_name=args.study,
+            workers=args.workers,
+            seed=args.seed,
+            direction=args.direction,
+            heartbeat_interval=args.heartbeat,
+            backend=args.backend,
+            ray_address=args.ray_address,
+            progress=not args.no_progress,
+        )
+    except RuntimeError as exc:
+        print(f"lrkit: search stopped: {exc}")
+        return 1
+    result.to_json(outputs["search.json"], overwrite=args.overwrite)
+    written = [outputs["search.json"]]
+    if not args.no_plots:
+        written += search.save_plots(result, args.out)
+    _print_summary(result, written, args.backend == "optuna")
+    return 0
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    import optuna
+
+    from lrkit import search
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if not args.storage:
+        raise ValueError(f"--storage: required (or set ${STORAGE_ENV})")
+    where = search.redact(args.storage)
+    print(f"joining study {args.study!r} at {where}")
+    ran = search.work(args.storage, args.study, progress=not args.no_progress)
+    counts = search.load_results(args.storage, args.study).counts()
+    print(f"ran {ran} trial(s) here; the study has {counts['done']} trial(s) done")
+    return 0
+
+
+def _default_optimizer(args: argparse.Namespace) -> dict[str, Any]:
+    """The optimizer a built-in task uses when the space does not choose one."""
+    if ":" in args.task:
+        return {}
+    if args.optimizer:
+        return {"optimizer": args.optimizer[0]}
+    if args.from_range_test is not None:
+        name = _range_test(args).settings.get("optimizer_name")
+        if name:
+            return {"optimizer": str(name)}
+    return {}
+
+
+def _space(args: argparse.Namespace) -> Any:
+    from lrkit.search import Space
+
+    optimizer = tuple(args.optimizer or ())
+    schedule = tuple(args.schedule or ())
+    batch_size = tuple(args.batch_size or ())
+    momentum = (args.momentum[0], args.momentum[1]) if args.momentum else None
+    if args.from_range_test is not None:
+        if args.lr is not None:
+            raise ValueError("--lr: give either --lr or --from-range-test, not both")
+        return Space.around(
+            _range_test(args),
+            width=args.width,
+            optimizer=optimizer,
+            schedule=schedule,
+            batch_size=batch_size,
+            momentum=momentum,
+        )
+    low, high = args.lr or (1e-5, 1.0)
+    return Space(
+        lr=(low, high),
+        optimizer=optimizer,
+        schedule=schedule,
+        batch_size=batch_size,
+        momentum=momentum,
+    )
+
+
+def _range_test(args: argparse.Namespace) -> Any:
+    from lrkit.rangetest import RangeTestResult
+
+    if not args.from_range_test.is_file():
+        raise FileNotFoundError(f"--from-range-test: no file {args.from_range_test}")
+    return RangeTestResult.from_json(args.from_range_test)
+
+
+def _storage(args: argparse.Namespace) -> str | None:
+    if args.backend == "ray":
+        return None if args.storage in (None, "memory") else args.storage
+    if args.storage == "memory":
+        return None
+    return args.storage or str(args.out / "search.journal")
+
+
+def _print_summary(result: Any, written: list[Path], resumable: bool) -> None:
+    from rich.table import Table
+
+    out = console()
+    metric = result.metric
+    rows = result.table(limit=10)
+    table = Table(title=f"Search {result.study_name}: best trials of {len(result.trials)}")
+    columns = ["trial", "state", *result.config["space"], metric]
+    for key in columns:
+        table.add_column(key, justify="right" if key != "state" else "left")
+    for row in rows:
+        table.add_row(*(_cell(row.get(key)) for key in columns))
+    out.print(table)
+    counts = result.counts()
+    detail = ", ".join(f"{n} {state}" for state, n in counts.items() if state != "done")
+    out.print(f"trials done: {counts['done']} of {result.config['n_trials']} ({detail})")
+    best = result.best
+    if best is None:
+        out.print("no trial completed")
+    else:
+        others = {k: v for k, v in best.params.items() if k != "lr"}
+        extra = f" with {others}" if others else ""
+        out.print(
+            f"best learning rate: [bold]{best.params['lr']:.4g}[/bold]{extra} → "
+            f"{metric} {best.score:.4g} (trial {best.number})"
+        )
+    if resumable and result.storage != "memory":
+        out.print(f"study {result.study_name!r} in {result.storage}: rerun the command to resume")
+    out.print("wrote " + ", ".join(str(path) for path in written))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

@@ -1,0 +1,226 @@
+"""``compare``: run every (strategy, seed) on a task, store each run as it finishes, resume.
+
+The order of work: build the task once (for its default epochs and batches per epoch),
+check every strategy, run one range test per optimizer that a ``found`` word needs (with the
+first seed; stored, so a resumed comparison does not repeat it), turn each strategy into a
+concrete plan, then train the runs not yet stored on ``jobs`` worker processes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lrkit import __version__
+from lrkit.compare.presets import merge, preset
+from lrkit.compare.resolve import Context, placeholder
+from lrkit.compare.results import Results
+from lrkit.compare.runner import Job, run_jobs
+from lrkit.compare.store import FAILED, FILENAME, FINISHED, Store
+from lrkit.compare.strategy import Strategy
+
+#: Range-test settings used for ``found`` (any ``lrkit.torch.find_lr`` keyword may be given).
+RANGE_TEST_DEFAULTS: dict[str, Any] = {"start_lr": 1e-7, "end_lr": 10.0, "num_steps": 200}
+
+#: Settings that must match to resume a comparison in the same directory.
+FIXED_SETTINGS = ("task", "epochs", "batch_size", "range_test")
+
+
+def compare(
+    task: str,
+    strategies: Sequence[Strategy | str],
+    *,
+    out: str | Path,
+    epochs: int | None = None,
+    seeds: int | Sequence[int] = 1,
+    jobs: int = 1,
+    batch_size: int | None = None,
+    range_test: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Results:
+    """Train ``task`` with every strategy and seed; return all results stored in ``out``.
+
+    ``strategies``: :class:`Strategy` objects and/or preset names (``"fixed-lrs"``, ...),
+    expanded for this task's budget. ``seeds``: a count ``n`` (seeds ``0 … n-1``) or the
+    seeds themselves. Finished runs already stored in ``out`` are skipped, so calling again
+    after an interruption resumes; ``overwrite=True`` discards them first. Raises
+    ``ValueError`` when ``out`` holds a comparison with other fixed settings (task, epochs,
+    batch size, range test).
+    """
+    seed_list = _seeds(seeds)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs: must be an integer >= 1, got {jobs!r}")
+    directory = Path(out)
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"out: {directory} exists and is not a directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    if overwrite:
+        (directory / FILENAME).unlink(missing_ok=True)
+
+    from lrkit import tasks
+
+    probe = tasks.get(task, seed=seed_list[0], batch_size=batch_size)
+    epochs = _epochs(probe.default_epochs if epochs is None else epochs)
+    steps = len(probe.train_loader)
+    chosen = _expand(strategies, epochs, steps)
+    sweep = _range_settings(range_test)
+    for i, strategy in enumerate(chosen):
+        strategy.resolve(placeholder(epochs, steps), f"strategies[{i}]")
+
+    with Store(directory) as store:
+        stored_seeds = store.settings().get("seeds", [])
+        store.check_settings(
+            {
+                "task": task,
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "range_test": sweep,
+                "metric": probe.metric_name,
+                "steps_per_epoch": steps,
+                "seeds": sorted(set(stored_seeds) | set(seed_list)),
+                "lrkit_version": __version__,
+            },
+            FIXED_SETTINGS,
+        )
+        contexts = _range_tests(store, chosen, probe, sweep, epochs, steps, progress)
+        finished = store.finished()
+        todo: list[Job] = []
+        for strategy in chosen:
+            context = contexts.get(strategy.range_test_key, Context(epochs, steps))
+            try:
+                plan: dict[str, Any] | None = strategy.resolve(context)
+                error = None
+            except ValueError as exc:
+                plan, error = None, str(exc)
+            store.add_strategy(strategy.to_dict(), plan)
+            for seed in seed_list:
+                if (strategy.name, seed) in finished:
+                    continue
+                if plan is None:
+                    store.put_run(strategy.name, seed, FAILED, error=error)
+                    continue
+                todo.append(Job(strategy.name, seed, plan, task, epochs, batch_size))
+
+        def on_result(job: Job, record: dict[str, Any] | None, error: str | None) -> None:
+            status = FINISHED if record is not None else FAILED
+            store.put_run(job.strategy, job.seed, status, record=record, error=error)
+
+        run_jobs(todo, on_result, workers=jobs, progress=progress)
+    return Results.load(directory)
+
+
+def _expand(strategies: Sequence[Strategy | str], epochs: int, steps: int) -> list[Strategy]:
+    """Strategies with preset names replaced by their strategies; each name once."""
+    if isinstance(strategies, (str, Strategy)):
+        strategies = [strategies]
+    groups: list[list[Strategy]] = []
+    for i, item in enumerate(strategies):
+        if isinstance(item, str):
+            groups.append(preset(item, epochs=epochs, steps_per_epoch=steps))
+        elif isinstance(item, Strategy):
+            groups.append([item])
+        else:
+            raise TypeError(
+                f"strategies[{i}]: must be a Strategy or a preset name, got {type(item).__name__}"
+            )
+    if not groups:
+        raise ValueError("strategies: give at least one strategy (a preset or a file)")
+    return merge(*groups)
+
+
+def _seeds(seeds: int | Sequence[int]) -> list[int]:
+    if isinstance(seeds, bool):
+        raise TypeError(f"seeds: must be a count or a list of integers, got {seeds!r}")
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ValueError(f"seeds: must be >= 1, got {seeds}")
+        return list(range(seeds))
+    values = list(seeds)
+    if not values or not all(isinstance(s, int) and not isinstance(s, bool) for s in values):
+        raise ValueError(f"seeds: must be a non-empty list of integers, got {seeds!r}")
+    if len(set(values)) != len(values):
+        raise ValueError(f"seeds: each seed may appear once, got {values!r}")
+    return values
+
+
+def _epochs(epochs: Any) -> int:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs: must be an integer >= 1, got {epochs!r}")
+    return epochs
+
+
+def _range_settings(range_test: Mapping[str, Any] | None) -> dict[str, Any]:
+    from lrkit.rangetest import validate_sweep
+
+    sweep = {**RANGE_TEST_DEFAULTS, **dict(range_test or {})}
+    validate_sweep(
+        sweep["start_lr"],
+        sweep["end_lr"],
+        sweep["num_steps"],
+        sweep.get("mode", "exp"),
+        sweep.get("smoothing", 0.98),
+    )
+    return json.loads(json.dumps(sweep))
+
+
+def _range_tests(
+    store: Store,
+    strategies: Sequence[Strategy],
+    probe: Any,
+    sweep: dict[str, Any],
+    epochs: int,
+    steps: int,
+    progress: bool,
+) -> dict[str, Context]:
+    """Run (or read back) one range test per optimizer a ``found`` word needs."""
+    from lrkit.compare import optimizers
+    from lrkit.rangetest import RangeTestResult
+    from lrkit.suggest import SuggestionError
+    from lrkit.torch import find_lr
+
+    contexts: dict[str, Context] = {}
+    for strategy in strategies:
+        key = strategy.range_test_key
+        if not strategy.needs_range_test or key in contexts:
+            continue
+        stored = store.range_test(key)
+        if stored is None:
+            optimizer = optimizers.make(
+                strategy.optimizer,
+                probe.model.parameters(),
+                lr=sweep["start_lr"],
+                **dict(strategy.optimizer_params),
+            )
+            try:
+                found = find_lr(
+                    probe.model,
+                    optimizer,
+                    probe.loss_fn,
+                    probe.train_loader,
+                    progress=progress,
+                    **sweep,
+                )
+            except (ValueError, RuntimeError) as exc:
+                stored = (None, f"range test for {strategy.optimizer}: {exc}")
+            else:
+                found.settings.update(optimizer_name=strategy.optimizer)
+                stored = (found.to_dict(), None)
+            store.put_range_test(key, *stored)
+        data, error = stored
+        suggested: float | None = None
+        bounds: tuple[float | None, float | None] = (None, None)
+        if data is not None:
+            result = RangeTestResult.from_dict(data)
+            try:
+                suggested = result.suggestion
+            except SuggestionError as exc:
+                error = str(exc)
+            try:
+                bounds = result.clr_bounds()
+            except SuggestionError as exc:
+                error = error or str(exc)
+        contexts[key] = Context(epochs, steps, suggested, *bounds, reason=error)
+    return contexts

@@ -1,0 +1,81 @@
+"""A finished (or partly finished) comparison, read back from its directory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lrkit.compare.store import Store
+from lrkit.compare.summary import StrategySummary, default_target, summarize
+from lrkit.compare.verdict import Verdict, verdict
+
+
+@dataclass
+class Results:
+    """Everything stored in ``directory``: settings, strategies, range tests and runs."""
+
+    directory: Path
+    settings: dict[str, Any]
+    strategies: list[dict[str, Any]]
+    range_tests: dict[str, dict[str, Any]]
+    runs: list[dict[str, Any]]
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Results:
+        """Read the comparison stored in ``directory`` (``FileNotFoundError`` if none)."""
+        with Store(directory, create=False) as store:
+            return cls(
+                directory=Path(directory),
+                settings=store.settings(),
+                strategies=store.strategies(),
+                range_tests=store.range_tests(),
+                runs=store.runs(),
+            )
+
+    @property
+    def names(self) -> list[str]:
+        """Strategy names in the order they were added."""
+        return [s["definition"]["name"] for s in self.strategies]
+
+    @property
+    def metric(self) -> str:
+        return str(self.settings.get("metric", "score"))
+
+    def target(self, target: float | None = None) -> float | None:
+        """``target`` if given, else the default (see :func:`default_target`)."""
+        return target if target is not None else default_target(self.runs)
+
+    def summary(self, target: float | None = None) -> list[StrategySummary]:
+        """One row per strategy (see :mod:`lrkit.compare.summary`)."""
+        plans = {s["definition"]["name"]: s["plan"] for s in self.strategies}
+        return summarize(self.names, self.runs, plans, self.target(target))
+
+    def verdict(self, target: float | None = None) -> Verdict:
+        """Which strategy won, which diverged, which were too slow."""
+        return verdict(
+            self.summary(target),
+            metric=self.metric,
+            target=self.target(target),
+            epochs=int(self.settings.get("epochs", 0)),
+        )
+
+    def to_dict(self, target: float | None = None) -> dict[str, Any]:
+        """The content of ``results.json``: settings, summary, verdict and every run."""
+        chosen = self.target(target)
+        found = self.verdict(target)
+        return {
+            "settings": self.settings,
+            "target": chosen,
+            "summary": [row.to_dict() for row in self.summary(target)],
+            "verdict": {
+                "winner": found.winner,
+                "diverged": found.diverged,
+                "too_slow": found.too_slow,
+                "failed": found.failed,
+                "text": found.text,
+            },
+            "strategies": self.strategies,
+            "range_tests": self.range_tests,
+            "runs": self.runs,
+        }

@@ -1,0 +1,196 @@
+"""Where a comparison keeps its results: one SQLite file, ``DIR/compare.sqlite``.
+
+Only the parent process writes, one finished run per transaction, so an interrupted
+comparison loses at most the runs still in progress. Values are JSON text (never pickle).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+FILENAME = "compare.sqlite"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS strategies (
+    name TEXT PRIMARY KEY, position INTEGER NOT NULL, definition TEXT NOT NULL, plan TEXT
+);
+CREATE TABLE IF NOT EXISTS range_tests (key TEXT PRIMARY KEY, result TEXT, error TEXT);
+CREATE TABLE IF NOT EXISTS runs (
+    strategy TEXT NOT NULL, seed INTEGER NOT NULL, status TEXT NOT NULL,
+    record TEXT, error TEXT, finished_at REAL NOT NULL, PRIMARY KEY (strategy, seed)
+);
+"""
+
+#: A run with this status is never run again.
+FINISHED = "finished"
+FAILED = "failed"
+
+
+def dumps(value: Any) -> str:
+    """JSON text with non-finite floats stored as ``null``."""
+    return json.dumps(_finite(value), allow_nan=False, sort_keys=True)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+class Store:
+    """The SQLite file of one comparison directory."""
+
+    def __init__(self, directory: str | Path, *, create: bool = True) -> None:
+        self.path = Path(directory) / FILENAME
+        if not create and not self.path.is_file():
+            raise FileNotFoundError(f"{directory}: no comparison here (missing {FILENAME})")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=30.0)
+        self._db.executescript(SCHEMA)
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # settings -----------------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        rows = self._db.execute("SELECT key, value FROM meta").fetchall()
+        return {key: json.loads(value) for key, value in rows}
+
+    def check_settings(self, settings: dict[str, Any], fixed: Iterable[str]) -> None:
+        """Store ``settings``; refuse if a stored value of a ``fixed`` key differs."""
+        stored = self.settings()
+        for key in fixed:
+            if key in stored and stored[key] != settings.get(key):
+                raise ValueError(
+                    f"--out: {self.path} holds a comparison with {key}={stored[key]!r}, not "
+                    f"{settings.get(key)!r}; pass --overwrite to start over or choose another --out"
+                )
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                [(key, dumps(value)) for key, value in settings.items()],
+            )
+
+    # strategies ---------------------------------------------------------------------------
+    def add_strategy(self, definition: dict[str, Any], plan: dict[str, Any] | None) -> None:
+        """Record a strategy; refuse one whose name is stored with another definition."""
+        name = definition["name"]
+        row = self._db.execute(
+            "SELECT definition FROM strategies WHERE name = ?", (name,)
+        ).fetchone()
+        if row is not None and json.loads(row[0]) != json.loads(dumps(definition)):
+            raise ValueError(
+                f"strategies: {name!r} is stored in {self.path} with another definition "
+                f"({row[0]}); rename it, pass --overwrite, or choose another --out"
+            )
+        with self._db:
+            if row is None:
+                (count,) = self._db.execute("SELECT COUNT(*) FROM strategies").fetchone()
+                self._db.execute(
+                    "INSERT INTO strategies (name, position, definition, plan) VALUES (?, ?, ?, ?)",
+                    (name, count, dumps(definition), None if plan is None else dumps(plan)),
+                )
+            else:
+                self._db.execute(
+                    "UPDATE strategies SET plan = ? WHERE name = ?",
+                    (None if plan is None else dumps(plan), name),
+                )
+
+    def strategies(self) -> list[dict[str, Any]]:
+        """``[{"definition": ..., "plan": ...}]`` in the order they were first added."""
+        rows = self._db.execute(
+            "SELECT definition, plan FROM strategies ORDER BY position"
+        ).fetchall()
+        return [
+            {"definition": json.loads(d), "plan": None if p is None else json.loads(p)}
+            for d, p in rows
+        ]
+
+    # range tests --------------------------------------------------------------------------
+    def range_test(self, key: str) -> tuple[dict[str, Any] | None, str | None] | None:
+        """``(result, error)`` of a stored range test, or ``None`` if it has not run."""
+        row = self._db.execute(
+            "SELECT result, error FROM range_tests WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            return None
+        return (None if row[0] is None else json.loads(row[0])), row[1]
+
+    def put_range_test(self, key: str, result: dict[str, Any] | None, error: str | None) -> None:
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO range_tests (key, result, error) VALUES (?, ?, ?)",
+                (key, None if result is None else dumps(result), error),
+            )
+
+    def range_tests(self) -> dict[str, dict[str, Any]]:
+        rows = self._db.execute("SELECT key, result, error FROM range_tests").fetchall()
+        return {
+            key: {"result": None if result is None else json.loads(result), "error": error}
+            for key, result, error in rows
+        }
+
+    # runs ---------------------------------------------------------------------------------
+    def finished(self) -> set[tuple[str, int]]:
+        """``(strategy, seed)`` of every run that finished (and will not run again)."""
+        rows = self._db.execute("SELECT strategy, seed FROM runs WHERE status = ?", (FINISHED,))
+        return {(name, int(seed)) for name, seed in rows}
+
+    def put_run(
+        self,
+        strategy: str,
+        seed: int,
+        status: str,
+        record: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Store one run now (its own transaction); a later result replaces a failed one."""
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO runs (strategy, seed, status, record, error, finished_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    strategy,
+                    seed,
+                    status,
+                    None if record is None else dumps(record),
+                    error,
+                    time.time(),
+                ),
+            )
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every stored run: strategy, seed, status, record, error, finished_at."""
+        rows = self._db.execute(
+            "SELECT strategy, seed, status, record, error, finished_at FROM runs "
+            "ORDER BY strategy, seed"
+        ).fetchall()
+        return [
+            {
+                "strategy": name,
+                "seed": int(seed),
+                "status": status,
+                "record": None if record is None else json.loads(record),
+                "error": error,
+                "finished_at": finished_at,
+            }
+            for name, seed, status, record, error, finished_at in rows
+        ]

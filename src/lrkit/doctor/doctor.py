@@ -1,0 +1,251 @@
+"""The :class:`Doctor`: feed it each step's numbers, get back findings about the learning rate."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from lrkit.doctor.finding import SEVERITIES, Finding
+from lrkit.doctor.rules import RULES, Rule
+from lrkit.doctor.thresholds import Thresholds, for_unit
+from lrkit.doctor.window import Tracker
+from lrkit.history import History
+
+ON_CRITICAL = ("warn", "stop", "reduce")
+_LOG = logging.getLogger("lrkit.doctor")
+_LOG.addHandler(logging.NullHandler())
+_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR}
+
+
+class DoctorWarning(UserWarning):
+    """A critical finding, raised as a Python warning when ``on_critical="warn"``."""
+
+
+class Doctor:
+    """Watches a training run and reports signs of a bad learning rate.
+
+    ``rules`` are built-in rule names (see ``lrkit.doctor.RULES``) or your own functions
+    ``rule(window, thresholds) -> Finding | None``; ``None`` means all built-in rules.
+    ``unit`` is ``"step"`` when each observation is one optimizer step, ``"epoch"`` when it is
+    one epoch (per-epoch default thresholds). Keyword ``thresholds`` override the defaults
+    (see :class:`~lrkit.doctor.Thresholds`).
+
+    On a critical finding, ``on_critical`` says what to do: ``"warn"`` raises a
+    :class:`DoctorWarning`; ``"stop"`` sets :attr:`should_stop` (the adapters stop training);
+    ``"reduce"`` multiplies the learning rate by ``reduce_factor`` through the attached
+    adapter (see :meth:`attach`). Every observation is recorded in :attr:`history`.
+    ``verbose`` prints each new finding to stderr as it is found (critical ones in
+    ``"warn"`` mode come as a :class:`DoctorWarning` instead).
+    """
+
+    def __init__(
+        self,
+        rules: Iterable[str | Rule] | None = None,
+        *,
+        unit: str = "step",
+        on_critical: str = "warn",
+        reduce_factor: float = 0.1,
+        history: History | None = None,
+        verbose: bool = True,
+        **thresholds: Any,
+    ) -> None:
+        if on_critical not in ON_CRITICAL:
+            raise ValueError(
+                f"on_critical: must be one of {', '.join(ON_CRITICAL)}, got {on_critical!r}"
+            )
+        if isinstance(reduce_factor, bool) or not isinstance(reduce_factor, (int, float)):
+            raise TypeError(f"reduce_factor: must be a number in (0, 1), got {reduce_factor!r}")
+        if not 0 < reduce_factor < 1:
+            raise ValueError(f"reduce_factor: must be in (0, 1), got {reduce_factor!r}")
+        self.thresholds: Thresholds = for_unit(unit, **thresholds)
+        self.rules: dict[str, Rule] = _resolve(rules)
+        self.on_critical = on_critical
+        self.reduce_factor = float(reduce_factor)
+        self.history = history if history is not None else History(unit=unit)
+        self.verbose = verbose
+        self.findings: list[Finding] = []
+        self.should_stop = False
+        self._tracker = Tracker(self.thresholds, unit)
+        self._active: dict[str, int] = {}  # rule name -> training steps seen when last fired
+        self._reduce_lr: Callable[[float], None] | None = None
+
+    def attach(self, *, reduce_lr: Callable[[float], None] | None) -> None:
+        """Let the doctor change the learning rate: ``reduce_lr(factor)`` multiplies it."""
+        self._reduce_lr = reduce_lr
+
+    def observe(
+        self,
+        step: int,
+        loss: float | None = None,
+        *,
+        lr: float | None = None,
+        grad_norm: float | None = None,
+        val_loss: float | None = None,
+        val_metric: float | None = None,
+    ) -> list[Finding]:
+        """Record one step (or a validation at ``step``) and return the new findings.
+
+        A rule's finding is reported once; the same rule reports again only after it has
+        been silent for ``cooldown`` training steps. ``loss=None`` records a validation
+        without a training step.
+        """
+        values = {
+            "lr": lr,
+            "loss": loss,
+            "grad_norm": grad_norm,
+            "val_loss": val_loss,
+            "val_metric": val_metric,
+        }
+        numbers = {name: None if v is None else _number(name, v) for name, v in values.items()}
+        self.history.append(step, **numbers)
+        window = self._tracker.update(
+            int(step),
+            numbers["loss"],
+            numbers["lr"],
+            numbers["grad_norm"],
+            numbers["val_loss"],
+            numbers["val_metric"],
+        )
+        new: list[Finding] = []
+        seen = self._tracker.count
+        for name, rule in self.rules.items():
+            found = rule(window, self.thresholds)
+            if found is None:
+                fired = self._active.get(name)
+                if fired is not None and seen - fired >= self.thresholds.cooldown:
+                    del self._active[name]
+                continue
+            reported = name in self._active
+            self._active[name] = seen
+            if reported:
+                continue
+            warned = False
+            if found.severity == "critical":
+                found, warned = self._act(found)
+            _LOG.log(_LEVELS[found.severity], "%s", found)
+            if self.verbose and not warned:
+                print(f"lrkit doctor: {found}", file=sys.stderr)
+            new.append(found)
+        self.findings.extend(new)
+        return new
+
+    def _act(self, found: Finding) -> tuple[Finding, bool]:
+        """Carry out ``on_critical``; return the finding with its action, and whether a
+        :class:`DoctorWarning` was raised."""
+        if self.on_critical == "stop":
+            self.should_stop = True
+            return _with_action(found, "asked training to stop"), False
+        if self.on_critical == "reduce" and self._reduce_lr is not None:
+            self._reduce_lr(self.reduce_factor)
+            factor = f"{self.reduce_factor:g}"
+            return _with_action(found, f"multiplied the learning rate by {factor}"), False
+        if self.on_critical == "reduce":
+            found = _with_action(found, "nothing attached can change the learning rate")
+        warnings.warn(str(found), DoctorWarning, stacklevel=4)
+        return found, True
+
+    @property
+    def steps_seen(self) -> int:
+        """How many training steps have been observed."""
+        return self._tracker.count
+
+    def summary(self) -> str:
+        """Every finding in plain words, with its advice, in the order found."""
+        counts = {s: sum(f.severity == s for f in self.findings) for s in reversed(SEVERITIES)}
+        head = f"lrkit doctor: {self.steps_seen} {self.history.unit}s watched"
+        if not self.findings:
+            return head + ", no sign of a learning-rate problem."
+        tally = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        lines = [f"{head}, {len(self.findings)} finding(s): {tally}."]
+        for found in self.findings:
+            lines.append(
+                f"  {self.history.unit} {found.step}  {found.severity.upper():8s} "
+                f"{found.kind}: {found.message}"
+            )
+            lines.append(f"      advice: {found.advice}")
+            if found.action:
+                lines.append(f"      done: {found.action}")
+        return "\n".join(lines)
+
+    def report(self) -> dict[str, Any]:
+        """A JSON-ready record: what was watched, with which thresholds, and what was found."""
+        return {
+            "unit": self.history.unit,
+            "steps_watched": self.steps_seen,
+            "rules": list(self.rules),
+            "thresholds": dataclasses.asdict(self.thresholds),
+            "findings": [found.to_dict() for found in self.findings],
+        }
+
+
+def _number(name: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: must be a number, got {value!r}") from None
+
+
+def _with_action(found: Finding, action: str) -> Finding:
+    return Finding(
+        kind=found.kind,
+        step=found.step,
+        severity=found.severity,
+        message=found.message,
+        advice=found.advice,
+        evidence=found.evidence,
+        action=action,
+    )
+
+
+def _resolve(rules: Iterable[str | Rule] | None) -> dict[str, Rule]:
+    if rules is None:
+        return dict(RULES)
+    if isinstance(rules, str):
+        rules = [rules]
+    chosen: dict[str, Rule] = {}
+    for rule in rules:
+        if isinstance(rule, str):
+            if rule not in RULES:
+                raise ValueError(
+                    f"rules: unknown rule {rule!r}; built-in rules are {', '.join(RULES)}"
+                )
+            chosen[rule] = RULES[rule]
+        elif callable(rule):
+            chosen[getattr(rule, "__name__", repr(rule))] = rule
+        else:
+            raise TypeError(f"rules: each rule must be a name or a function, got {rule!r}")
+    if not chosen:
+        raise ValueError("rules: give at least one rule, got none")
+    return chosen
+
+
+def diagnose(
+    history: History, *, rules: Iterable[str | Rule] | None = None, **options: Any
+) -> Doctor:
+    """Replay a recorded ``history`` through a new :class:`Doctor` and return it.
+
+    ``options`` are the :class:`Doctor`'s keyword arguments (thresholds included); the
+    per-step or per-epoch defaults follow ``history.unit``.
+    """
+    options.setdefault("verbose", False)
+    doctor = Doctor(rules, unit=history.unit, **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DoctorWarning)
+        for row in history:
+            _replay(doctor, row)
+    return doctor
+
+
+def _replay(doctor: Doctor, row: dict[str, float]) -> None:
+    doctor.observe(
+        int(row["step"]),
+        row.get("loss"),
+        lr=row.get("lr"),
+        grad_norm=row.get("grad_norm"),
+        val_loss=row.get("val_loss"),
+        val_metric=row.get("val_metric"),
+    )

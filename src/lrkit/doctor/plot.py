@@ -1,0 +1,139 @@
+"""A picture of a diagnosed run: loss, learning rate and gradient norm, findings marked."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lrkit._optional import require
+from lrkit.doctor.finding import SEVERITIES, Finding
+from lrkit.history import History
+
+_COLORS = {"info": "tab:blue", "warning": "tab:orange", "critical": "tab:red"}
+
+
+def _pyplot() -> Any:
+    matplotlib = require("matplotlib", "plot")
+    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
+        matplotlib.use("Agg")
+    return require("matplotlib.pyplot", "plot")
+
+
+def _smooth(values: np.ndarray, beta: float) -> np.ndarray:
+    """Bias-corrected EMA s_t = β s_{t-1} + (1-β) x_t over the finite values (NaN elsewhere)."""
+    out = np.full(values.shape, np.nan)
+    avg, n = 0.0, 0
+    for i, value in enumerate(values):
+        if math.isfinite(value):
+            n += 1
+            avg = beta * avg + (1 - beta) * value
+            out[i] = avg / (1 - beta**n)
+    return out
+
+
+def _groups(findings: Sequence[Finding], gap: float) -> list[tuple[int, list[Finding]]]:
+    """Findings whose steps lie within ``gap`` of the previous one, drawn as one mark."""
+    groups: list[tuple[int, list[Finding]]] = []
+    for found in sorted(findings, key=lambda f: f.step):
+        if groups and found.step - groups[-1][1][-1].step <= gap:
+            groups[-1][1].append(found)
+        else:
+            groups.append((found.step, [found]))
+    return groups
+
+
+def plot_diagnosis(
+    history: History,
+    findings: Sequence[Finding] = (),
+    path: str | Path | None = None,
+    *,
+    smoothing: float = 0.98,
+    title: str | None = None,
+) -> Any:
+    """Loss (raw, smoothed with ``smoothing``, validation), then learning rate and gradient
+    norm panels when recorded, with a vertical line per finding coloured by severity.
+
+    Saves to ``path`` when given; returns the matplotlib figure.
+    """
+    plt = _pyplot()
+    columns = history.columns
+    panels = ["loss"] + [name for name in ("lr", "grad_norm") if name in columns]
+    fig, axes = plt.subplots(
+        len(panels),
+        1,
+        sharex=True,
+        figsize=(8, 2.2 + 1.6 * len(panels)),
+        dpi=110,
+        gridspec_kw={"height_ratios": [2.2] + [1] * (len(panels) - 1)},
+        squeeze=False,
+    )
+    axes = axes[:, 0]
+    steps = history.steps
+    unit = history.unit
+    loss_ax = axes[0]
+    if "loss" in columns:
+        loss = history.column("loss")
+        train = np.isfinite(loss)
+        loss_ax.plot(steps[train], loss[train], color="0.7", linewidth=0.8, label="loss")
+        if smoothing > 0:
+            smooth = _smooth(loss, smoothing)
+            loss_ax.plot(steps, smooth, color="C0", linewidth=1.8, label="smoothed loss")
+        positive = bool(np.all(loss[train] > 0)) if train.any() else False
+    else:
+        positive = False
+    if "val_loss" in columns:
+        val = history.column("val_loss")
+        has = np.isfinite(val)
+        loss_ax.plot(steps[has], val[has], "o-", color="C2", markersize=3, label="validation loss")
+        positive = positive and bool(np.all(val[has] > 0))
+    if positive:
+        loss_ax.set_yscale("log")
+    loss_ax.set_ylabel("loss")
+    for name, ax in zip(panels[1:], axes[1:], strict=True):
+        values = history.column(name)
+        has = np.isfinite(values)
+        ax.plot(steps[has], values[has], color="C1" if name == "lr" else "C4", linewidth=1.2)
+        if has.any() and np.all(values[has] > 0):
+            ax.set_yscale("log")
+        ax.set_ylabel("learning rate" if name == "lr" else "gradient norm")
+    span = float(steps[-1] - steps[0]) if steps.size > 1 else 1.0
+    for step, group in _groups(findings, gap=0.02 * span):
+        color = _COLORS[max((f.severity for f in group), key=SEVERITIES.index)]
+        for ax in axes:
+            ax.axvline(step, color=color, linestyle="--", linewidth=1.2, alpha=0.9)
+        label = "\n".join(dict.fromkeys(f.kind for f in group))
+        loss_ax.annotate(
+            label,
+            xy=(step, 0.97),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="top",
+            ha="left",
+            fontsize=8,
+            color=color,
+            bbox={
+                "boxstyle": "round,pad=0.2",
+                "facecolor": "white",
+                "alpha": 0.8,
+                "edgecolor": color,
+            },
+        )
+    for severity, color in _COLORS.items():
+        if any(found.severity == severity for found in findings):
+            loss_ax.plot([], [], "--", color=color, label=severity)
+    loss_ax.legend(loc="lower left", fontsize="small")
+    for ax in axes:
+        ax.grid(True, which="both", alpha=0.3)
+    axes[-1].set_xlabel(unit)
+    count = len(findings)
+    loss_ax.set_title(title or f"lrkit doctor: {count} finding{'s' if count != 1 else ''}")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, bbox_inches="tight")
+        plt.close(fig)
+    return fig

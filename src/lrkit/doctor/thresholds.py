@@ -1,0 +1,198 @@
+"""The doctor's thresholds: every number a rule compares against, documented and checked.
+
+Defaults suit per-step training losses (one row per optimizer step); :func:`for_unit` gives
+the per-epoch defaults used for logs with one row per epoch (such as Keras' ``CSVLogger``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _spec(default: float | int, rule: str, allowed: str, check: Callable[[Any], bool]) -> Any:
+    return field(default=default, metadata={"doc": rule, "allowed": allowed, "check": check})
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Numbers the rules compare against; each field's metadata says what it means."""
+
+    smoothing: float = _spec(
+        0.98,
+        "EMA factor β of the smoothed loss s_t = β s_{t-1} + (1-β) loss_t (bias-corrected)",
+        "in [0, 1)",
+        lambda v: 0 <= v < 1,
+    )
+    warmup: int = _spec(
+        20, "steps before divergence and gradient checks start", ">= 0", lambda v: v >= 0
+    )
+    diverge_factor: float = _spec(
+        4.0, "divergence: smoothed loss > diverge_factor x its best so far", "> 1", lambda v: v > 1
+    )
+    spike_sigma: float = _spec(
+        6.0,
+        "spike: log-loss (raw loss when any is <= 0) > mean + spike_sigma x std of the "
+        "previous spike_window",
+        "> 0",
+        lambda v: v > 0,
+    )
+    spike_window: int = _spec(128, "spike: how many previous losses", ">= 2", lambda v: v >= 2)
+    grad_z: float = _spec(
+        2.5,
+        "gradient explosion: z-score of log(grad norm) against its EMA mean and variance",
+        "> 0",
+        lambda v: v > 0,
+    )
+    grad_ema: float = _spec(
+        0.02,
+        "gradient explosion: EMA weight of the running mean and variance",
+        "in (0, 1)",
+        lambda v: 0 < v < 1,
+    )
+    grad_min_ratio: float = _spec(
+        2.0,
+        "gradient explosion: the norm must also be at least this many times its typical "
+        "(EMA) level",
+        ">= 1",
+        lambda v: v >= 1,
+    )
+    grad_patience: int = _spec(
+        2, "gradient explosion: consecutive steps above grad_z", ">= 1", lambda v: v >= 1
+    )
+    flat_steps: int = _spec(
+        200,
+        "LR too low / dead start: judged once, over the first flat_steps losses",
+        ">= 4",
+        lambda v: v >= 4,
+    )
+    flat_drop: float = _spec(
+        0.05,
+        "LR too low: loss fell by less than this fraction (first vs last quarter)",
+        "in (0, 1)",
+        lambda v: 0 < v < 1,
+    )
+    plateau_patience: int = _spec(
+        500, "plateau: steps without improvement", ">= 1", lambda v: v >= 1
+    )
+    plateau_min_delta: float = _spec(
+        0.01,
+        "plateau: an improvement is a fall of the smoothed loss by this fraction of its best",
+        "in [0, 1)",
+        lambda v: 0 <= v < 1,
+    )
+    osc_window: int = _spec(256, "oscillation: how many recent losses", ">= 3", lambda v: v >= 3)
+    osc_blocks: int = _spec(
+        8,
+        "oscillation: the window is cut into this many blocks whose means are compared",
+        ">= 3",
+        lambda v: v >= 3,
+    )
+    osc_turns: int = _spec(
+        3, "oscillation: changes of direction between block means", ">= 1", lambda v: v >= 1
+    )
+    osc_swing: float = _spec(
+        0.02,
+        "oscillation: a move between blocks counts when larger than 2 standard errors and "
+        "than osc_swing x the starting loss",
+        ">= 0",
+        lambda v: v >= 0,
+    )
+    osc_trend: float = _spec(
+        0.05,
+        "oscillation: 'no downward trend' means the fitted fall over the window is below "
+        "this fraction of the window's mean loss",
+        ">= 0",
+        lambda v: v >= 0,
+    )
+    overfit_patience: int = _spec(
+        5,
+        "overfitting: validation losses are averaged over this many validations, and the "
+        "best average must be at least this many validations old",
+        ">= 1",
+        lambda v: v >= 1,
+    )
+    overfit_min_rise: float = _spec(
+        0.2,
+        "overfitting: averaged validation loss above its best by more than this fraction",
+        ">= 0",
+        lambda v: v >= 0,
+    )
+    cooldown: int = _spec(
+        100,
+        "a kind already reported is reported again only after its rule has been silent "
+        "for this many steps",
+        ">= 0",
+        lambda v: v >= 0,
+    )
+
+    def __post_init__(self) -> None:
+        for spec in dataclasses.fields(self):
+            _check(spec, getattr(self, spec.name))
+        if self.osc_blocks > self.osc_window:
+            raise ValueError(
+                f"osc_blocks: must be <= osc_window ({self.osc_window}), got {self.osc_blocks}"
+            )
+
+    def horizon(self) -> int:
+        """How many recent steps the rules look at."""
+        return max(self.spike_window + 1, self.osc_window, self.plateau_patience + 1)
+
+
+def _check(spec: dataclasses.Field[Any], value: Any) -> None:
+    integer = spec.type in (int, "int")
+    kind = "an integer" if integer else "a number"
+    allowed = spec.metadata["allowed"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{spec.name}: must be {kind} {allowed}, got {value!r}")
+    if integer and not isinstance(value, int):
+        raise TypeError(f"{spec.name}: must be {kind} {allowed}, got {value!r}")
+    if value != value or not spec.metadata["check"](value):
+        raise ValueError(f"{spec.name}: must be {allowed}, got {value!r}")
+
+
+#: Per-epoch defaults: epoch losses are already averages, windows count epochs.
+EPOCH_DEFAULTS: Mapping[str, float | int] = {
+    "smoothing": 0.0,
+    "warmup": 1,
+    "spike_window": 10,
+    "flat_steps": 4,
+    "plateau_patience": 10,
+    "osc_window": 10,
+    "osc_blocks": 10,
+    "osc_turns": 4,
+    "cooldown": 3,
+}
+
+
+def names() -> list[str]:
+    """The names of all thresholds."""
+    return [spec.name for spec in dataclasses.fields(Thresholds)]
+
+
+def describe() -> list[tuple[str, Any, str, str]]:
+    """(name, step default, allowed values, meaning) for every threshold."""
+    return [
+        (spec.name, spec.default, spec.metadata["allowed"], spec.metadata["doc"])
+        for spec in dataclasses.fields(Thresholds)
+    ]
+
+
+def for_unit(unit: str = "step", **overrides: Any) -> Thresholds:
+    """Thresholds for rows that are optimizer steps or epochs, with ``overrides`` applied.
+
+    Unknown names raise ``TypeError``; values out of range raise ``ValueError``.
+    """
+    if unit not in ("step", "epoch"):
+        raise ValueError(f"unit: must be 'step' or 'epoch', got {unit!r}")
+    unknown = sorted(set(overrides) - set(names()))
+    if unknown:
+        raise TypeError(
+            f"thresholds: unknown threshold {unknown[0]!r}; known thresholds are "
+            f"{', '.join(names())}"
+        )
+    values: dict[str, Any] = dict(EPOCH_DEFAULTS) if unit == "epoch" else {}
+    values.update(overrides)
+    return Thresholds(**values)

@@ -1,0 +1,366 @@
+"""A training history: one row of numbers per step, written to and read from CSV / JSON lines.
+
+A row always has a ``step`` and may have any of the standard columns ``lr``, ``loss``,
+``grad_norm``, ``val_loss``, ``val_metric`` plus extra named columns (for example per-layer
+update/weight ratios). Missing values are simply absent from a row; ``NaN`` and ``inf`` are
+kept as values, because a non-finite loss is something to see.
+
+Files:
+
+- CSV: a header line, one row per step, empty cells for missing values. Keras' ``CSVLogger``
+  files (``epoch, loss, val_loss, learning_rate, val_accuracy, ...``) read as a per-epoch
+  history: ``epoch`` becomes ``step``, ``learning_rate`` (or ``lr``) becomes ``lr`` and the first
+  ``val_*`` column other than ``val_loss`` becomes ``val_metric``.
+- JSON lines: one object per row; non-finite numbers are written as the strings ``"nan"``,
+  ``"inf"`` and ``"-inf"`` so that every line is strict JSON.
+
+Rows can also be streamed while training runs: a :class:`History` sends each finished row
+(a row is finished when a later step arrives, or on :meth:`History.close`) to its writers,
+:class:`CSVWriter`, :class:`JSONLinesWriter` or :class:`TensorBoardWriter`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from lrkit._optional import require
+
+#: The columns every tool understands, in file order; extra columns follow them.
+STANDARD_COLUMNS = ("step", "lr", "loss", "grad_norm", "val_loss", "val_metric")
+UNITS = ("step", "epoch")
+_CSV_SUFFIXES = (".csv",)
+_JSONL_SUFFIXES = (".jsonl", ".ndjson")
+
+Row = dict[str, float]
+
+
+class HistoryWriter(Protocol):
+    """Receives each finished row of a :class:`History`."""
+
+    def write(self, row: Mapping[str, float]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class History:
+    """An ordered record of training rows, keyed by step (or epoch, see ``unit``).
+
+    ``metric_name`` names what ``val_metric`` measures (e.g. ``"accuracy"``), when known.
+    """
+
+    def __init__(
+        self,
+        rows: Iterable[Mapping[str, float | None]] = (),
+        *,
+        unit: str = "step",
+        metric_name: str | None = None,
+        writers: Iterable[HistoryWriter] = (),
+    ) -> None:
+        if unit not in UNITS:
+            raise ValueError(f"unit: must be one of {', '.join(UNITS)}, got {unit!r}")
+        self.unit = unit
+        self.metric_name = metric_name
+        self.writers: list[HistoryWriter] = list(writers)
+        self._rows: list[Row] = []
+        self._written = 0
+        for row in rows:
+            values = dict(row)
+            step = values.pop("step", None)
+            if step is None:
+                raise ValueError(f"rows: every row needs a 'step', got {dict(row)!r}")
+            self.append(int(step), **values)
+
+    def append(self, step: int, **values: float | None) -> Row:
+        """Record ``values`` at ``step`` and return the row.
+
+        Values at the step of the last row are merged into it (a validation loss measured
+        after step 45 joins the row of step 45); ``None`` means "not measured". Steps must not
+        go backwards.
+        """
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
+            raise TypeError(f"step: must be an integer, got {step!r}")
+        step = int(step)
+        new = {name: float(value) for name, value in values.items() if value is not None}
+        if self._rows and step == int(self._rows[-1]["step"]):
+            self._rows[-1].update(new)
+            return self._rows[-1]
+        if self._rows and step < self._rows[-1]["step"]:
+            raise ValueError(
+                f"step: must not go backwards, got {step} after {int(self._rows[-1]['step'])}"
+            )
+        self._flush()
+        row: Row = {"step": float(step), **new}
+        self._rows.append(row)
+        return row
+
+    def close(self) -> None:
+        """Send the last row to the writers and close them (later rows stay in memory only)."""
+        self._flush()
+        for writer in self.writers:
+            writer.close()
+        self.writers = []
+
+    def _flush(self) -> None:
+        """Send every row not yet written to the writers."""
+        for row in self._rows[self._written :]:
+            for writer in self.writers:
+                writer.write(row)
+        self._written = len(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __repr__(self) -> str:
+        return f"History({len(self)} {self.unit}s, columns={self.columns})"
+
+    def __iter__(self) -> Iterator[Row]:
+        return (dict(row) for row in self._rows)
+
+    def __getitem__(self, index: int) -> Row:
+        return dict(self._rows[index])
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names present in any row: standard ones first, then extras as first seen."""
+        seen: dict[str, None] = {}
+        for row in self._rows:
+            seen.update(dict.fromkeys(row))
+        standard = [name for name in STANDARD_COLUMNS if name in seen]
+        return standard + [name for name in seen if name not in STANDARD_COLUMNS]
+
+    def column(self, name: str) -> np.ndarray:
+        """Values of column ``name`` as floats, ``NaN`` where a row has none."""
+        if name not in self.columns:
+            raise KeyError(f"column: no column {name!r}; columns are {', '.join(self.columns)}")
+        return np.array([row.get(name, math.nan) for row in self._rows], dtype=float)
+
+    @property
+    def steps(self) -> np.ndarray:
+        """The step of every row, as integers."""
+        return np.array([int(row["step"]) for row in self._rows], dtype=np.int64)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the whole history to ``path``: CSV for ``.csv``, JSON lines for ``.jsonl``."""
+        path = Path(path)
+        writer = writer_for(path, columns=self.columns)
+        for row in self._rows:
+            writer.write(row)
+        writer.close()
+        return path
+
+    @classmethod
+    def read(cls, path: str | Path, *, metric: str | None = None) -> History:
+        """Read a history written by :meth:`save` / a writer, or a Keras ``CSVLogger`` file.
+
+        ``metric`` picks the validation metric column (``val_<metric>``); by default it is the
+        ``val_metric`` column, else the first ``val_*`` column other than ``val_loss``.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"history: no such file: {path}")
+        suffix = path.suffix.lower()
+        if suffix in _CSV_SUFFIXES:
+            with path.open(newline="") as handle:
+                records = [
+                    {k: v for k, v in row.items() if k is not None and v not in (None, "")}
+                    for row in csv.DictReader(handle)
+                ]
+        elif suffix in _JSONL_SUFFIXES:
+            with path.open() as handle:
+                records = [
+                    _parse_json_line(line, path, number)
+                    for number, line in enumerate(handle, 1)
+                    if line.strip()
+                ]
+        else:
+            raise ValueError(
+                f"path: cannot tell the format of {str(path)!r}; "
+                f"use a {', '.join(_CSV_SUFFIXES + _JSONL_SUFFIXES)} file"
+            )
+        return _from_records(records, path, metric)
+
+
+def _parse_json_line(line: str, path: Path, number: int) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: line {number} is not JSON ({exc.msg})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}: line {number} is not a JSON object")
+    return record
+
+
+def _number(value: Any, name: str, path: Path) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{path}: column {name!r} holds {value!r}, not a number")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: column {name!r} holds {value!r}, not a number") from None
+
+
+def _from_records(records: list[dict[str, Any]], path: Path, metric: str | None) -> History:
+    names: dict[str, None] = {}
+    for record in records:
+        names.update(dict.fromkeys(record))
+    if "loss" not in names:
+        raise ValueError(f"{path}: no 'loss' column; columns are {', '.join(names) or '(none)'}")
+    unit = "epoch" if "epoch" in names and "step" not in names else "step"
+    step_key = "step" if unit == "step" else "epoch"
+    renames = {"learning_rate": "lr"} if "lr" not in names else {}
+    metric_key = _metric_column(names, metric, path)
+    metric_name = metric
+    if metric_key is not None and metric_key != "val_metric":
+        renames[metric_key] = "val_metric"
+        metric_name = metric_key.removeprefix("val_")
+    history = History(unit=unit, metric_name=metric_name)
+    for index, record in enumerate(records):
+        step = int(_number(record[step_key], step_key, path)) if step_key in record else index
+        values = {
+            renames.get(name, name): _number(value, name, path)
+            for name, value in record.items()
+            if name != step_key and value is not None
+        }
+        history.append(step, **values)
+    return history
+
+
+def _metric_column(names: Mapping[str, None], metric: str | None, path: Path) -> str | None:
+    if metric is not None:
+        for candidate in (f"val_{metric}", metric):
+            if candidate in names:
+                return candidate
+        raise ValueError(
+            f"metric: {path} has no column 'val_{metric}'; columns are {', '.join(names)}"
+        )
+    if "val_metric" in names:
+        return "val_metric"
+    return next((n for n in names if n.startswith("val_") and n != "val_loss"), None)
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
+
+
+def _json_value(value: float) -> float | str:
+    if math.isfinite(value):
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
+class CSVWriter:
+    """Writes rows to a CSV file as they come; a column first seen later rewrites the file."""
+
+    def __init__(self, path: str | Path, columns: Iterable[str] = ()) -> None:
+        self.path = Path(path)
+        self._columns = list(dict.fromkeys(["step", *columns]))
+        self._handle = self.path.open("w", newline="")
+        self._writer = csv.writer(self._handle)
+        self._header_written = False
+
+    def write(self, row: Mapping[str, float]) -> None:
+        new = [name for name in row if name not in self._columns]
+        if new:
+            self._grow(new)
+        if not self._header_written:
+            self._writer.writerow(self._columns)
+            self._header_written = True
+        self._writer.writerow([_step_cell(row, n) for n in self._columns])
+        self._handle.flush()
+
+    def _grow(self, new: list[str]) -> None:
+        old = self._columns
+        ordered = [c for c in STANDARD_COLUMNS if c in old or c in new]
+        self._columns = ordered + [c for c in old + new if c not in STANDARD_COLUMNS]
+        if not self._header_written:
+            return
+        self._handle.close()
+        with self.path.open(newline="") as handle:
+            old_rows = list(csv.DictReader(handle))
+        self._handle = self.path.open("w", newline="")
+        self._writer = csv.writer(self._handle)
+        self._writer.writerow(self._columns)
+        for old_row in old_rows:
+            self._writer.writerow([old_row.get(name, "") for name in self._columns])
+
+    def close(self) -> None:
+        if not self._header_written:
+            self._writer.writerow(self._columns)
+            self._header_written = True
+        self._handle.close()
+
+
+def _step_cell(row: Mapping[str, float], name: str) -> str:
+    if name == "step":
+        return str(int(row["step"]))
+    return _cell(row.get(name))
+
+
+class JSONLinesWriter:
+    """Writes each row as one strict-JSON line (non-finite numbers as strings)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._handle = self.path.open("w")
+
+    def write(self, row: Mapping[str, float]) -> None:
+        self._handle.write(json.dumps({k: _json_value(v) for k, v in row.items()}) + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class TensorBoardWriter:
+    """Writes each value of a row as a TensorBoard scalar ``<prefix>/<column>`` at its step.
+
+    Needs the ``tensorboard`` package (its framework-free ``tensorboard.summary.Writer``).
+    """
+
+    def __init__(self, log_dir: str | Path, *, prefix: str = "lrkit") -> None:
+        summary = require("tensorboard.summary", "all")
+        self.log_dir = Path(log_dir)
+        self.prefix = prefix
+        self._writer = summary.Writer(str(self.log_dir))
+
+    def write(self, row: Mapping[str, float]) -> None:
+        step = int(row["step"])
+        for name, value in row.items():
+            if name != "step":
+                self._writer.add_scalar(f"{self.prefix}/{name}", value, step)
+
+    def close(self) -> None:
+        self._writer.flush()
+        self._writer.close()
+
+
+def writer_for(path: str | Path, *, columns: Iterable[str] = ()) -> HistoryWriter:
+    """A :class:`CSVWriter` for ``.csv`` paths, a :class:`JSONLinesWriter` for ``.jsonl``."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in _CSV_SUFFIXES:
+        return CSVWriter(path, columns)
+    if suffix in _JSONL_SUFFIXES:
+        return JSONLinesWriter(path)
+    raise ValueError(
+        f"path: cannot tell the format of {str(path)!r}; "
+        f"use a {', '.join(_CSV_SUFFIXES + _JSONL_SUFFIXES)} file"
+    )
+
+
+__all__ = [
+    "STANDARD_COLUMNS",
+    "CSVWriter",
+    "History",
+    "HistoryWriter",
+    "JSONLinesWriter",
+    "TensorBoardWriter",
+    "writer_for",
+]

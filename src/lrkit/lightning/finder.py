@@ -1,0 +1,235 @@
+"""The range test as a Lightning callback, run outside the trainer's loops.
+
+:class:`LRFinder` sweeps with :func:`lrkit.torch.find_lr`, calling the module's own
+``training_step`` on batches of the trainer's training dataloader. The trainer's loops never
+run during the sweep, so its step and epoch counters, progress and logged metrics are untouched;
+the model, the optimizer and the random-number generators (torch, numpy, ``random``) are
+restored afterwards, so training continues exactly as it would have without the finder.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities.parsing import lightning_hasattr, lightning_setattr
+
+from lrkit.rangetest import RangeTestResult, validate_sweep
+from lrkit.suggest import SuggestionError
+from lrkit.torch.rangetest import find_lr
+
+#: Attributes searched, in order, for the learning rate ``configure_optimizers`` reads.
+LR_ATTRIBUTES = ("lr", "learning_rate")
+
+
+class LRFinder(pl.Callback):
+    """Run the range test when training starts and train at its suggested learning rate.
+
+    At ``on_train_start`` the callback sweeps ``num_steps`` batches (see :meth:`find`), keeps the
+    curve in :attr:`result` and, with ``update_lr``, sets the suggestion of rule ``method`` as
+    the module's learning rate: it writes ``attr_name`` (by default the first of ``lr``,
+    ``learning_rate`` found on the module, its ``hparams`` or the datamodule) and calls
+    ``configure_optimizers`` again, so schedulers are built around the new value. A module
+    without such an attribute and without schedulers gets the rate written into its optimizer.
+
+    With ``run_at_start=False`` nothing happens by itself; call :meth:`find` from any training
+    hook to sweep on demand. A curve no rule can read (it never falls) leaves the learning rate
+    unchanged, with a warning.
+    """
+
+    def __init__(
+        self,
+        *,
+        start_lr: float = 1e-7,
+        end_lr: float = 10.0,
+        num_steps: int = 100,
+        mode: str = "exp",
+        smoothing: float = 0.98,
+        diverge_factor: float = 4.0,
+        method: str = "default",
+        update_lr: bool = True,
+        attr_name: str | None = None,
+        run_at_start: bool = True,
+        progress: bool = True,
+    ) -> None:
+        validate_sweep(start_lr, end_lr, num_steps, mode, smoothing)
+        if not (isinstance(diverge_factor, (int, float)) and diverge_factor > 1):
+            raise ValueError(f"diverge_factor: must be a number > 1, got {diverge_factor!r}")
+        self.sweep: dict[str, Any] = {
+            "start_lr": start_lr,
+            "end_lr": end_lr,
+            "num_steps": num_steps,
+            "mode": mode,
+            "smoothing": smoothing,
+            "diverge_factor": diverge_factor,
+        }
+        self.method = method
+        self.update_lr = update_lr
+        self.attr_name = attr_name
+        self.run_at_start = run_at_start
+        self.progress = progress
+        #: The curve of the last sweep.
+        self.result: RangeTestResult | None = None
+        #: The learning rate set after the last sweep, if any.
+        self.lr: float | None = None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self.run_at_start:
+            return
+        if trainer.ckpt_path is not None:
+            rank_zero_warn("LRFinder: training resumes from a checkpoint; skipping the range test")
+            return
+        if getattr(trainer, "fast_dev_run", False):
+            rank_zero_warn("LRFinder: skipping the range test under fast_dev_run")
+            return
+        attribute = self._lr_attribute(trainer, pl_module) if self.update_lr else None
+        result = self.find(trainer, pl_module)
+        if not self.update_lr:
+            return
+        try:
+            self.lr = result.suggest(self.method).lr
+        except SuggestionError as exc:
+            rank_zero_warn(f"LRFinder: no suggestion ({exc}); the learning rate stays as it was")
+            return
+        self._apply(trainer, pl_module, attribute, self.lr)
+
+    def find(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> RangeTestResult:
+        """Sweep now, from a hook of a running ``fit``; restore everything; return the curve.
+
+        Each step runs ``training_step`` on ``accumulate_grad_batches`` batches (moved by the
+        strategy, through the module's batch-transfer hooks), backward, and one step of the
+        trainer's optimizer. ``self.log`` calls inside ``training_step`` are ignored meanwhile.
+        """
+        loader = trainer.train_dataloader
+        if loader is None:
+            raise RuntimeError(
+                "LRFinder.find: the trainer has no training dataloader yet; "
+                "call it from on_train_start or a later training hook"
+            )
+        if isinstance(loader, (Mapping, list, tuple)):
+            raise ValueError(
+                "trainer.train_dataloader: LRFinder sweeps a single training dataloader, "
+                f"got a {type(loader).__name__} of them"
+            )
+        if not pl_module.automatic_optimization:
+            raise ValueError(
+                "pl_module: uses manual optimization; LRFinder needs automatic optimization "
+                "(training_step returns the loss)"
+            )
+        calls = itertools.count()
+
+        def step_fn(module: torch.nn.Module, batch: Any) -> torch.Tensor:
+            batch = trainer.strategy.batch_to_device(batch)
+            with trainer.precision_plugin.train_step_context():
+                output = pl_module.training_step(batch, next(calls))
+            return _loss_of(output)
+
+        with _rng_preserved(loader), _logging_off(pl_module):
+            result = find_lr(
+                pl_module,
+                trainer.optimizers[0],
+                None,
+                loader,
+                step_fn=step_fn,
+                accumulation_steps=trainer.accumulate_grad_batches,
+                progress=self.progress,
+                **self.sweep,
+            )
+        self.result = result
+        return result
+
+    def _lr_attribute(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> str | None:
+        """The attribute holding the learning rate, or ``None`` if the optimizer can take it."""
+        if self.attr_name is not None:
+            if not lightning_hasattr(pl_module, self.attr_name):
+                raise ValueError(
+                    f"attr_name: {self.attr_name!r} is not an attribute of the module, its "
+                    "hparams or the datamodule"
+                )
+            return self.attr_name
+        for name in LR_ATTRIBUTES:
+            if lightning_hasattr(pl_module, name):
+                return name
+        if trainer.lr_scheduler_configs:
+            raise ValueError(
+                "attr_name: the module has no 'lr' or 'learning_rate' attribute (nor in hparams) "
+                "and configure_optimizers returns a scheduler, so the suggestion cannot be "
+                "applied; store the learning rate in self.lr and read it in "
+                "configure_optimizers, pass attr_name=..., or pass update_lr=False"
+            )
+        return None
+
+    @staticmethod
+    def _apply(
+        trainer: pl.Trainer, pl_module: pl.LightningModule, attribute: str | None, lr: float
+    ) -> None:
+        if attribute is not None:
+            lightning_setattr(pl_module, attribute, lr)
+            trainer.strategy.setup_optimizers(trainer)  # configure_optimizers, with the new rate
+            return
+        for optimizer in trainer.optimizers:
+            first = optimizer.param_groups[0]["lr"]
+            for group in optimizer.param_groups:
+                group["lr"] = lr * (group["lr"] / first if first else 1.0)
+
+
+def _loss_of(output: Any) -> torch.Tensor:
+    loss = output.get("loss") if isinstance(output, Mapping) else output
+    if not isinstance(loss, torch.Tensor):
+        raise TypeError(
+            "training_step: must return the loss tensor or a dict with 'loss' during the range "
+            f"test, got {type(output).__name__}"
+        )
+    return loss
+
+
+def _loader_generators(loader: Any) -> list[torch.Generator]:
+    """The ``torch.Generator`` objects a DataLoader and its samplers shuffle with."""
+    holders = [loader, getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)]
+    holders.append(getattr(holders[-1], "sampler", None))
+    found: list[torch.Generator] = []
+    for holder in holders:
+        generator = getattr(holder, "generator", None)
+        if isinstance(generator, torch.Generator) and all(generator is not g for g in found):
+            found.append(generator)
+    return found
+
+
+@contextmanager
+def _rng_preserved(loader: Any) -> Iterator[None]:
+    """Put back the torch (CPU and CUDA), numpy, ``random`` and the loader's generators on exit."""
+    python_state = random.getstate()
+    numpy_state = np.random.get_state()  # noqa: NPY002 (the user's global generator)
+    generators = [(g, g.get_state()) for g in _loader_generators(loader)]
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)  # noqa: NPY002
+        for generator, state in generators:
+            generator.set_state(state)
+
+
+@contextmanager
+def _logging_off(pl_module: pl.LightningModule) -> Iterator[None]:
+    """Make ``self.log``/``self.log_dict`` do nothing: the trainer's loops are not running."""
+    pl_module.log = _ignore  # type: ignore[method-assign]
+    pl_module.log_dict = _ignore  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del pl_module.log
+        del pl_module.log_dict
+
+
+def _ignore(*args: Any, **kwargs: Any) -> None:
+    """Accept any logging call and record nothing."""

@@ -1,0 +1,126 @@
+"""``fit``: find the learning rate, turn it into a schedule, train — in one call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sized
+from typing import Any
+
+import torch
+from torch import nn
+
+from lrkit.auto import POLICIES, policy_schedule
+from lrkit.history import History
+from lrkit.progress import progress_bar
+from lrkit.rangetest import RangeTestResult
+from lrkit.torch.rangetest import StepFn, default_step_fn, find_lr, model_device, to_device
+from lrkit.torch.scheduler import Scheduler
+
+Metric = Callable[[torch.Tensor, torch.Tensor], float]
+
+
+def fit(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[..., torch.Tensor] | None,
+    train_loader: Iterable[Any],
+    epochs: int,
+    *,
+    val_loader: Iterable[Any] | None = None,
+    policy: str = "one_cycle",
+    metric: Metric | None = None,
+    metric_name: str = "metric",
+    range_test: RangeTestResult | None = None,
+    find_kwargs: dict[str, Any] | None = None,
+    step_fn: StepFn | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> History:
+    """Run the range test (unless ``range_test`` is given), schedule by ``policy``, train.
+
+    The schedule comes from :func:`lrkit.auto.policy_schedule` over ``epochs × len(loader)``
+    steps; with ``one_cycle`` and the CLR policies, momentum (or Adam's beta1) follows the
+    mirrored curve. Returns the history: per step ``lr`` and ``loss``; per epoch, at its
+    last step, ``val_loss`` and ``val_metric`` (``metric(outputs, targets)``, averaged over
+    ``val_loader`` weighted by batch size). To keep or plot the range test, run
+    :func:`~lrkit.torch.find_lr` first and pass its result as ``range_test``.
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"policy: must be one of {', '.join(POLICIES)}, got {policy!r}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs: must be an integer >= 1, got {epochs!r}")
+    if not isinstance(train_loader, Sized) or len(train_loader) == 0:
+        raise ValueError("train_loader: must have a length >= 1 (a DataLoader, a list, ...)")
+    compute_loss = step_fn or default_step_fn(loss_fn)
+    if range_test is None:
+        range_test = find_lr(
+            model,
+            optimizer,
+            loss_fn,
+            train_loader,
+            step_fn=step_fn,
+            device=device,
+            progress=progress,
+            **(find_kwargs or {}),
+        )
+    steps_per_epoch = len(train_loader)
+    total_steps = epochs * steps_per_epoch
+    schedule = policy_schedule(range_test, policy, total_steps, steps_per_epoch)
+    momentum = _momentum_curve(schedule, optimizer)
+    scheduler = Scheduler(optimizer, lr=schedule, momentum=momentum)
+    target = torch.device(device) if device is not None else model_device(model)
+    history = History(metric_name=metric_name if metric is not None else None)
+    step = 0
+    with progress_bar(f"training ({policy})", total_steps, enabled=progress) as bar:
+        for _ in range(epochs):
+            model.train()
+            for batch in train_loader:
+                lr = optimizer.param_groups[0]["lr"]
+                optimizer.zero_grad(set_to_none=True)
+                loss = compute_loss(model, to_device(batch, target))
+                loss.backward()
+                optimizer.step()
+                if step + 1 < total_steps:  # the last step needs no next learning rate
+                    scheduler.step()
+                value = float(loss.detach())
+                history.append(step, lr=lr, loss=value)
+                bar(f"lr {lr:.2e}  loss {value:.4f}")
+                step += 1
+            if val_loader is not None:
+                history.append(
+                    step - 1, **_validate(model, compute_loss, val_loader, metric, target)
+                )
+    history.close()
+    return history
+
+
+def _momentum_curve(schedule: Any, optimizer: torch.optim.Optimizer) -> Any:
+    """The schedule's mirrored momentum curve, when both exist (one-cycle, CLR)."""
+    has_momentum = optimizer.defaults.get("momentum", 0) > 0 or "betas" in optimizer.defaults
+    if has_momentum and hasattr(schedule, "momentum"):
+        return schedule.momentum()
+    return None
+
+
+@torch.no_grad()
+def _validate(
+    model: nn.Module,
+    compute_loss: StepFn,
+    loader: Iterable[Any],
+    metric: Metric | None,
+    device: torch.device,
+) -> dict[str, float]:
+    model.eval()
+    loss_sum, metric_sum, count = 0.0, 0.0, 0
+    for batch in loader:
+        batch = to_device(batch, device)
+        size = len(batch[-1]) if isinstance(batch, (tuple, list)) else 1
+        loss_sum += float(compute_loss(model, batch)) * size
+        if metric is not None:
+            inputs, targets = batch
+            metric_sum += metric(model(inputs), targets) * size
+        count += size
+    model.train()
+    out = {"val_loss": loss_sum / count}
+    if metric is not None:
+        out["val_metric"] = metric_sum / count
+    return out

@@ -1,0 +1,53 @@
+"""Objectives for the search tests: cheap, deterministic functions of the learning rate.
+
+Worker processes import them as ``search_objectives:NAME`` (with ``tests/`` on the path).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+from lrkit.search import SearchTrial
+
+
+def peak(trial: SearchTrial) -> float:
+    """Best at lr = 1e-2: ``-(log10 lr + 2)^2``, approached over three reported steps."""
+    target = 0.0 - (math.log10(trial.params["lr"]) + 2.0) ** 2
+    score = target
+    for step in (1, 2, 3):
+        score = target - 1.0 / step
+        trial.report(score, step)
+    return target
+
+
+def slow(trial: SearchTrial) -> float:
+    """:func:`peak` taking ~0.3 s, leaving ``start-N-PID`` / ``done-N-PID`` files behind.
+
+    With ``LRKIT_TEST_HANG_AFTER=k`` a process hangs in its (k+1)-th trial, so a test can
+    kill it mid-trial.
+    """
+    marks = Path(os.environ["LRKIT_TEST_MARKS"])
+    pid = os.getpid()
+    started = len(list(marks.glob(f"start-*-{pid}")))
+    (marks / f"start-{trial.number}-{pid}").touch()
+    hang_after = os.environ.get("LRKIT_TEST_HANG_AFTER")
+    if hang_after is not None and started >= int(hang_after):
+        time.sleep(600)
+    for step in (1, 2, 3):
+        time.sleep(0.1)
+        trial.report(-float(step), step)
+    (marks / f"done-{trial.number}-{pid}").touch()
+    return -((math.log10(trial.params["lr"]) + 2.0) ** 2)
+
+
+def fragile(trial: SearchTrial) -> float:
+    """Raises for lr > 0.1 (a bug in the user's code), returns NaN for lr < 1e-4."""
+    lr = trial.params["lr"]
+    if lr > 0.1:
+        raise RuntimeError(f"exploded at lr {lr:g}")
+    if lr < 1e-4:
+        return math.nan
+    return -((math.log10(lr) + 2.0) ** 2)

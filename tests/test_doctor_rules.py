@@ -1,0 +1,226 @@
+"""Each doctor rule on a series whose answer is worked out by hand (steps count from 0)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from lrkit.doctor import Doctor, Finding
+
+
+def feed(
+    doctor: Doctor,
+    losses: list[float] | np.ndarray,
+    *,
+    grad_norms: list[float] | np.ndarray | None = None,
+    lr: float | None = None,
+) -> list[Finding]:
+    found = []
+    for step, loss in enumerate(losses):
+        grad = None if grad_norms is None else float(grad_norms[step])
+        found += doctor.observe(step, float(loss), lr=lr, grad_norm=grad)
+    return found
+
+
+def doctor(*rules: str, **thresholds: float) -> Doctor:
+    return Doctor(rules=list(rules), on_critical="stop", verbose=False, **thresholds)
+
+
+def test_non_finite_loss_is_caught_at_its_step_and_reported_once() -> None:
+    losses = [1.0] * 60
+    losses[37] = math.nan
+    losses[45] = math.inf  # within the cooldown of 100 steps: not reported again
+    found = feed(doctor("non_finite"), losses)
+    assert [(f.step, f.severity, f.kind) for f in found] == [(37, "critical", "non_finite")]
+    assert math.isnan(found[0].evidence["loss"])
+
+
+def test_non_finite_is_reported_again_after_its_cooldown() -> None:
+    losses = [1.0] * 60
+    losses[37] = math.nan
+    losses[45] = math.inf
+    found = feed(doctor("non_finite", cooldown=5), losses)
+    assert [f.step for f in found] == [37, 45]
+
+
+def test_non_finite_gradient_norm_with_a_finite_loss() -> None:
+    grads = [1.0] * 30
+    grads[12] = math.inf
+    found = feed(doctor("non_finite"), [1.0] * 30, grad_norms=grads)
+    assert [f.step for f in found] == [12]
+    assert found[0].evidence["grad_norm"] == math.inf
+
+
+def test_divergence_when_the_smoothed_loss_passes_four_times_its_best() -> None:
+    # 100 losses of 1 then losses of 10. With beta = 0.98 the bias-corrected EMA is
+    # s_k = (beta^k (1 - beta^100) + 10 (1 - beta^k)) / (1 - beta^(100 + k)) after k tens.
+    beta = 0.98
+    k = np.arange(1, 100)
+    smoothed = (beta**k * (1 - beta**100) + 10 * (1 - beta**k)) / (1 - beta ** (100 + k))
+    first = int(k[np.argmax(smoothed > 4.0)])  # first k with s_k > 4 x best (= 1)
+    # by hand: k = 17 gives (0.7093 x 0.8674 + 2.907) / 0.9059 = 3.89, k = 18 gives 4.02
+    assert first == 18
+    found = feed(doctor("divergence"), [1.0] * 100 + [10.0] * 50)
+    assert [(f.step, f.kind, f.severity) for f in found] == [(99 + first, "divergence", "critical")]
+    assert found[0].evidence["best_loss"] == pytest.approx(1.0)
+    assert found[0].evidence["ratio"] == pytest.approx(smoothed[first - 1])
+
+
+def test_divergence_not_flagged_below_the_factor() -> None:
+    assert feed(doctor("divergence"), [1.0] * 100 + [3.5] * 300) == []
+
+
+def test_divergence_remembers_a_best_loss_older_than_the_window() -> None:
+    # smoothing 0: the best (1.0 at step 50) has left the 256-step window by step 700
+    losses = [2.0] * 50 + [1.0] + [1.5] * 649 + [10.0] * 5
+    found = feed(doctor("divergence", smoothing=0.0), losses, lr=0.1)
+    assert [f.step for f in found] == [700]
+    assert found[0].evidence["best_step"] == 50
+    assert found[0].evidence["best_loss"] == 1.0
+    assert found[0].evidence["ratio"] == 10.0
+
+
+def test_spike_above_six_sigma_of_the_log_losses() -> None:
+    rng = np.random.default_rng(0)
+    losses = np.exp(rng.normal(0.0, 0.1, 300))
+    losses[200] = 10.0
+    found = feed(doctor("spike"), losses)
+    assert [(f.step, f.severity) for f in found] == [(200, "warning")]
+    previous = np.log(losses[72:200])  # the 128 losses before step 200
+    z = (math.log(10.0) - previous.mean()) / previous.std()
+    assert found[0].evidence["z"] == pytest.approx(z)
+
+
+def test_spike_on_the_raw_scale_when_losses_can_be_negative() -> None:
+    rng = np.random.default_rng(1)
+    losses = rng.normal(-1.0, 0.05, 300)
+    losses[250] = 0.0  # 20 sigma above
+    found = feed(doctor("spike"), losses)
+    assert [f.step for f in found] == [250]
+    previous = losses[122:250]
+    assert found[0].evidence["z"] == pytest.approx((0.0 - previous.mean()) / previous.std())
+
+
+def test_no_spike_in_heavy_tailed_but_steady_noise() -> None:
+    # mini-batch-like losses: log-normal with a wide spread, many 5x excursions
+    rng = np.random.default_rng(2)
+    losses = np.exp(rng.normal(-2.5, 0.6, 3000))
+    assert feed(doctor("spike"), losses) == []
+
+
+def test_gradient_norm_explosion_needs_grad_patience_steps_above_z() -> None:
+    rng = np.random.default_rng(3)
+    grads = np.exp(rng.normal(0.0, 0.05, 300))
+    grads[200:202] = 5.0
+    found = feed(doctor("grad_explosion"), [1.0] * 300, grad_norms=grads)
+    assert [(f.step, f.severity) for f in found] == [(201, "warning")]
+    assert found[0].evidence["grad_norm"] == 5.0
+    # one step is enough with grad_patience=1 (grad_z raised: noise alone passes 2.5 sometimes)
+    one = doctor("grad_explosion", grad_patience=1, grad_z=5.0)
+    assert [f.step for f in feed(one, [1.0] * 300, grad_norms=grads)] == [200]
+
+
+def test_gradient_norm_rise_while_the_loss_falls_is_not_an_explosion() -> None:
+    rng = np.random.default_rng(3)
+    grads = np.exp(rng.normal(0.0, 0.05, 300))
+    grads[200:202] = 5.0
+    losses = np.linspace(2.0, 0.5, 300)
+    assert feed(doctor("grad_explosion"), losses, grad_norms=grads) == []
+
+
+def test_lr_too_low_when_the_loss_is_flat_for_the_first_steps() -> None:
+    rng = np.random.default_rng(4)
+    losses = 2.30 + rng.normal(0, 0.005, 300)
+    found = feed(doctor("lr_too_low"), losses, grad_norms=np.full(300, 0.4), lr=1e-6)
+    assert [(f.step, f.kind, f.severity) for f in found] == [(199, "lr_too_low", "warning")]
+    drop = (losses[:50].mean() - losses[150:200].mean()) / losses[:50].mean()
+    assert found[0].evidence["drop"] == pytest.approx(drop)
+    assert "1e-05" in found[0].advice
+
+
+def test_lr_not_too_low_when_the_loss_falls() -> None:
+    losses = np.linspace(2.3, 1.5, 300)
+    assert feed(doctor("lr_too_low", "dead_start"), losses, lr=1e-3) == []
+
+
+def test_flat_start_with_dying_gradients_is_a_dead_start_not_a_low_lr() -> None:
+    losses = np.full(300, 2.30)
+    grads = np.where(np.arange(300) < 50, 1.0, 0.1)
+    found = feed(doctor("lr_too_low", "dead_start"), losses, grad_norms=grads, lr=0.5)
+    assert [(f.step, f.kind, f.severity) for f in found] == [(199, "dead_start", "critical")]
+    assert found[0].evidence["grad_norm_start"] == 1.0
+    assert found[0].evidence["grad_norm_end"] == 0.1
+
+
+def test_plateau_after_patience_steps_without_improvement() -> None:
+    # smoothing 0: 2.0 for steps 0-49, 1.0 from step 50. The best before the last 100 steps
+    # first includes step 50 at step 150, when the last 100 steps hold nothing below 0.99.
+    losses = [2.0] * 50 + [1.0] * 200
+    found = feed(doctor("plateau", smoothing=0.0, warmup=0, plateau_patience=100), losses)
+    assert [(f.step, f.severity) for f in found] == [(150, "info")]
+    assert found[0].evidence["best_step"] == 50
+
+
+def test_no_plateau_while_the_loss_keeps_falling_by_more_than_min_delta() -> None:
+    losses = 2.0 * 0.995 ** np.arange(600)  # 0.5% per step: 1% within two steps
+    assert feed(doctor("plateau", smoothing=0.0, plateau_patience=100), losses) == []
+
+
+def test_oscillating_training_loss() -> None:
+    # blocks of 32 steps alternate between 1.0 and 1.5: block means turn 6 times in the
+    # first full window (256 steps = 8 blocks), with no downward trend
+    rng = np.random.default_rng(5)
+    level = np.where((np.arange(400) // 32) % 2 == 0, 1.0, 1.5)
+    losses = level + rng.normal(0, 0.01, 400)
+    found = feed(doctor("oscillation"), losses)
+    assert [(f.step, f.severity) for f in found] == [(255, "warning")]
+    assert found[0].evidence["turns"] == 6
+
+
+def test_no_oscillation_when_the_loss_trends_down() -> None:
+    rng = np.random.default_rng(5)
+    wave = np.where((np.arange(400) // 32) % 2 == 0, 0.0, 0.2)
+    losses = np.linspace(3.0, 1.0, 400) + wave + rng.normal(0, 0.01, 400)
+    assert feed(doctor("oscillation"), losses) == []
+
+
+def test_oscillating_validation_loss() -> None:
+    doc = doctor("oscillation")
+    found = []
+    for i in range(8):
+        for step in range(10 * i, 10 * i + 10):
+            found += doc.observe(step, 1.0)
+        found += doc.observe(10 * i + 9, val_loss=[0.5, 0.8][i % 2])
+    assert [f.step for f in found] == [79]
+    assert found[0].evidence["turns"] == 6
+    assert "validation" in found[0].message
+
+
+def _validations(doc: Doctor, val: list[float], train: np.ndarray) -> list[Finding]:
+    found = []
+    for i, v in enumerate(val):
+        for step in range(10 * i, 10 * i + 10):
+            found += doc.observe(step, float(train[step]))
+        found += doc.observe(10 * i + 9, val_loss=v, val_metric=1 - v)
+    return found
+
+
+def test_overfitting_validation_loss_rises_while_training_loss_falls() -> None:
+    # patience 2: running means of 2 validations r = .9 .7 .55 .5 .55 .65 ...; the best
+    # (0.5, ending at validation 4) is 2 validations old at validation 6, and 0.65 > 1.2 x 0.5
+    val = [1.0, 0.8, 0.6, 0.5, 0.5, 0.6, 0.7, 0.8, 0.9]
+    train = np.linspace(2.0, 0.1, 90)
+    found = _validations(doctor("overfitting", overfit_patience=2), val, train)
+    assert [(f.step, f.severity) for f in found] == [(69, "warning")]
+    assert found[0].evidence["best_val_loss"] == pytest.approx(0.5)
+    assert found[0].evidence["val_loss"] == pytest.approx(0.65)
+    assert found[0].evidence["best_step"] == 49
+    assert found[0].evidence["val_metric"] == pytest.approx(0.3)
+
+
+def test_rising_validation_loss_with_rising_training_loss_is_not_overfitting() -> None:
+    val = [1.0, 0.8, 0.6, 0.5, 0.5, 0.6, 0.7, 0.8, 0.9]
+    train = np.linspace(0.1, 2.0, 90)
+    assert _validations(doctor("overfitting", overfit_patience=2), val, train) == []

@@ -1,0 +1,131 @@
+"""lrkit.torch.fit and lrkit auto: history shape, the schedule applied, state after training."""
+
+import math
+
+import pytest
+import torch
+
+from lrkit import RangeTestResult, range_test
+from lrkit.auto import policy_schedule
+from lrkit.cli import main
+from lrkit.torch import find_lr, fit
+
+
+def bowl_result() -> RangeTestResult:
+    return range_test(
+        lambda lr: 1 + (math.log10(lr) + 2) ** 2,
+        start_lr=1e-5,
+        end_lr=1.0,
+        num_steps=101,
+        smoothing=0.0,
+    )
+
+
+@pytest.mark.parametrize(
+    "policy", ["one_cycle", "triangular2", "cosine", "constant", "triangular", "exp_range"]
+)
+def test_policy_schedules_come_from_the_curve(policy):
+    result = bowl_result()
+    schedule = policy_schedule(result, policy, total_steps=200, steps_per_epoch=20)
+    values = schedule([0, 50, 100, 199])
+    assert all(v > 0 for v in values)
+    if policy == "constant":
+        assert list(values) == pytest.approx([result.suggestion] * 4)
+    if policy == "one_cycle":
+        assert schedule.bounds()[1] == pytest.approx(3 * result.suggestion)
+    if policy in ("triangular", "triangular2", "exp_range"):
+        assert schedule.bounds() == pytest.approx(result.clr_bounds())
+
+
+def test_unknown_policy_is_named():
+    with pytest.raises(ValueError, match="policy: must be one of one_cycle"):
+        policy_schedule(bowl_result(), "warp", 100, 10)
+
+
+def test_fit_trains_with_the_schedule_and_records_history():
+    from lrkit import tasks
+
+    task = tasks.get("tabular-mlp", seed=0)
+    optimizer = task.make_optimizer("momentum")
+    found = find_lr(task.model, optimizer, task.loss_fn, task.train_loader, progress=False)
+    before = task.evaluate()["accuracy"]
+    history = fit(
+        task.model,
+        optimizer,
+        task.loss_fn,
+        task.train_loader,
+        3,
+        val_loader=task.val_loader,
+        metric=task.metric,
+        metric_name="accuracy",
+        policy="one_cycle",
+        range_test=found,
+        progress=False,
+    )
+    steps_per_epoch = len(task.train_loader)
+    assert len(history) == 3 * steps_per_epoch
+    schedule = policy_schedule(found, "one_cycle", 3 * steps_per_epoch, steps_per_epoch)
+    assert history.column("lr") == pytest.approx(schedule(history.steps))
+    val = history.column("val_metric")
+    assert (~torch.isnan(torch.tensor(val))).sum() == 3  # one per epoch, at its last step
+    assert val[-1] == pytest.approx(task.evaluate()["accuracy"])
+    assert val[-1] > before
+    assert optimizer.param_groups[0]["momentum"] == pytest.approx(0.95)  # mirrored curve ends
+
+
+def test_fit_runs_the_range_test_itself_and_rejects_bad_input():
+    from lrkit import tasks
+
+    task = tasks.get("tabular-mlp", seed=1)
+    optimizer = task.make_optimizer("adam")
+    history = fit(
+        task.model, optimizer, task.loss_fn, task.train_loader, 1, policy="cosine", progress=False
+    )
+    assert history.column("lr")[-1] < history.column("lr")[0]
+    with pytest.raises(ValueError, match="epochs: must be an integer >= 1"):
+        fit(task.model, optimizer, task.loss_fn, task.train_loader, 0, progress=False)
+    with pytest.raises(ValueError, match="policy: must be one of"):
+        fit(task.model, optimizer, task.loss_fn, task.train_loader, 1, policy="?", progress=False)
+
+
+def test_for_batch_size_rescales_the_suggestion():
+    result = bowl_result()
+    result.settings["batch_size"] = 32
+    lr = result.suggestion
+    assert result.for_batch_size(128) == pytest.approx(4 * lr)
+    assert result.for_batch_size(128, "sqrt") == pytest.approx(2 * lr)
+    assert result.for_batch_size(8, batch_size=16) == pytest.approx(lr / 2)
+    with pytest.raises(ValueError, match="rule: must be one of linear, sqrt"):
+        result.for_batch_size(64, "cubic")
+    with pytest.raises(ValueError, match="new_batch_size: must be an integer >= 1"):
+        result.for_batch_size(0)
+    del result.settings["batch_size"]
+    with pytest.raises(ValueError, match="batch_size: must be an integer >= 1, got None"):
+        result.for_batch_size(64)
+
+
+def test_find_lr_records_the_effective_batch_size():
+    from lrkit import tasks
+
+    task = tasks.get("tabular-mlp", seed=0)
+    found = find_lr(
+        task.model,
+        task.make_optimizer("adam"),
+        task.loss_fn,
+        task.train_loader,
+        num_steps=10,
+        accumulation_steps=2,
+        progress=False,
+    )
+    assert found.settings["batch_size"] == 64
+
+
+def test_auto_command_writes_everything(tmp_path):
+    out = tmp_path / "auto"
+    assert (
+        main(["auto", "--task", "tabular-mlp", "--epochs", "2", "--out", str(out), "--no-progress"])
+        == 0
+    )
+    for name in ("auto.json", "history.csv", "lr_find.png", "training.png"):
+        assert (out / name).stat().st_size > 0
+    assert main(["auto", "--task", "tabular-mlp", "--out", str(out), "--no-progress"]) == 2

@@ -1,0 +1,204 @@
+"""lrkit.torch.Watch: what it records from a torch loop, and what it does on critical findings."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from lrkit.doctor import Doctor
+from lrkit.history import History
+from lrkit.torch import Watch
+from lrkit.torch.watch import global_grad_norm, scale_lr
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def setup(seed: int = 0) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
+    return model, torch.randn(32, 4), torch.randn(32, 1)
+
+
+def backward(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    loss = nn.functional.mse_loss(model(x), y)
+    loss.backward()
+    return loss
+
+
+def test_records_loss_lr_and_the_global_gradient_norm() -> None:
+    model, x, y = setup()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=3, gamma=0.5)
+    watch = Watch(model, optimizer, Doctor(verbose=False))
+    expected = []
+    for _ in range(8):
+        optimizer.zero_grad()
+        loss = backward(model, x, y)
+        norm = float(nn.utils.clip_grad_norm_(model.parameters(), max_norm=math.inf))
+        expected.append((float(loss.detach()), scheduler.get_last_lr()[0], norm))
+        optimizer.step()
+        scheduler.step()
+        watch.step(loss)
+    watch.close()
+    history = watch.doctor.history
+    assert history.steps.tolist() == list(range(8))
+    for row, (loss, lr, norm) in zip(history, expected, strict=True):
+        assert row["loss"] == pytest.approx(loss)
+        assert row["lr"] == pytest.approx(lr)
+        assert row["grad_norm"] == pytest.approx(norm, rel=1e-6)
+    assert [row["lr"] for row in history][:4] == [0.1, 0.1, 0.1, 0.05]
+
+
+def test_global_grad_norm_matches_torch() -> None:
+    model, x, y = setup(1)
+    assert global_grad_norm(model.parameters()) is None
+    backward(model, x, y)
+    reference = float(nn.utils.clip_grad_norm_(model.parameters(), max_norm=math.inf))
+    assert global_grad_norm(model.parameters()) == pytest.approx(reference, rel=1e-6)
+
+
+def test_a_given_grad_norm_wins_and_a_missing_step_is_measured_on_the_spot() -> None:
+    model, x, y = setup()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    watch = Watch(model, optimizer, Doctor(verbose=False))
+    optimizer.zero_grad()
+    loss = backward(model, x, y)
+    before_clip = float(nn.utils.clip_grad_norm_(model.parameters(), max_norm=1e-3))
+    optimizer.step()
+    watch.step(loss, grad_norm=before_clip)
+    optimizer.zero_grad()
+    loss = backward(model, x, y)
+    watch.step(loss)  # no optimizer.step(): measured now, from the current gradients
+    norm = global_grad_norm(model.parameters())
+    rows = list(watch.doctor.history)
+    assert rows[0]["grad_norm"] == pytest.approx(before_clip)
+    assert rows[1]["grad_norm"] == pytest.approx(norm)
+
+
+def test_layer_update_ratios() -> None:
+    model, x, y = setup()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    watch = Watch(model, optimizer, Doctor(verbose=False), layer_ratios=True)
+    optimizer.zero_grad()
+    loss = backward(model, x, y)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    optimizer.step()
+    watch.step(loss)
+    row = watch.doctor.history[0]
+    for name, p in model.named_parameters():
+        expected = float((p.detach() - before[name]).norm() / before[name].norm())
+        assert row[f"update_ratio/{name}"] == pytest.approx(expected, rel=1e-5)
+    assert len([c for c in row if c.startswith("update_ratio/")]) == 4
+
+
+def test_validate_joins_the_latest_step() -> None:
+    model, x, y = setup()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    watch = Watch(model, optimizer, Doctor(verbose=False))
+    for _ in range(3):
+        optimizer.zero_grad()
+        loss = backward(model, x, y)
+        optimizer.step()
+        watch.step(loss)
+    watch.validate(0.5, 0.9)
+    assert watch.doctor.history[2]["val_loss"] == 0.5
+    assert watch.doctor.history[2]["val_metric"] == 0.9
+
+
+def _diverging(watch: Watch, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    x, y = torch.randn(8, 4), torch.randn(8, 1)
+    for step in range(80):
+        optimizer.zero_grad()
+        backward(model, x, y)
+        optimizer.step()
+        watch.step(1.0 if step < 60 else 50.0)  # the loss the doctor judges
+        if watch.should_stop:
+            break
+
+
+def test_reduce_multiplies_the_learning_rate_and_the_schedule_base() -> None:
+    model, _, _ = setup()
+    optimizer = torch.optim.SGD(
+        [{"params": model[0].parameters(), "lr": 0.2}, {"params": model[2].parameters()}],
+        lr=0.1,
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    watch = Watch(
+        model, optimizer, Doctor(on_critical="reduce", verbose=False), scheduler=scheduler
+    )
+    _diverging(watch, model, optimizer)
+    assert [f.kind for f in watch.findings] == ["divergence"]
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([0.02, 0.01])
+    assert scheduler.base_lrs == pytest.approx([0.02, 0.01])
+    scheduler.step()  # the schedule continues from the reduced rates
+    assert scheduler.get_last_lr() == pytest.approx([0.02, 0.01])
+
+
+def test_stop_on_critical() -> None:
+    model, _, _ = setup()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    watch = Watch(model, optimizer, Doctor(on_critical="stop", verbose=False))
+    _diverging(watch, model, optimizer)
+    assert watch.should_stop
+    assert watch.steps == 63  # stopped at the divergence, step 62
+
+
+def test_scale_lr_without_scheduler() -> None:
+    model, _, _ = setup()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    scale_lr(optimizer, 0.5)
+    assert optimizer.param_groups[0]["lr"] == 5e-4
+
+
+def test_log_files_and_tensorboard(tmp_path: Path) -> None:
+    model, x, y = setup()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with Watch(
+        model,
+        optimizer,
+        Doctor(verbose=False),
+        log=tmp_path / "run.csv",
+        tensorboard=tmp_path / "tb",
+    ) as watch:
+        for _ in range(5):
+            optimizer.zero_grad()
+            loss = backward(model, x, y)
+            optimizer.step()
+            watch.step(loss)
+        watch.validate(0.7)
+    logged = History.read(tmp_path / "run.csv")
+    assert logged.columns == ["step", "lr", "loss", "grad_norm", "val_loss"]
+    assert logged.column("loss").tolist() == watch.doctor.history.column("loss").tolist()
+    assert logged[4]["val_loss"] == 0.7
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+
+
+def test_close_removes_the_optimizer_hooks() -> None:
+    model, x, y = setup()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    watch = Watch(model, optimizer, Doctor(verbose=False))
+    watch.close()
+    optimizer.zero_grad()
+    backward(model, x, y)
+    optimizer.step()
+    assert watch._pending is None
+
+
+def test_rejects_what_is_not_torch() -> None:
+    model, _, _ = setup()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(TypeError, match="model: must be a torch.nn.Module, got list"):
+        Watch([], optimizer)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="optimizer: must be a torch.optim.Optimizer, got str"):
+        Watch(model, "adam")  # type: ignore[arg-type]
