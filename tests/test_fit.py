@@ -32,7 +32,7 @@ def test_policy_schedules_come_from_the_curve(policy):
     if policy == "constant":
         assert list(values) == pytest.approx([result.suggestion] * 4)
     if policy == "one_cycle":
-        assert schedule.bounds()[1] == pytest.approx(3 * result.suggestion)
+        assert schedule.bounds()[1] == pytest.approx(2 * result.suggestion)
     if policy in ("triangular", "triangular2", "exp_range"):
         assert schedule.bounds() == pytest.approx(result.clr_bounds())
 

@@ -100,8 +100,8 @@ def test_keras_schedule_trains_with_the_core_values(name):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="on the torch backend keras.ops.maximum(float64 tensor, 0.0) returns float32, and "
-    "Schedule.evaluate starts with it",
+    reason="Keras's dtype promotion maps float64 to float32 in keras.ops "
+    "(keras.src.backend.common.dtypes.BIT64_TO_BIT32_DTYPE), even under set_floatx('float64')",
 )
 @pytest.mark.usefixtures("float64")
 def test_keras_schedule_evaluates_in_float64_under_float64():

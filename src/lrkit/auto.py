@@ -3,9 +3,9 @@
 ``policy_schedule(result, policy, total_steps, steps_per_epoch)`` reads the learning rates off
 the range-test curve (``lr* = result.suggestion``, ``(base_lr, max_lr) = result.clr_bounds()``):
 
-- ``one_cycle``: one-cycle with peak ``3·lr*``, starting at peak/25 (torch ``OneCycleLR``
-  defaults otherwise); with the default rule that is half the learning rate at the lowest
-  point of the curve;
+- ``one_cycle``: one-cycle with peak ``2·lr*``, starting at peak/25 (torch ``OneCycleLR``
+  defaults otherwise); with the default rule that is a third of the learning rate at the
+  lowest point of the curve (2× beat 3× in ``benchmarks/suggestion_quality.py``);
 - ``triangular`` / ``triangular2`` / ``exp_range``: Smith's CLR between ``base_lr`` and
   ``max_lr`` with half-cycles of ``2·steps_per_epoch`` steps (Smith: 2–10 epochs);
 - ``cosine``: cosine decay from ``lr*`` to 0 over the run;
@@ -20,7 +20,7 @@ from lrkit.schedules import Schedule
 
 POLICIES = ("one_cycle", "triangular", "triangular2", "exp_range", "cosine", "constant")
 #: One-cycle peak as a multiple of the suggested constant learning rate.
-ONE_CYCLE_PEAK = 3.0
+ONE_CYCLE_PEAK = 2.0
 
 
 def policy_schedule(

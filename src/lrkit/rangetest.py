@@ -12,7 +12,6 @@ not finite. Adapters (``lrkit.torch``, ``lrkit.keras``) build the ``step`` calla
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lrkit import suggest as rules
+from lrkit._jsonfile import read_json_source, write_json
+from lrkit.progress import progress_bar
 
 MODES = ("exp", "linear")
 BATCH_RULES = ("linear", "sqrt")
@@ -35,7 +36,12 @@ ProgressFn = Callable[[int, float, float], None]
 
 
 def validate_sweep(
-    start_lr: float, end_lr: float, num_steps: int, mode: str, smoothing: float = 0.98
+    start_lr: float,
+    end_lr: float,
+    num_steps: int,
+    mode: str,
+    smoothing: float = 0.98,
+    diverge_factor: float = 4.0,
 ) -> None:
     """Raise ``ValueError`` naming the first sweep setting that is not allowed."""
     for name, value in (("start_lr", start_lr), ("end_lr", end_lr)):
@@ -55,6 +61,8 @@ def validate_sweep(
         raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
     if not (isinstance(smoothing, (int, float)) and 0.0 <= smoothing < 1.0):
         raise ValueError(f"smoothing: must be in [0, 1), got {smoothing!r}")
+    if not (isinstance(diverge_factor, (int, float)) and diverge_factor > 1):
+        raise ValueError(f"diverge_factor: must be a number > 1, got {diverge_factor!r}")
 
 
 def lr_sweep(start_lr: float, end_lr: float, num_steps: int, mode: str = "exp") -> NDArray[Any]:
@@ -155,21 +163,12 @@ class RangeTestResult:
 
         An existing file is only replaced with ``overwrite=True``.
         """
-        text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
-        if path is not None:
-            target = Path(path)
-            if target.exists() and not overwrite:
-                raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
-            target.write_text(text + "\n", encoding="utf-8")
-        return text
+        return write_json(self.to_dict(), path, overwrite=overwrite)
 
     @classmethod
     def from_json(cls, source: str | Path) -> RangeTestResult:
         """Read a result from JSON text or from a path to a JSON file."""
-        text = str(source)
-        if not text.lstrip().startswith("{"):
-            text = Path(source).read_text(encoding="utf-8")
-        return cls.from_dict(json.loads(text))
+        return cls.from_dict(read_json_source(source))
 
     def plot(self, path: str | Path | None = None, ax: Any = None) -> Any:
         """Loss against learning rate with every suggestion marked; see :mod:`lrkit.plotting`."""
@@ -192,25 +191,54 @@ def range_test(
     smoothing: float = 0.98,
     diverge_factor: float = 4.0,
     on_step: ProgressFn | None = None,
+    progress: bool = False,
 ) -> RangeTestResult:
     """Sweep ``step(lr) -> loss`` from ``start_lr`` to ``end_lr`` and record the curve.
 
-    ``on_step(i, lr, loss)`` is called after every step (for progress bars). The sweep stops
-    early, keeping the offending point, when the smoothed loss exceeds ``diverge_factor`` times
-    its best or the loss is not finite; ``stop_reason`` says which.
+    ``on_step(i, lr, loss)`` is called after every step; ``progress=True`` shows a progress
+    bar. The sweep stops early, keeping the offending point, when the smoothed loss exceeds
+    ``diverge_factor`` times its best or the loss is not finite; ``stop_reason`` says which.
     """
-    validate_sweep(start_lr, end_lr, num_steps, mode, smoothing)
-    if not (isinstance(diverge_factor, (int, float)) and diverge_factor > 1):
-        raise ValueError(f"diverge_factor: must be a number > 1, got {diverge_factor!r}")
-    lrs, losses, smoothed = [], [], []
+    validate_sweep(start_lr, end_lr, num_steps, mode, smoothing, diverge_factor)
+    with progress_bar("range test", num_steps, enabled=progress) as advance:
+
+        def record(i: int, lr: float, loss: float) -> None:
+            advance(f"lr {lr:.2e}  loss {loss:.4f}")
+            if on_step is not None:
+                on_step(i, lr, loss)
+
+        lrs, losses, smoothed, reason = _sweep(
+            step, lr_sweep(start_lr, end_lr, num_steps, mode), smoothing, diverge_factor, record
+        )
+    settings = {
+        "start_lr": start_lr,
+        "end_lr": end_lr,
+        "num_steps": num_steps,
+        "mode": mode,
+        "smoothing": smoothing,
+        "diverge_factor": diverge_factor,
+    }
+    return RangeTestResult(lrs, losses, smoothed, reason, settings)
+
+
+def _sweep(
+    step: StepFn,
+    sweep: NDArray[Any],
+    smoothing: float,
+    diverge_factor: float,
+    on_step: ProgressFn,
+) -> tuple[list[float], list[float], list[float], str]:
+    """The loop of :func:`range_test`: learning rates, raw and smoothed losses, stop reason."""
+    lrs: list[float] = []
+    losses: list[float] = []
+    smoothed: list[float] = []
     avg, best = 0.0, math.inf
     reason = COMPLETED
-    for i, lr in enumerate(lr_sweep(start_lr, end_lr, num_steps, mode)):
+    for i, lr in enumerate(sweep):
         loss = float(step(float(lr)))
         lrs.append(float(lr))
         losses.append(loss)
-        if on_step is not None:
-            on_step(i, float(lr), loss)
+        on_step(i, float(lr), loss)
         if not math.isfinite(loss):
             smoothed.append(math.nan)
             reason = NON_FINITE
@@ -222,12 +250,4 @@ def range_test(
         if value > diverge_factor * best:
             reason = DIVERGED
             break
-    settings = {
-        "start_lr": start_lr,
-        "end_lr": end_lr,
-        "num_steps": num_steps,
-        "mode": mode,
-        "smoothing": smoothing,
-        "diverge_factor": diverge_factor,
-    }
-    return RangeTestResult(lrs, losses, smoothed, reason, settings)
+    return lrs, losses, smoothed, reason

@@ -1,4 +1,4 @@
-"""``lrkit report DIR``: render report.html, results.json and plots from a stored comparison."""
+"""``lrkit report DIR``: render report.html (and plots) from a stored comparison or search."""
 
 from __future__ import annotations
 
@@ -12,12 +12,15 @@ from lrkit.cli.output import console
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "report",
-        help="re-render the report of a comparison directory",
+        help="re-render the report of a comparison or search directory",
         description="Read DIR/compare.sqlite (written by lrkit compare) and write "
-        "DIR/report.html, DIR/results.json and DIR/plots/*.png. Works on a comparison that is "
-        "still running or was interrupted: it shows the runs finished so far.",
+        "DIR/report.html, DIR/results.json and DIR/plots/*.png; or read DIR/search.json "
+        "(written by lrkit search) and write DIR/report.html and the search plots. Works on a "
+        "comparison that is still running or was interrupted: it shows the runs finished so far.",
     )
-    parser.add_argument("directory", type=Path, metavar="DIR", help="a compare output directory")
+    parser.add_argument(
+        "directory", type=Path, metavar="DIR", help="a compare or search output directory"
+    )
     parser.add_argument(
         "--target", type=float, default=None, help="validation score for 'time to target'"
     )
@@ -25,12 +28,21 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lrkit.cli.compare import print_summary
     from lrkit.compare import Results
-    from lrkit.report import write_report
+    from lrkit.report import load, write_report, write_search_report
 
-    results = Results.load(args.directory)
-    outputs = write_report(results, target=args.target)
-    print_summary(results, args.target)
-    console().print(f"wrote {outputs['report.html']} and {outputs['results.json']}")
+    found = load(args.directory)
+    if isinstance(found, Results):
+        from lrkit.cli.compare import print_summary
+
+        outputs = write_report(found, target=args.target)
+        print_summary(found, args.target)
+        console().print(f"wrote {outputs['report.html']} and {outputs['results.json']}")
+        return 0
+    from lrkit.cli.search import print_summary as print_search
+
+    if args.target is not None:
+        raise ValueError(f"--target: applies to comparisons only, got {args.target}")
+    outputs = write_search_report(found, args.directory)
+    print_search(found, list(outputs.values()), resumable=False)
     return 0

@@ -24,7 +24,6 @@ import keras
 import numpy as np
 
 from lrkit.keras.batches import batch_length, batch_stream, split_validation
-from lrkit.progress import progress_bar
 from lrkit.rangetest import RangeTestResult, range_test, validate_sweep
 
 
@@ -58,8 +57,7 @@ def find_lr(
     ``validation_data`` the mean loss over its first ``val_batches`` batches after the step.
     See :func:`lrkit.range_test` for the sweep and stopping rules.
     """
-    validate_sweep(start_lr, end_lr, num_steps, mode, smoothing)
-    _check_diverge_factor(diverge_factor)
+    validate_sweep(start_lr, end_lr, num_steps, mode, smoothing, diverge_factor)
     _check_count("batch_size", batch_size)
     _check_count("val_batches", val_batches)
     optimizer = _checked_optimizer(model)
@@ -87,10 +85,7 @@ def find_lr(
         return total / len(val_slice)
 
     _build(model, first[0])
-    with (
-        preserved(model),
-        progress_bar("range test", num_steps, enabled=progress) as advance,
-    ):
+    with preserved(model):
         result = range_test(
             step,
             start_lr=start_lr,
@@ -99,7 +94,7 @@ def find_lr(
             mode=mode,
             smoothing=smoothing,
             diverge_factor=diverge_factor,
-            on_step=lambda i, lr, loss: advance(f"lr {lr:.2e}  loss {loss:.4f}"),
+            progress=progress,
         )
     result.settings.update(
         batch_size=batch_length(first[0]),
@@ -134,8 +129,7 @@ class LRFinder(keras.callbacks.Callback):
         diverge_factor: float = 4.0,
     ) -> None:
         super().__init__()
-        validate_sweep(start_lr, end_lr, num_steps, mode, smoothing)
-        _check_diverge_factor(diverge_factor)
+        validate_sweep(start_lr, end_lr, num_steps, mode, smoothing, diverge_factor)
         self.settings: dict[str, Any] = {
             "start_lr": start_lr,
             "end_lr": end_lr,
@@ -240,11 +234,6 @@ def _check_count(name: str, value: Any) -> None:
         raise TypeError(f"{name}: must be an integer, got {value!r}")
     if value < 1:
         raise ValueError(f"{name}: must be >= 1, got {value!r}")
-
-
-def _check_diverge_factor(value: Any) -> None:
-    if not (isinstance(value, (int, float)) and value > 1):
-        raise ValueError(f"diverge_factor: must be a number > 1, got {value!r}")
 
 
 def _checked_optimizer(model: Any) -> Any:

@@ -59,9 +59,7 @@ class LRFinder(pl.Callback):
         run_at_start: bool = True,
         progress: bool = True,
     ) -> None:
-        validate_sweep(start_lr, end_lr, num_steps, mode, smoothing)
-        if not (isinstance(diverge_factor, (int, float)) and diverge_factor > 1):
-            raise ValueError(f"diverge_factor: must be a number > 1, got {diverge_factor!r}")
+        validate_sweep(start_lr, end_lr, num_steps, mode, smoothing, diverge_factor)
         self.sweep: dict[str, Any] = {
             "start_lr": start_lr,
             "end_lr": end_lr,

@@ -1,9 +1,13 @@
-"""Reports of comparisons: ``report.html``, ``results.json`` and PNG plots in the directory.
+"""Reports of comparisons and searches: a self-contained ``report.html`` and its PNG plots.
 
 >>> from lrkit import report
->>> paths = report.write_report("runs")       # a directory written by lrkit.compare.compare
+>>> paths = report.write_report("runs")       # written by lrkit.compare.compare or lrkit search
 >>> paths["report.html"]
 PosixPath('runs/report.html')
+
+A directory holding ``compare.sqlite`` is a comparison (``report.html``, ``results.json`` and
+``plots/*.png``); one holding ``search.json`` is a search (``report.html`` and the
+``search_*.png`` plots next to it).
 """
 
 from __future__ import annotations
@@ -11,19 +15,85 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lrkit.compare.results import Results
-from lrkit.report import html, plots
+from lrkit.compare.store import FILENAME as COMPARISON_FILE
+from lrkit.report import html, plots, search_page
+
+if TYPE_CHECKING:
+    from lrkit.search.results import SearchResult
+
+SEARCH_FILE = "search.json"
 
 
 def write_report(source: str | Path | Results, *, target: float | None = None) -> dict[str, Path]:
-    """Render the comparison stored in ``source`` (a directory or :class:`Results`).
+    """Render the comparison or the search stored in ``source`` (a directory or
+    :class:`Results`) and return the paths written by name.
 
-    Writes ``results.json``, ``report.html`` and ``plots/*.png`` in that directory and returns
-    their paths by name. ``target``: the validation score for "time to target" (default: 90%
-    of the way from the untrained score to the best strategy's mean best score).
+    A comparison gets ``results.json``, ``report.html`` and ``plots/*.png``; ``target`` is its
+    validation score for "time to target" (default: 90% of the way from the untrained score
+    to the best strategy's mean best score). A search gets ``report.html`` and its plots (see
+    :func:`write_search_report`).
     """
-    results = source if isinstance(source, Results) else Results.load(source)
+    found = source if isinstance(source, Results) else load(source)
+    if isinstance(found, Results):
+        return _write_comparison(found, target)
+    if target is not None:
+        raise ValueError(f"target: applies to comparisons only, got {target} for a search")
+    return write_search_report(found, Path(str(source)))
+
+
+def load(directory: str | Path) -> Results | SearchResult:
+    """The comparison (``compare.sqlite``) or the search (``search.json``) in ``directory``."""
+    directory = Path(directory)
+    comparison = (directory / COMPARISON_FILE).is_file()
+    search = (directory / SEARCH_FILE).is_file()
+    if comparison and search:
+        raise ValueError(
+            f"{directory}: holds both a comparison ({COMPARISON_FILE}) and a search "
+            f"({SEARCH_FILE}), which would both write report.html; move one to its own directory"
+        )
+    if search:
+        from lrkit.search.results import SearchResult
+
+        return SearchResult.from_json(directory / SEARCH_FILE)
+    if not comparison:
+        raise FileNotFoundError(
+            f"{directory}: no comparison here (missing {COMPARISON_FILE}, written by lrkit "
+            f"compare) and no search (missing {SEARCH_FILE}, written by lrkit search)"
+        )
+    return Results.load(directory)
+
+
+def write_search_report(result: SearchResult, directory: str | Path) -> dict[str, Path]:
+    """Write ``search_score_vs_lr.png``, ``search_parallel.png`` (several varied parameters)
+    and ``report.html`` showing them to ``directory``; return their paths by name."""
+    from lrkit.search.plots import save_plots
+
+    out = Path(directory)
+    metric = result.metric
+    captions = {
+        "search_score_vs_lr": (
+            f"{metric} against learning rate",
+            f"{metric} of every trial against its learning rate (log scale): complete trials "
+            f"filled, pruned trials hollow at their last reported {metric}, the best starred.",
+        ),
+        "search_parallel": (
+            "parallel coordinates of the complete trials",
+            f"Parallel coordinates: one line per complete trial through every searched "
+            f"parameter to its {metric}.",
+        ),
+    }
+    images = [(path, *captions[path.stem]) for path in save_plots(result, out)]
+    outputs = {"report.html": out / "report.html"}
+    _write(outputs["report.html"], search_page.render(result, images))
+    outputs.update({path.name: path for path, _, _ in images})
+    return outputs
+
+
+def _write_comparison(results: Results, target: float | None) -> dict[str, Path]:
+    """``results.json``, ``report.html`` and ``plots/*.png`` of a comparison."""
     directory = results.directory
     if not results.names:
         raise ValueError(f"{directory}: the comparison has no strategies yet")
@@ -70,4 +140,4 @@ def _write(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
-__all__ = ["write_report"]
+__all__ = ["load", "write_report", "write_search_report"]

@@ -7,11 +7,12 @@ that re-ran its point.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from lrkit._jsonfile import read_json_source, write_json
 
 KIND = "lrkit.search"
 VERSION = 1
@@ -152,21 +153,12 @@ class SearchResult:
 
     def to_json(self, path: str | Path | None = None, *, overwrite: bool = False) -> str:
         """The result as JSON text; also written to ``path`` (replaced only with ``overwrite``)."""
-        text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
-        if path is not None:
-            target = Path(path)
-            if target.exists() and not overwrite:
-                raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
-            target.write_text(text + "\n", encoding="utf-8")
-        return text
+        return write_json(self.to_dict(), path, overwrite=overwrite)
 
     @classmethod
     def from_json(cls, source: str | Path) -> SearchResult:
         """Read a result from JSON text or from a path to a JSON file."""
-        text = str(source)
-        if not text.lstrip().startswith("{"):
-            text = Path(source).read_text(encoding="utf-8")
-        return cls.from_dict(json.loads(text))
+        return cls.from_dict(read_json_source(source))
 
     def to_study(self) -> Any:
         """An in-memory Optuna study holding the finished trials (for Optuna's plots)."""

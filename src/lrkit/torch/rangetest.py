@@ -19,7 +19,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from lrkit.progress import progress_bar
 from lrkit.rangetest import RangeTestResult, range_test, validate_sweep
 
 StepFn = Callable[[nn.Module, Any], torch.Tensor]
@@ -137,7 +136,7 @@ def find_lr(
     the backward pass, accumulation and optimizer step. Batches are moved to ``device`` (by
     default the model's). See :func:`lrkit.range_test` for the sweep and stopping rules.
     """
-    validate_sweep(start_lr, end_lr, num_steps, mode, smoothing)
+    validate_sweep(start_lr, end_lr, num_steps, mode, smoothing, diverge_factor)
     if isinstance(accumulation_steps, bool) or not isinstance(accumulation_steps, int):
         raise TypeError(f"accumulation_steps: must be an integer, got {accumulation_steps!r}")
     if accumulation_steps < 1:
@@ -169,10 +168,7 @@ def find_lr(
             return total / accumulation_steps
         return _mean_loss(model, compute_loss, val_slice, target)
 
-    with (
-        preserved(model, optimizer, snapshot),
-        progress_bar("range test", num_steps, enabled=progress) as advance,
-    ):
+    with preserved(model, optimizer, snapshot):
         result = range_test(
             step,
             start_lr=start_lr,
@@ -181,7 +177,7 @@ def find_lr(
             mode=mode,
             smoothing=smoothing,
             diverge_factor=diverge_factor,
-            on_step=lambda i, lr, loss: advance(f"lr {lr:.2e}  loss {loss:.4f}"),
+            progress=progress,
         )
     batch_size = getattr(train_loader, "batch_size", None)
     result.settings.update(
