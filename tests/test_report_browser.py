@@ -1,6 +1,6 @@
-"""report.html in a real headless browser (Debian's chromium, driven over the DevTools
-protocol): no console errors, every plot and the table visible; a screenshot is saved in
-``test-artifacts/``."""
+"""report.html of a comparison and of a search in a real headless browser (Debian's
+chromium, driven over the DevTools protocol): no console errors, every plot and the table
+visible; a screenshot of each is saved in ``test-artifacts/``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import pytest
 
 from lrkit.report import write_report
 from test_report import build_comparison
+from test_report_search import build_search
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -88,10 +89,11 @@ class DevTools:
         return found
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[DevTools]:
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevTools]:
+    """One chromium for the module; each test opens its page in it."""
     pytest.importorskip("websocket", reason="the browser test needs websocket-client")
-    profile = tmp_path / "profile"
+    profile = tmp_path_factory.mktemp("chromium") / "profile"
     args = [
         chromium(),
         "--headless",
@@ -128,7 +130,7 @@ def browser(tmp_path: Path) -> Iterator[DevTools]:
             proc.wait()
 
 
-CHECK = """(() => {
+CHECK = """((tableId, boxId) => {
   const visible = (el) => {
     el.scrollIntoView();
     const box = el.getBoundingClientRect();
@@ -139,21 +141,18 @@ CHECK = """(() => {
   const images = [...document.querySelectorAll('figure img')].map((img) => ({
     id: img.closest('figure').id, loaded: img.complete && img.naturalWidth > 0,
     visible: visible(img)}));
-  const table = document.getElementById('results-table');
+  const table = document.getElementById(tableId);
   window.scrollTo(0, 0);
   return {images, table: table ? {visible: visible(table), rows: table.rows.length,
           text: table.innerText} : null,
-          verdict: document.getElementById('verdict').innerText,
+          box: document.getElementById(boxId).innerText,
           height: document.documentElement.scrollHeight};
-})()"""
+})"""
 
 
-@pytest.mark.slow
-def test_report_shows_every_plot_and_the_table_without_console_errors(
-    browser: DevTools, tmp_path: Path
-) -> None:
-    directory = build_comparison(tmp_path / "comparison")
-    page = write_report(directory)["report.html"]
+def load(browser: DevTools, page: Path, table: str, box: str) -> dict[str, Any]:
+    """Open ``page`` at 1280×900 and return what :data:`CHECK` sees of it."""
+    browser.events.clear()
     for domain in ("Page", "Runtime", "Log"):
         browser.call(f"{domain}.enable")
     browser.call(
@@ -165,24 +164,55 @@ def test_report_shows_every_plot_and_the_table_without_console_errors(
     )
     browser.call("Page.navigate", url=page.resolve().as_uri())
     browser.wait_for("Page.loadEventFired")
-    state = browser.evaluate(CHECK)
+    state: dict[str, Any] = browser.evaluate(f"{CHECK}({json.dumps(table)}, {json.dumps(box)})")
+    return state
+
+
+def screenshot(browser: DevTools, height: int, name: str) -> None:
+    """The whole page, saved as ``test-artifacts/<name>``."""
+    browser.call(
+        "Emulation.setDeviceMetricsOverride",
+        width=1280,
+        height=height,
+        deviceScaleFactor=1,
+        mobile=False,
+    )
+    shot = browser.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+    ARTIFACTS.mkdir(exist_ok=True)
+    target = ARTIFACTS / name
+    target.write_bytes(base64.b64decode(shot["data"]))
+    assert target.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.slow
+def test_report_shows_every_plot_and_the_table_without_console_errors(
+    browser: DevTools, tmp_path: Path
+) -> None:
+    directory = build_comparison(tmp_path / "comparison")
+    page = write_report(directory)["report.html"]
+    state = load(browser, page, "results-table", "verdict")
     assert [image["id"] for image in state["images"]] == ["plot-curves", "plot-lr", "plot-scores"]
     assert all(image["loaded"] and image["visible"] for image in state["images"]), state
     assert state["table"] is not None and state["table"]["visible"]
     assert state["table"]["rows"] == 1 + 4
     assert "adam 0.01" in state["table"]["text"]
     assert '<img src=x onerror="alert(1)"> & co' in state["table"]["text"]  # shown as text
-    assert "won with a final validation accuracy" in state["verdict"]
-    browser.call(
-        "Emulation.setDeviceMetricsOverride",
-        width=1280,
-        height=int(state["height"]),
-        deviceScaleFactor=1,
-        mobile=False,
-    )
-    shot = browser.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
-    ARTIFACTS.mkdir(exist_ok=True)
-    target = ARTIFACTS / "compare_report.png"
-    target.write_bytes(base64.b64decode(shot["data"]))
-    assert target.read_bytes().startswith(b"\x89PNG")
+    assert "won with a final validation accuracy" in state["box"]
+    screenshot(browser, int(state["height"]), "compare_report.png")
+    assert browser.errors() == []
+
+
+def test_search_report_shows_both_plots_and_every_trial_without_console_errors(
+    browser: DevTools, tmp_path: Path
+) -> None:
+    page = write_report(build_search(tmp_path / "search"))["report.html"]
+    state = load(browser, page, "trials-table", "best")
+    ids = [image["id"] for image in state["images"]]
+    assert ids == ["plot-search_score_vs_lr", "plot-search_parallel"]
+    assert all(image["loaded"] and image["visible"] for image in state["images"]), state
+    assert state["table"] is not None and state["table"]["visible"]
+    assert state["table"]["rows"] == 1 + 6
+    assert "<script>boom</script> at lr 1" in state["table"]["text"]  # shown as text
+    assert "Best learning rate 0.01 with optimizer <b>adam</b>: score 0.5" in state["box"]
+    screenshot(browser, int(state["height"]), "search_report.png")
     assert browser.errors() == []

@@ -22,7 +22,10 @@ def register(subparsers: Any) -> None:
         "directory", type=Path, metavar="DIR", help="a compare or search output directory"
     )
     parser.add_argument(
-        "--target", type=float, default=None, help="validation score for 'time to target'"
+        "--target",
+        type=float,
+        default=None,
+        help="validation score for 'time to target' (comparisons only)",
     )
     parser.set_defaults(run=run)
 
@@ -39,8 +42,11 @@ def run(args: argparse.Namespace) -> int:
         print_summary(found, args.target)
         console().print(f"wrote {outputs['report.html']} and {outputs['results.json']}")
         return 0
+    import optuna
+
     from lrkit.cli.search import print_summary as print_search
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     if args.target is not None:
         raise ValueError(f"--target: applies to comparisons only, got {args.target}")
     outputs = write_search_report(found, args.directory)

@@ -15,7 +15,7 @@ from lrkit.cli.output import console, prepare_out_dir
 
 #: Environment variable read when ``--storage`` is not given (keeps passwords out of ``ps``).
 STORAGE_ENV = "LRKIT_STORAGE"
-OUTPUTS = ["search.json", "search_score_vs_lr.png", "search_parallel.png"]
+OUTPUTS = ["search.json", "search_score_vs_lr.png", "search_parallel.png", "report.html"]
 
 
 def register(subparsers: Any) -> None:
@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
         description="Search the learning rate (log scale) and optionally schedule, optimizer, "
         "batch size and momentum with Optuna (or Ray Tune). Trials live in a journal file by "
         "default, so rerunning the same command resumes an interrupted search. Writes "
-        "search.json and plots to --out.",
+        "search.json, plots and report.html to --out.",
     )
     parser.add_argument(
         "--task", default="digits-cnn", help="built-in task, or module:objective (a function)"
@@ -52,7 +52,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--ray-address", default=None, help="Ray cluster (default: local Ray)")
     parser.add_argument("--out", type=Path, default=Path("lrkit-out"), help="output directory")
     parser.add_argument("--overwrite", action="store_true", help="replace earlier results")
-    parser.add_argument("--no-plots", action="store_true", help="write search.json only")
+    parser.add_argument(
+        "--no-plots", action="store_true", help="write search.json only (no plots, no report)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(run=run)
 
@@ -87,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     import optuna
 
     from lrkit import search
+    from lrkit.report import write_search_report
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     objective = search.objective.resolve(
@@ -118,8 +121,8 @@ def run(args: argparse.Namespace) -> int:
     result.to_json(outputs["search.json"], overwrite=args.overwrite)
     written = [outputs["search.json"]]
     if not args.no_plots:
-        written += search.save_plots(result, args.out)
-    _print_summary(result, written, args.backend == "optuna")
+        written += write_search_report(result, args.out).values()
+    print_summary(result, written, args.backend == "optuna")
     return 0
 
 
@@ -196,7 +199,8 @@ def _storage(args: argparse.Namespace) -> str | None:
     return args.storage or str(args.out / "search.journal")
 
 
-def _print_summary(result: Any, written: list[Path], resumable: bool) -> None:
+def print_summary(result: Any, written: list[Path], resumable: bool) -> None:
+    """The best trials as a table, the trial counts, the best learning rate, the files."""
     from rich.table import Table
 
     out = console()

@@ -9,18 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from lrkit._optional import require
 from lrkit.doctor.finding import SEVERITIES, Finding
 from lrkit.history import History
+from lrkit.plotting import pyplot
 
 _COLORS = {"info": "tab:blue", "warning": "tab:orange", "critical": "tab:red"}
-
-
-def _pyplot() -> Any:
-    matplotlib = require("matplotlib", "plot")
-    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-        matplotlib.use("Agg")
-    return require("matplotlib.pyplot", "plot")
 
 
 def _smooth(values: np.ndarray, beta: float) -> np.ndarray:
@@ -59,7 +52,7 @@ def plot_diagnosis(
 
     Saves to ``path`` when given; returns the matplotlib figure.
     """
-    plt = _pyplot()
+    plt = pyplot()
     columns = history.columns
     panels = ["loss"] + [name for name in ("lr", "grad_norm") if name in columns]
     fig, axes = plt.subplots(

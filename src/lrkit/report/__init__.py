@@ -36,12 +36,14 @@ def write_report(source: str | Path | Results, *, target: float | None = None) -
     to the best strategy's mean best score). A search gets ``report.html`` and its plots (see
     :func:`write_search_report`).
     """
-    found = source if isinstance(source, Results) else load(source)
+    if isinstance(source, Results):
+        return _write_comparison(source, target)
+    found = load(source)
     if isinstance(found, Results):
         return _write_comparison(found, target)
     if target is not None:
         raise ValueError(f"target: applies to comparisons only, got {target} for a search")
-    return write_search_report(found, Path(str(source)))
+    return write_search_report(found, source)
 
 
 def load(directory: str | Path) -> Results | SearchResult:
@@ -76,7 +78,7 @@ def write_search_report(result: SearchResult, directory: str | Path) -> dict[str
     captions = {
         "search_score_vs_lr": (
             f"{metric} against learning rate",
-            f"{metric} of every trial against its learning rate (log scale): complete trials "
+            f"Every trial's {metric} against its learning rate (log scale): complete trials "
             f"filled, pruned trials hollow at their last reported {metric}, the best starred.",
         ),
         "search_parallel": (

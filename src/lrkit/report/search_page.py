@@ -87,8 +87,7 @@ def _table(result: SearchResult) -> str:
         ]
         body.append(f'<tr class="{css}">{"".join(cells)}</tr>')
     return (
-        f'<div class="scroll"><table id="trials-table"><tr>{head}</tr>{"".join(body)}</table>'
-        "</div>"
+        f'<div class="scroll"><table id="trials-table"><tr>{head}</tr>{"".join(body)}</table></div>'
     )
 
 
@@ -100,7 +99,9 @@ def _best(result: SearchResult) -> str:
     best = result.best
     if best is None:
         return "<p>No trial completed, so there is no best learning rate yet.</p>"
-    others = ", ".join(f"{key} {number(value)}" for key, value in best.params.items() if key != "lr")
+    others = ", ".join(
+        f"{key} {number(value)}" for key, value in best.params.items() if key != "lr"
+    )
     extra = f" with {escape(others)}" if others else ""
     return (
         f"<p>Best learning rate <b>{number(float(best.params['lr']))}</b>{extra}: "

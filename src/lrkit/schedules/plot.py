@@ -7,15 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from lrkit._optional import require
+from lrkit.plotting import pyplot
 from lrkit.schedules.base import Schedule
-
-
-def _pyplot() -> Any:
-    matplotlib = require("matplotlib", "plot")
-    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-        matplotlib.use("Agg")
-    return require("matplotlib.pyplot", "plot")
 
 
 def default_steps(schedule: Schedule) -> int:
@@ -41,7 +34,7 @@ def plot_schedule(
     Draws on ``ax`` when given, else on a new figure; saves to ``path`` (PNG, SVG, ...) when
     given. Returns the axes.
     """
-    plt = _pyplot()
+    plt = pyplot()
     n = default_steps(schedule) if steps is None else steps
     if n < 1:
         raise ValueError(f"steps: must be >= 1, got {steps!r}")

@@ -9,15 +9,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from lrkit._optional import require
+from lrkit.plotting import pyplot
 from lrkit.search.results import SearchResult
-
-
-def _pyplot() -> Any:
-    matplotlib = require("matplotlib", "plot")
-    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-        matplotlib.use("Agg")
-    return require("matplotlib.pyplot", "plot")
 
 
 def plot_score_vs_lr(result: SearchResult, path: str | Path | None = None, ax: Any = None) -> Any:
@@ -26,7 +19,7 @@ def plot_score_vs_lr(result: SearchResult, path: str | Path | None = None, ax: A
     Complete trials are filled, pruned trials hollow at their last reported score; colours
     tell the optimizers apart when the search varied them. Returns the axes.
     """
-    plt = _pyplot()
+    plt = pyplot()
     own_figure = ax is None
     if own_figure:
         _, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
@@ -83,7 +76,7 @@ def plot_parallel_coordinates(result: SearchResult, path: str | Path | None = No
     """One line per complete trial across every parameter and the score (Optuna's plot)."""
     import optuna
 
-    plt = _pyplot()
+    plt = pyplot()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         ax = optuna.visualization.matplotlib.plot_parallel_coordinate(

@@ -1,0 +1,152 @@
+"""``lrkit report`` on a search directory: best learning rate, every trial, inlined plots."""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+from html import escape
+from pathlib import Path
+
+import pytest
+
+from lrkit import search
+from lrkit.cli import main
+from lrkit.report import write_report
+from lrkit.search import SearchResult, SearchTrial
+
+HOSTILE_STUDY = '<img src=x onerror="alert(1)"> & study'
+HOSTILE_OPTIMIZER = "<b>adam</b>"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def hostile(trial: SearchTrial) -> float:
+    """``-(log10 lr + 2)^2`` (plus 0.5 for the hostile optimizer); raises above lr 0.5."""
+    lr = trial.params["lr"]
+    if lr > 0.5:
+        raise RuntimeError(f"<script>boom</script> at lr {lr:g}")
+    score = -((math.log10(lr) + 2.0) ** 2) + (0.5 if trial.params["optimizer"] != "sgd" else 0)
+    for step in (1, 2):
+        trial.report(score - 1.0 / step, step)
+    return score
+
+
+def build_search(directory: Path) -> Path:
+    """A real 6-trial grid search (3 learning rates × 2 optimizers, two trials failing) with
+    a hostile study name, optimizer name and error message, stored as ``lrkit search`` does."""
+    directory.mkdir(parents=True, exist_ok=True)
+    result = search.run(
+        hostile,
+        space={"lr": (1e-4, 1.0), "optimizer": ["sgd", HOSTILE_OPTIMIZER]},
+        sampler="grid",
+        n_trials=6,
+        study_name=HOSTILE_STUDY,
+        progress=False,
+    )
+    result.to_json(directory / "search.json")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_search(tmp_path_factory.mktemp("search"))
+
+
+def _section(page: str, start: str, end: str) -> str:
+    return page[page.index(start) : page.index(end, page.index(start))]
+
+
+def test_cli_report_renders_best_lr_every_trial_and_both_plots(
+    searched: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", str(searched)]) == 0
+    printed = capsys.readouterr().out
+    assert "best learning rate: 0.01 with {'optimizer': '<b>adam</b>'} → score 0.5" in printed
+    page = (searched / "report.html").read_text(encoding="utf-8")
+    result = SearchResult.from_json(searched / "search.json")
+    assert result.best_lr == pytest.approx(1e-2)
+    best = _section(page, '<div class="verdict" id="best">', "</div>")
+    assert "Best learning rate <b>0.01</b> with optimizer &lt;b&gt;adam&lt;/b&gt;" in best
+    assert "score <b>0.5</b>" in best
+
+    table = _section(page, '<table id="trials-table">', "</table>")
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table)
+    assert len(rows) == 1 + 6
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows[1:]]
+    assert sorted(int(c[0]) for c in cells) == list(range(6))
+    by_number = {t.number: t for t in result.trials}
+    for cell in cells:
+        trial = by_number[int(cell[0])]
+        assert cell[1] == trial.state
+        assert cell[2] == f"{trial.params['lr']:.4g}"
+        assert cell[3] == escape(trial.params["optimizer"])
+        assert cell[4] == ("—" if trial.score is None else f"{trial.score:.4g}")
+    assert [c[1] for c in cells] == ["complete"] * 4 + ["fail"] * 2  # best first
+    assert cells[0][2:5] == ["0.01", escape(HOSTILE_OPTIMIZER), "0.5"]
+    assert re.search(r'<tr class="winner"><td>\d+</td><td class="text state-complete">', table)
+    assert all("&lt;script&gt;boom&lt;/script&gt; at lr 1" in c[-1] for c in cells[-2:])
+
+    images = re.findall(r'<figure id="([^"]+)"><img src="data:image/png;base64,([^"]+)"', page)
+    assert [ident for ident, _ in images] == ["plot-search_score_vs_lr", "plot-search_parallel"]
+    assert all(base64.b64decode(data).startswith(PNG) for _, data in images)
+    for name in ("search_score_vs_lr.png", "search_parallel.png"):
+        assert (searched / name).read_bytes().startswith(PNG)
+
+    assert HOSTILE_STUDY not in page and HOSTILE_OPTIMIZER not in page
+    assert f"<title>lrkit search: {escape(HOSTILE_STUDY)}</title>" in page
+    assert "<script" not in page
+    assert not re.search(r'(src|href)="(?!data:)', page)  # nothing loaded from elsewhere
+
+
+def test_one_parameter_search_has_only_the_score_plot(tmp_path: Path) -> None:
+    result = search.run(
+        "search_objectives:peak", space={"lr": (1e-4, 1.0)}, sampler="log", n_trials=5
+    )
+    result.to_json(tmp_path / "search.json")
+    paths = write_report(tmp_path)
+    assert sorted(paths) == ["report.html", "search_score_vs_lr.png"]
+    page = paths["report.html"].read_text(encoding="utf-8")
+    assert re.findall(r'<figure id="([^"]+)"', page) == ["plot-search_score_vs_lr"]
+    assert "Best learning rate <b>0.01</b>: score <b>0</b> (trial 2)" in page
+    assert page.count("<tr") == 1 + 5
+
+
+def test_search_without_a_complete_trial_says_so(tmp_path: Path) -> None:
+    result = search.run(
+        "search_objectives:fragile", space={"lr": (0.2, 1.0)}, sampler="log", n_trials=2
+    )
+    result.to_json(tmp_path / "search.json")
+    page = write_report(tmp_path)["report.html"].read_text(encoding="utf-8")
+    assert "No trial completed" in page
+    assert "<figure" not in page
+    assert page.count('class="text state-fail"') == 2
+    assert page.count("RuntimeError: exploded at lr") >= 2  # in the errors section
+
+
+def test_lrkit_search_writes_the_report_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    command = ["search", "--task", "search_objectives:peak", "--no-progress", "--sampler"]
+    command += ["log", "--n-trials", "3", "--lr", "1e-4", "1", "--storage", "memory"]
+    assert main([*command, "--out", str(out)]) == 0
+    assert f"{out / 'report.html'}" in capsys.readouterr().out
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Best learning rate <b>0.01</b>" in page and page.count("<tr") == 1 + 3
+
+
+def test_report_refuses_a_directory_without_results_or_with_both(
+    searched: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "missing compare.sqlite" in err and "missing search.json" in err
+    assert main(["report", str(searched), "--target", "0.9"]) == 2
+    assert "--target: applies to comparisons only" in capsys.readouterr().err
+    both = tmp_path / "both"
+    both.mkdir()
+    (both / "search.json").write_bytes((searched / "search.json").read_bytes())
+    (both / "compare.sqlite").touch()
+    assert main(["report", str(both)]) == 2
+    assert "holds both a comparison" in capsys.readouterr().err
