@@ -7,9 +7,10 @@
   ending near a tenth of the start.
 - ``adaptive``: Adagrad, Adadelta, RMSprop, Adam and AdamW at their usual defaults (plus
   Prodigy and Schedule-Free AdamW when installed) against SGD with step decay.
-- ``cyclical``: Smith's triangular, triangular2 and exp_range policies for Adam between the
-  range test's bounds, two cycles over the run, against the range test's fixed suggestion.
-- ``one-cycle``: the one-cycle policy for Adam (beta1 mirrored as momentum), peaking at the
+- ``cyclical``: Smith's triangular, triangular2 and exp_range policies for SGD with momentum
+  between the range test's bounds, two cycles over the run, against the range test's fixed
+  suggestion.
+- ``one-cycle``: the one-cycle policy for SGD with momentum (momentum mirrored), peaking at the
   range test's upper bound, against fixed learning rates.
 - ``all``: every strategy above, once.
 
@@ -84,30 +85,30 @@ def adaptive(epochs: int, steps_per_epoch: int) -> list[Strategy]:
 
 
 def cyclical(epochs: int, steps_per_epoch: int) -> list[Strategy]:
-    """Adam with triangular, triangular2 and exp_range between the range test's bounds."""
+    """SGD with momentum: triangular, triangular2 and exp_range between the range test's bounds."""
     half = f"{epochs / 4:g} epochs"
     total = max(1, epochs * steps_per_epoch)
     bounds = {"unit": "step", "low": "found.low", "high": "found.high", "step_size_up": half}
     return [
-        Strategy("adam found", "adam", "found"),
-        Strategy("clr triangular", "adam", schedule={"name": "triangular", **bounds}),
-        Strategy("clr triangular2", "adam", schedule={"name": "triangular2", **bounds}),
+        Strategy("momentum found", "momentum", "found"),
+        Strategy("clr triangular", "momentum", schedule={"name": "triangular", **bounds}),
+        Strategy("clr triangular2", "momentum", schedule={"name": "triangular2", **bounds}),
         Strategy(
             "clr exp_range",
-            "adam",
+            "momentum",
             schedule={"name": "exp_range", **bounds, "gamma": round(0.1 ** (1 / total), 8)},
         ),
     ]
 
 
 def one_cycle(epochs: int, steps_per_epoch: int) -> list[Strategy]:
-    """One-cycle for Adam (peak: the range test's upper bound; beta1 mirrored) against
-    fixed learning rates."""
+    """One-cycle for SGD with momentum (peak: the range test's upper bound; momentum mirrored)
+    against fixed learning rates."""
     cycle = {"name": "one_cycle", "unit": "step", "max_lr": "found.high", "total_steps": "budget"}
     return [
-        Strategy("adam found", "adam", "found"),
-        Strategy("adam 0.001", "adam", 0.001),
-        Strategy("one-cycle adam", "adam", schedule=cycle, cycle_momentum=(0.85, 0.95)),
+        Strategy("momentum found", "momentum", "found"),
+        Strategy("momentum 0.01", "momentum", 0.01),
+        Strategy("one-cycle momentum", "momentum", schedule=cycle, cycle_momentum=(0.85, 0.95)),
     ]
 
 
