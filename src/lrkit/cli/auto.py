@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from lrkit.auto import POLICIES
-from lrkit.cli.output import console, prepare_out_dir
+from lrkit.cli.output import add_out_arguments, add_task_arguments, console, prepare_out_dir
 
 OUTPUTS = ["auto.json", "history.csv", "lr_find.png", "training.png"]
 
@@ -22,15 +22,10 @@ def register(subparsers: Any) -> None:
         description="Run the range test, turn it into a schedule (--policy) and train the task. "
         "Writes auto.json, history.csv, lr_find.png and training.png into --out.",
     )
-    parser.add_argument("--task", default="digits-cnn", help="built-in task or module:factory")
-    parser.add_argument("--optimizer", default="adam", help="adam, sgd, momentum, adamw, ...")
+    add_task_arguments(parser)
     parser.add_argument("--policy", default="one_cycle", choices=POLICIES)
     parser.add_argument("--epochs", type=int, default=None, help="default: the task's budget")
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("lrkit-out"), help="output directory")
-    parser.add_argument("--overwrite", action="store_true", help="replace earlier results")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_out_arguments(parser)
     parser.set_defaults(run=run)
 
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lrkit.cli.output import console, prepare_out_dir
+from lrkit.cli.output import add_out_arguments, console, prepare_out_dir
 
 
 def register(subparsers: Any) -> None:
@@ -42,11 +42,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--range-steps", type=int, default=None, help="range-test steps behind 'found' values"
     )
-    parser.add_argument("--out", type=Path, default=Path("lrkit-out"), help="output directory")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="discard the runs stored in --out first"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_out_arguments(parser, overwrite_help="discard the runs stored in --out first")
     parser.set_defaults(run=run)
 
 

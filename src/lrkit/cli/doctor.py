@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lrkit.cli.output import prepare_out_dir
+from lrkit.cli.output import add_out_arguments, prepare_out_dir
 
 OUTPUTS = ["doctor.json", "doctor.png"]
 FAIL_ON = {"never": (), "warning": ("warning", "critical"), "critical": ("critical",)}
@@ -47,8 +47,7 @@ def register(subparsers: Any) -> None:
         default="never",
         help="exit with status 1 when a finding this serious (or worse) is found",
     )
-    parser.add_argument("--out", type=Path, default=Path("lrkit-out"), help="output directory")
-    parser.add_argument("--overwrite", action="store_true", help="replace earlier results")
+    add_out_arguments(parser, progress=False)
     parser.set_defaults(run=run)
 
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from lrkit.cli.output import console, prepare_out_dir
+from lrkit.cli.output import add_out_arguments, add_task_arguments, console, prepare_out_dir
 from lrkit.suggest import Suggestion
 
 
@@ -17,19 +17,14 @@ def register(subparsers: Any) -> None:
         description="Sweep the learning rate over a few hundred steps, restore the model and "
         "suggest a learning rate and cyclical bounds. Writes lr_find.json and lr_find.png.",
     )
-    parser.add_argument("--task", default="digits-cnn", help="built-in task or module:factory")
-    parser.add_argument("--optimizer", default="adam", help="adam, sgd, momentum, adamw, ...")
+    add_task_arguments(parser)
     parser.add_argument("--start-lr", type=float, default=1e-7)
     parser.add_argument("--end-lr", type=float, default=10.0)
     parser.add_argument("--steps", type=int, default=100, help="number of sweep steps")
     parser.add_argument("--mode", default="exp", help="exp (geometric) or linear sweep")
     parser.add_argument("--smoothing", type=float, default=0.98, help="EMA factor in [0, 1)")
     parser.add_argument("--diverge-factor", type=float, default=4.0)
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("lrkit-out"), help="output directory")
-    parser.add_argument("--overwrite", action="store_true", help="replace earlier results")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_out_arguments(parser)
     parser.set_defaults(run=run)
 
 

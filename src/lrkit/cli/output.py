@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
@@ -29,3 +30,25 @@ def prepare_out_dir(out: Path, names: list[str], overwrite: bool) -> dict[str, P
         )
     out.mkdir(parents=True, exist_ok=True)
     return paths
+
+
+def add_out_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    overwrite_help: str = "replace earlier results",
+    progress: bool = True,
+) -> None:
+    """``--out DIR`` (default ``lrkit-out``), ``--overwrite`` and, with ``progress``,
+    ``--no-progress``: the output options every command that writes results shares."""
+    parser.add_argument("--out", type=Path, default=Path("lrkit-out"), help="output directory")
+    parser.add_argument("--overwrite", action="store_true", help=overwrite_help)
+    if progress:
+        parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def add_task_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--task``, ``--optimizer``, ``--batch-size`` and ``--seed``: which model to train."""
+    parser.add_argument("--task", default="digits-cnn", help="built-in task or module:factory")
+    parser.add_argument("--optimizer", default="adam", help="adam, sgd, momentum, adamw, ...")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
