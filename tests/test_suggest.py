@@ -54,7 +54,7 @@ def test_longest_descent_skips_bumps():
     assert suggest.longest_descent(losses) == (0, 7)
 
 
-@pytest.mark.parametrize("rule", ["steepest", "valley", "minimum", "default"])
+@pytest.mark.parametrize("rule", ["steepest", "valley", "minimum", "slide", "centred", "default"])
 def test_rules_cut_the_curve_at_the_first_nan(rule):
     losses = sigmoid_drop(LRS, centre=1e-3)
     losses[100:] = -50.0  # after the NaN: would win every rule if it were read
@@ -64,13 +64,13 @@ def test_rules_cut_the_curve_at_the_first_nan(rule):
     assert LRS[0] <= found.lr <= LRS[98]
 
 
-@pytest.mark.parametrize("rule", ["steepest", "valley", "minimum"])
+@pytest.mark.parametrize("rule", ["steepest", "valley", "minimum", "slide", "centred"])
 def test_rules_refuse_a_flat_curve(rule):
     with pytest.raises(SuggestionError, match="never fell"):
         suggest.suggest(LRS, np.full(len(LRS), 2.3), rule)
 
 
-@pytest.mark.parametrize("rule", ["steepest", "valley", "minimum"])
+@pytest.mark.parametrize("rule", ["steepest", "valley", "minimum", "slide", "centred"])
 def test_rules_refuse_a_curve_too_short(rule):
     with pytest.raises(SuggestionError, match="at least 5"):
         suggest.suggest(LRS[:3], [3.0, 2.0, 1.0], rule)
