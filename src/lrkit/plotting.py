@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lrkit._optional import require
-from lrkit.suggest import Suggestion, SuggestionError
+from lrkit.suggest import READS_RAW, Suggestion, SuggestionError, lagless_curve, resolve
 
 if TYPE_CHECKING:
     from lrkit.rangetest import RangeTestResult
@@ -25,7 +25,8 @@ def pyplot() -> Any:
 
 
 def plot_range_test(result: RangeTestResult, path: str | Path | None = None, ax: Any = None) -> Any:
-    """Raw and smoothed loss against learning rate, each rule's suggestion and the CLR band.
+    """Raw loss, its EMA and its lag-free curve against learning rate, each rule's suggestion
+    (on the curve the rule reads) and the CLR band.
 
     Draws on ``ax`` when given, else on a new figure; saves to ``path`` (PNG, SVG, ...) when
     given. Returns the axes.
@@ -36,7 +37,13 @@ def plot_range_test(result: RangeTestResult, path: str | Path | None = None, ax:
         _, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     lrs = np.asarray(result.lrs)
     ax.plot(lrs, result.losses, color="0.75", linewidth=1, label="loss")
-    ax.plot(lrs, result.smoothed_losses, color="C0", linewidth=2, label="smoothed loss")
+    ax.plot(lrs, result.smoothed_losses, color="C0", linewidth=2, label="smoothed loss (EMA)")
+    curves = {False: (lrs, np.asarray(result.smoothed_losses))}
+    try:
+        curves[True] = lagless_curve(result.lrs, result.losses, "plot")
+        ax.plot(*curves[True], color="C1", linewidth=1.5, linestyle="--", label="lag-free curve")
+    except SuggestionError:
+        pass
     try:
         base_lr, max_lr = result.clr_bounds()
         ax.axvspan(base_lr, max_lr, color="C2", alpha=0.12, label="cyclical bounds")
@@ -46,7 +53,8 @@ def plot_range_test(result: RangeTestResult, path: str | Path | None = None, ax:
     for name, found in result.suggestions().items():
         if name == "default" or not isinstance(found, Suggestion):
             continue
-        y = float(np.interp(np.log(found.lr), np.log(lrs), smoothed))
+        curve_lrs, curve = curves.get(resolve(name) in READS_RAW, curves[False])
+        y = float(np.interp(np.log(found.lr), np.log(curve_lrs), curve))
         ax.plot(found.lr, y, _MARKERS.get(name, "D"), markersize=8, label=f"{name}: {found.lr:.2e}")
     if result.settings.get("mode", "exp") == "exp":
         ax.set_xscale("log")
