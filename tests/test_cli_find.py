@@ -18,7 +18,7 @@ def test_find_writes_json_and_plot_and_prints_the_table(tmp_path, capsys):
     assert len(result.lrs) >= 2 and result.settings["task"] == "digits-cnn"
     assert (out / "lr_find.png").stat().st_size > 10_000
     printed = capsys.readouterr().out
-    for rule in ("default", "steepest", "valley", "minimum", "cyclical bounds"):
+    for rule in ("default", "steepest", "valley", "minimum", "about as good", "cyclical bounds"):
         assert rule in printed
 
 

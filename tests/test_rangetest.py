@@ -149,3 +149,9 @@ def test_plot_marks_every_suggestion(tmp_path):
     assert any(label.startswith("minimum: 1.00e-03") for label in labels)
     assert any(label.startswith("valley") for label in labels)
     assert any(label.startswith("steepest") for label in labels)
+
+
+def test_suggestion_interval_brackets_the_suggestion():
+    result = range_test(bowl, start_lr=1e-5, end_lr=1.0, num_steps=101, smoothing=0.0)
+    low, high = result.suggestion_interval
+    assert low < result.suggestion < high

@@ -167,3 +167,18 @@ def test_centred_blow_up_leaks_less_after_clipping():
 def test_start_level_is_robust_to_one_odd_first_batch():
     losses = np.array([0.1, 2.0, 2.1, 1.9, 2.0, 1.5, 1.0, 0.5, 0.4, 0.3, 2.0, 3.0])
     assert suggest.start_level(losses) == pytest.approx(2.0)
+
+
+def test_centred_interval_is_wide_on_a_flat_bottom_and_narrow_on_a_sharp_one():
+    lrs = np.geomspace(1e-5, 1, 101)
+    x = np.log10(lrs) + 2  # decades from 1e-2
+    sharp = np.abs(x) + 1.0  # a V, lowest at 1e-2
+    flat = np.maximum(np.abs(x) - 1.0, 0.0) + 1.0  # flat for a decade either side of 1e-2
+    sharp_low, sharp_high = suggest.centred_interval(lrs, sharp)
+    flat_low, flat_high = suggest.centred_interval(lrs, flat)
+    for low, high, curve in ((sharp_low, sharp_high, sharp), (flat_low, flat_high, flat)):
+        assert low <= suggest.centred(lrs, curve).lr <= high
+    # the V starts at its start level s and bottoms at 1: within 10% of the fall, |x| <= 0.1 (s-1)
+    half_width = 0.1 * (suggest.start_level(sharp) - 1.0)
+    assert math.log10(sharp_high / sharp_low) == pytest.approx(2 * half_width, abs=0.2)
+    assert math.log10(flat_high / flat_low) >= 2.0

@@ -88,6 +88,15 @@ class RangeTestResult:
         """The learning rate of lrkit's default rule."""
         return self.suggest("default").lr
 
+    @property
+    def suggestion_interval(self) -> tuple[float, float] | None:
+        """``(low, high)`` around the default suggestion where the curve is about as good
+        (see :func:`lrkit.suggest.centred_interval`); ``None`` when the default rule has no
+        interval."""
+        if rules.resolve("default") != "centred":
+            return None
+        return rules.centred_interval(self.lrs, self.losses)
+
     def suggest(self, method: str = "default") -> rules.Suggestion:
         """The suggestion of rule ``method`` (see :mod:`lrkit.suggest`) on the curve it reads."""
         raw = rules.resolve(method) in rules.READS_RAW

@@ -182,6 +182,28 @@ def centred(lrs: ArrayLike, losses: ArrayLike, divisor: float = 6.0) -> Suggesti
     return Suggestion(lr, max(index, 0), "centred")
 
 
+def centred_interval(
+    lrs: ArrayLike, losses: ArrayLike, divisor: float = 6.0, tolerance: float = 0.1
+) -> tuple[float, float]:
+    """How sharply the curve pins down :func:`centred`'s answer: the learning rates, divided by
+    ``divisor``, over which the :func:`lagless_curve` stays within ``tolerance`` of its fall
+    (``c <= min c + tolerance·(c[0] - min c)``) around its minimum.
+
+    A wide interval says the bottom of the curve is flat and any rate in it is about as good;
+    a narrow one that the curve is sharp and the answer is precise.
+    """
+    lr_array, smooth = lagless_curve(lrs, losses, "centred")
+    at_min = int(np.argmin(smooth))
+    level = smooth[at_min] + tolerance * (smooth[0] - smooth[at_min])
+    low = high = at_min
+    while low > 0 and smooth[low - 1] <= level:
+        low -= 1
+    while high < len(smooth) - 1 and smooth[high + 1] <= level:
+        high += 1
+    first = float(lr_array[0])
+    return max(float(lr_array[low]) / divisor, first), max(float(lr_array[high]) / divisor, first)
+
+
 def slide(
     lrs: ArrayLike, losses: ArrayLike, window: int = 15, threshold: float = 0.005
 ) -> Suggestion:

@@ -70,6 +70,12 @@ def _print_summary(result: Any, outputs: dict[str, Path]) -> None:
         else:
             table.add_row(name, "—", str(found))
     try:
+        interval = result.suggestion_interval
+        if interval is not None:
+            table.add_row("about as good", f"{interval[0]:.3g} … {interval[1]:.3g}", "")
+    except ValueError as exc:
+        table.add_row("about as good", "—", str(exc))
+    try:
         base_lr, max_lr = result.clr_bounds()
         table.add_row("cyclical bounds", f"{base_lr:.3g} … {max_lr:.3g}", "base_lr … max_lr")
     except ValueError as exc:
