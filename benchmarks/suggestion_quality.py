@@ -11,7 +11,7 @@ For every built-in task, optimizer (Adam, SGD with momentum 0.9) and seed:
 Regret = grid-best score - score, in points (accuracy x 100, or R² x 100 for regression).
 Every finished run is appended to a JSON-lines cache, so an interrupted run resumes.
 
-    python benchmarks/suggestion_quality.py              # full table (about 30 min, 2 cores)
+    python benchmarks/suggestion_quality.py              # full table (under an hour, 2 cores)
     python benchmarks/suggestion_quality.py --quick      # one seed, two tasks: a smoke run
 """
 
@@ -284,7 +284,6 @@ def write_table(
                 best = scores[best_lr]["score"]
                 best_lrs.append(best_lr)
                 best_scores.append(best)
-                grid_steps = sum(r["steps"] for r in scores.values())
                 grid_seconds = sum(r["seconds"] for r in scores.values())
                 range_run = done[key("range", task, optimizer, seed)]
                 for rule, lr in picks[key("range", task, optimizer, seed)].items():
@@ -310,7 +309,6 @@ def write_table(
                             best - done[run_key]["score"]
                         )
                         cost[method].append(done[run_key]["seconds"] / grid_seconds)
-                del grid_steps
             best_rows.append(
                 f"| {task} | {optimizer} | {_geo(best_lrs):.2g} | {np.mean(best_scores):.1f} |"
             )
