@@ -100,6 +100,16 @@ class History:
         self._rows.append(row)
         return row
 
+    def record_to(
+        self, log: str | Path | None = None, tensorboard: str | Path | None = None
+    ) -> None:
+        """Also stream rows to the file ``log`` (CSV or JSON lines, by suffix) and/or to a
+        TensorBoard directory ``tensorboard``; ``None`` skips either."""
+        if log is not None:
+            self.writers.append(writer_for(log))
+        if tensorboard is not None:
+            self.writers.append(TensorBoardWriter(tensorboard))
+
     def close(self) -> None:
         """Send the last row to the writers and close them (later rows stay in memory only)."""
         self._flush()

@@ -14,7 +14,6 @@ from typing import Any
 import keras
 
 from lrkit.doctor import Doctor, Finding
-from lrkit.history import TensorBoardWriter, writer_for
 
 
 def _scalar(value: Any) -> float:
@@ -50,10 +49,7 @@ class DoctorCallback(keras.callbacks.Callback):
         self.steps = 0
         self._lr: float | None = None
         self._seen = (0.0, 0.0)
-        if log is not None:
-            self.doctor.history.writers.append(writer_for(log))
-        if tensorboard is not None:
-            self.doctor.history.writers.append(TensorBoardWriter(tensorboard))
+        self.doctor.history.record_to(log, tensorboard)
 
     @property
     def findings(self) -> list[Finding]:

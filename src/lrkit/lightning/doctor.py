@@ -12,7 +12,6 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from lrkit.doctor import Doctor, Finding
-from lrkit.history import TensorBoardWriter, writer_for
 from lrkit.torch.watch import global_grad_norm, scale_lr
 
 
@@ -42,10 +41,7 @@ class DoctorCallback(Callback):
         self.steps = 0
         self._pending: tuple[float | None, float | None] = (None, None)
         self._trainer: Trainer | None = None
-        if log is not None:
-            self.doctor.history.writers.append(writer_for(log))
-        if tensorboard is not None:
-            self.doctor.history.writers.append(TensorBoardWriter(tensorboard))
+        self.doctor.history.record_to(log, tensorboard)
 
     @property
     def findings(self) -> list[Finding]:

@@ -23,7 +23,6 @@ import torch
 from torch import nn
 
 from lrkit.doctor import Doctor, Finding
-from lrkit.history import TensorBoardWriter, writer_for
 
 
 def global_grad_norm(parameters: Iterable[torch.Tensor]) -> float | None:
@@ -88,10 +87,7 @@ class Watch:
         self._pending: tuple[float | None, float] | None = None
         self._before: dict[str, torch.Tensor] = {}
         self._ratios: dict[str, float] = {}
-        if log is not None:
-            self.doctor.history.writers.append(writer_for(log))
-        if tensorboard is not None:
-            self.doctor.history.writers.append(TensorBoardWriter(tensorboard))
+        self.doctor.history.record_to(log, tensorboard)
         self.doctor.attach(reduce_lr=lambda factor: scale_lr(optimizer, factor, scheduler))
         self._hooks = [
             optimizer.register_step_pre_hook(self._before_update),
