@@ -23,8 +23,8 @@ demo: $(STAMP)
 	$(BIN)/lrkit find --task digits-cnn --out lrkit-out --overwrite
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples scripts
+	$(BIN)/ruff format --check src tests benchmarks examples scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
