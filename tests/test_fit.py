@@ -129,3 +129,25 @@ def test_auto_command_writes_everything(tmp_path):
     for name in ("auto.json", "history.csv", "lr_find.png", "training.png"):
         assert (out / name).stat().st_size > 0
     assert main(["auto", "--task", "tabular-mlp", "--out", str(out), "--no-progress"]) == 2
+
+
+def test_evaluate_weights_by_batch_size_and_restores_the_mode():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from lrkit.torch.evaluation import evaluate
+
+    model = torch.nn.Linear(2, 1)
+    x, y = torch.randn(10, 2), torch.randn(10, 1)
+    loader = DataLoader(TensorDataset(x, y), batch_size=4)  # batches of 4, 4 and 2
+    model.train()
+    scores = evaluate(model, loader, torch.nn.MSELoss(), metric=lambda out, t: float(out.mean()))
+    with torch.no_grad():
+        expected = float(((model(x) - y) ** 2).mean())
+        expected_metric = float(model(x).mean())
+    assert scores["loss"] == pytest.approx(expected, rel=1e-6)
+    assert scores["metric"] == pytest.approx(expected_metric, rel=1e-6)
+    assert model.training
+    by_step = evaluate(model, loader, step_fn=lambda m, b: ((m(b[0]) - b[1]) ** 2).mean())
+    assert by_step["loss"] == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(ValueError, match="loss_fn, step_fn: give exactly one"):
+        evaluate(model, loader)

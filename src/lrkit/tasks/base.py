@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from lrkit.torch import evaluation
+
 Metric = Callable[[torch.Tensor, torch.Tensor], float]
 
 
@@ -126,19 +128,9 @@ def train_epoch(
     return total / max(count, 1)
 
 
-@torch.no_grad()
 def evaluate(
     model: nn.Module, loss_fn: nn.Module, loader: DataLoader, metric: Metric, metric_name: str
 ) -> dict[str, float]:
     """Mean loss and score over ``loader`` (weighted by batch size), in eval mode."""
-    was_training = model.training
-    model.eval()
-    loss_sum, score_sum, n = 0.0, 0.0, 0
-    for inputs, targets in loader:
-        outputs = model(inputs)
-        size = len(targets)
-        loss_sum += float(loss_fn(outputs, targets)) * size
-        score_sum += metric(outputs, targets) * size
-        n += size
-    model.train(was_training)
-    return {"loss": loss_sum / n, metric_name: score_sum / n}
+    scores = evaluation.evaluate(model, loader, loss_fn, metric=metric)
+    return {"loss": scores["loss"], metric_name: scores["metric"]}

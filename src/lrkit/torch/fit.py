@@ -12,10 +12,9 @@ from lrkit.auto import POLICIES, policy_schedule
 from lrkit.history import History
 from lrkit.progress import progress_bar
 from lrkit.rangetest import RangeTestResult
+from lrkit.torch.evaluation import Metric, evaluate
 from lrkit.torch.rangetest import StepFn, default_step_fn, find_lr, model_device, to_device
 from lrkit.torch.scheduler import Scheduler
-
-Metric = Callable[[torch.Tensor, torch.Tensor], float]
 
 
 def fit(
@@ -86,9 +85,15 @@ def fit(
                 bar(f"lr {lr:.2e}  loss {value:.4f}")
                 step += 1
             if val_loader is not None:
-                history.append(
-                    step - 1, **_validate(model, compute_loss, val_loader, metric, target)
+                scores = evaluate(
+                    model,
+                    val_loader,
+                    None if step_fn else loss_fn,
+                    step_fn=step_fn,
+                    metric=metric,
+                    device=target,
                 )
+                history.append(step - 1, val_loss=scores["loss"], val_metric=scores.get("metric"))
     history.close()
     return history
 
@@ -99,28 +104,3 @@ def _momentum_curve(schedule: Any, optimizer: torch.optim.Optimizer) -> Any:
     if has_momentum and hasattr(schedule, "momentum"):
         return schedule.momentum()
     return None
-
-
-@torch.no_grad()
-def _validate(
-    model: nn.Module,
-    compute_loss: StepFn,
-    loader: Iterable[Any],
-    metric: Metric | None,
-    device: torch.device,
-) -> dict[str, float]:
-    model.eval()
-    loss_sum, metric_sum, count = 0.0, 0.0, 0
-    for batch in loader:
-        batch = to_device(batch, device)
-        size = len(batch[-1]) if isinstance(batch, (tuple, list)) else 1
-        loss_sum += float(compute_loss(model, batch)) * size
-        if metric is not None:
-            inputs, targets = batch
-            metric_sum += metric(model(inputs), targets) * size
-        count += size
-    model.train()
-    out = {"val_loss": loss_sum / count}
-    if metric is not None:
-        out["val_metric"] = metric_sum / count
-    return out
