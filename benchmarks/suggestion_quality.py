@@ -5,8 +5,10 @@ For every built-in task, optimizer (Adam, SGD with momentum 0.9) and seed:
 1. ground truth: train at every learning rate of a grid (3 points per decade, wide enough that
    both ends fail) for the task's budget and score the model on its validation split;
 2. run one 100-step range test, ask every rule for a learning rate, train at it, score it;
-3. train Prodigy and Schedule-Free AdamW at their defaults (when installed), and
-   ``lrkit.torch.fit`` (range test + one-cycle) when it is available.
+3. probe the range test's two candidates for a third of the budget each
+   (``lrkit.torch.probe_lr``), train at the winner, score it;
+4. train Prodigy and Schedule-Free AdamW at their defaults (when installed), and
+   ``lrkit.torch.fit`` (range test + probe + one-cycle).
 
 Regret = grid-best score - score, in points (accuracy x 100, or R² x 100 for regression).
 Every finished run is appended to a JSON-lines cache, so an interrupted run resumes.
@@ -35,6 +37,7 @@ TASKS = ["digits-cnn", "series-cnn-lstm", "tabular-mlp", "friedman-regression", 
 HELD_OUT = "motif-gru"  # never looked at while designing the default rule
 OPTIMIZERS = {"adam": (-5.0, 0.0), "momentum": (-4.0, 1.0)}  # grid bounds, log10 lr
 RULES = ["steepest", "valley", "minimum", "slide", "centred", "default"]
+PROBE = "probe"  # the range test's candidates, settled by lrkit.torch.probe_lr
 LR_FREE = {"prodigy": "adam", "schedulefree": "adam"}
 
 
@@ -126,6 +129,37 @@ def range_test(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def probe(job: dict[str, Any]) -> dict[str, Any]:
+    """Probe the candidates of a cached range test for a third of the task's budget each."""
+    import torch
+
+    from lrkit import RangeTestResult, tasks
+    from lrkit.probe import PROBE_FRACTION
+    from lrkit.torch import probe_lr
+
+    torch.set_num_threads(1)
+    task = tasks.get(job["task"], seed=job["seed"])
+    total = task.default_epochs * len(task.train_loader)
+    start = time.perf_counter()
+    result = probe_lr(
+        task.model,
+        task.make_optimizer(job["optimizer"]),
+        task.loss_fn,
+        task.train_loader,
+        RangeTestResult.from_dict(job["curve"]),
+        max(1, round(PROBE_FRACTION * total)),
+        progress=False,
+    )
+    job = {k: v for k, v in job.items() if k != "curve"}
+    return {
+        **job,
+        "lr": result.best,
+        "probe": result.to_dict(),
+        "seconds": time.perf_counter() - start,
+        "steps": result.steps * len(result.lrs),
+    }
+
+
 def _points(score: float) -> float:
     """Score in points, floored at 0 (an R² below 0 is no better than predicting the mean)."""
     return 100.0 * max(score, 0.0) if math.isfinite(score) else 0.0
@@ -144,7 +178,8 @@ def run_jobs(jobs: list[dict[str, Any]], cache: Path, workers: int) -> dict[str,
     todo = [job for job in jobs if job["key"] not in done]
     print(f"{len(jobs) - len(todo)} cached, {len(todo)} to run", flush=True)
     with ProcessPoolExecutor(workers) as pool, cache.open("a") as out:
-        futures = [pool.submit(range_test if j["kind"] == "range" else train, j) for j in todo]
+        work = {"range": range_test, "probe": probe}
+        futures = [pool.submit(work.get(j["kind"], train), j) for j in todo]
         for i, future in enumerate(futures, 1):
             record = future.result()
             done[record["key"]] = record
@@ -215,28 +250,39 @@ def main() -> None:
                         "lr": None,
                     }
                 )
-            if _has_fit():
-                for optimizer in OPTIMIZERS:
-                    jobs.append(
-                        {
-                            "key": key("auto", task, optimizer, seed),
-                            "kind": "auto",
-                            "task": task,
-                            "optimizer": "auto",
-                            "base_optimizer": optimizer,
-                            "seed": seed,
-                            "lr": None,
-                        }
-                    )
+            for optimizer in OPTIMIZERS:
+                jobs.append(
+                    {
+                        "key": key("auto", task, optimizer, seed),
+                        "kind": "auto",
+                        "task": task,
+                        "optimizer": "auto",
+                        "base_optimizer": optimizer,
+                        "seed": seed,
+                        "lr": None,
+                    }
+                )
     done = run_jobs(jobs, args.cache, args.jobs)
 
-    # phase 2: train at each rule's suggestion
+    # phase 2: probe each range test's candidates
+    range_jobs = [job for job in jobs if job["kind"] == "range"]
+    probe_jobs = [
+        {
+            **job,
+            "key": key(PROBE, job["task"], job["optimizer"], job["seed"]),
+            "kind": PROBE,
+            "curve": done[job["key"]]["curve"],
+        }
+        for job in range_jobs
+    ]
+    done.update(run_jobs(probe_jobs, args.cache, args.jobs))
+
+    # phase 3: train at each rule's suggestion and at each probe's winner
     picks: dict[str, dict[str, float | None]] = {}
     rule_jobs = []
-    for job in jobs:
-        if job["kind"] != "range":
-            continue
+    for job in range_jobs:
         picked = suggestions(done[job["key"]]["curve"])
+        picked[PROBE] = done[key(PROBE, job["task"], job["optimizer"], job["seed"])]["lr"]
         picks[job["key"]] = picked
         for lr in {v for v in picked.values() if v is not None}:
             rule_jobs.append(
@@ -253,24 +299,16 @@ def main() -> None:
     write_table(task_names, seeds, done, picks)
 
 
-def _has_fit() -> bool:
-    try:
-        from lrkit.torch import fit  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def write_table(
     task_names: list[str],
     seeds: list[int],
     done: dict[str, Any],
     picks: dict[str, dict[str, float | None]],
 ) -> None:
-    methods = [*RULES, "auto", *LR_FREE]
+    methods = [*RULES, PROBE, "auto", *LR_FREE]
     regrets: dict[tuple[str, str, str], list[float]] = {}
     chosen: dict[tuple[str, str, str], list[float]] = {}
-    cost: dict[str, list[float]] = {m: [] for m in methods}
+    cost: dict[str, list[tuple[float, float]]] = {m: [] for m in methods}  # steps, seconds
     best_rows = []
     for task in task_names:
         for optimizer in OPTIMIZERS:
@@ -284,8 +322,9 @@ def write_table(
                 best = scores[best_lr]["score"]
                 best_lrs.append(best_lr)
                 best_scores.append(best)
-                grid_seconds = sum(r["seconds"] for r in scores.values())
+                grid_cost = np.array([sum(r[k] for r in scores.values()) for k in SPENT])
                 range_run = done[key("range", task, optimizer, seed)]
+                probe_run = done[key(PROBE, task, optimizer, seed)]
                 for rule, lr in picks[key("range", task, optimizer, seed)].items():
                     cell = (task, optimizer, rule)
                     if lr is None:
@@ -299,7 +338,8 @@ def write_table(
                     score = done[key("rule", task, optimizer, seed, f"{lr:.6g}")]["score"]
                     regrets.setdefault(cell, []).append(best - score)
                     chosen.setdefault(cell, []).append(lr)
-                    cost[rule].append(range_run["seconds"] / grid_seconds)
+                    spent = _spent(range_run) + (_spent(probe_run) if rule == PROBE else 0)
+                    cost[rule].append(tuple(spent / grid_cost))
                 extra = [("auto", key("auto", task, optimizer, seed))]
                 if optimizer == "adam":
                     extra += [(m, key(m, task, seed)) for m in LR_FREE]
@@ -308,7 +348,10 @@ def write_table(
                         regrets.setdefault((task, optimizer, method), []).append(
                             best - done[run_key]["score"]
                         )
-                        cost[method].append(done[run_key]["seconds"] / grid_seconds)
+                        spent = _spent(done[run_key])
+                        if method == "auto":  # fit's seconds include its range test and probe
+                            spent += [range_run["steps"] + probe_run["steps"], 0]
+                        cost[method].append(tuple(spent / grid_cost))
             best_rows.append(
                 f"| {task} | {optimizer} | {_geo(best_lrs):.2g} | {np.mean(best_scores):.1f} |"
             )
@@ -360,15 +403,27 @@ def write_table(
     lines.append("| **worst task mean** | | " + " | ".join(worst) + " |")
     lines += [
         "",
-        "## Compute as a fraction of the grid's (seconds)",
+        "## Compute as a fraction of the grid's",
         "",
-        "| " + " | ".join(methods) + " |",
-        "| " + " | ".join("---:" for _ in methods) + " |",
-        "| " + " | ".join(f"{np.mean(cost[m]):.1%}" if cost[m] else "—" for m in methods) + " |",
+        "| measure | " + " | ".join(methods) + " |",
+        "| --- | " + " | ".join("---:" for _ in methods) + " |",
+        *(
+            f"| {measure} | "
+            + " | ".join(
+                f"{np.mean([c[i] for c in cost[m]]):.1%}" if cost[m] else "—" for m in methods
+            )
+            + " |"
+            for i, measure in enumerate(SPENT)
+        ),
         "",
-        "Rules cost one 100-step range test; `auto`, Prodigy and Schedule-Free cost one "
-        "training run (the run that is kept). A rule with no answer scores as the grid's lowest "
-        "learning rate would.",
+        "Steps are training steps (forward and backward passes) and do not depend on the "
+        "machine. Seconds do, and the cached runs were timed at different times under "
+        "different load (the grid in an earlier run of this script), so treat them as rough. "
+        "Rules cost one 100-step range test; `probe` adds two probes of a third of the budget "
+        "each; `auto` (range test, probe, one-cycle), Prodigy and Schedule-Free include the "
+        "training run that is kept. A rule with no answer scores as the grid's lowest "
+        "learning rate would. `probe` and `auto` compare training losses only: the validation "
+        "split stays unseen until the score.",
         "",
         "Regenerate: `python benchmarks/suggestion_quality.py` (runs are cached in "
         "`benchmarks/results/suggestion_quality_runs.jsonl`; delete it to start over).",
@@ -376,6 +431,13 @@ def write_table(
     ]
     (RESULTS / "suggestion_quality.md").write_text("\n".join(lines))
     print("\n".join(lines))
+
+
+SPENT = ("steps", "seconds")
+
+
+def _spent(run: dict[str, Any]) -> Any:
+    return np.array([run[k] for k in SPENT], dtype=float)
 
 
 def _geo(values: list[float]) -> float:

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from lrkit import RangeTestResult, range_test
-from lrkit.auto import policy_schedule
+from lrkit.auto import ONE_CYCLE_PEAK, policy_schedule
 from lrkit.cli import main
-from lrkit.torch import find_lr, fit
+from lrkit.probe import PROBE_FRACTION
+from lrkit.torch import find_lr, fit, probe_lr
 
 
 def bowl_result() -> RangeTestResult:
@@ -32,14 +33,24 @@ def test_policy_schedules_come_from_the_curve(policy):
     if policy == "constant":
         assert list(values) == pytest.approx([result.suggestion] * 4)
     if policy == "one_cycle":
-        assert schedule.bounds()[1] == pytest.approx(2 * result.suggestion)
+        assert schedule.bounds()[1] == pytest.approx(ONE_CYCLE_PEAK * result.suggestion)
     if policy in ("triangular", "triangular2", "exp_range"):
         assert schedule.bounds() == pytest.approx(result.clr_bounds())
 
 
-def test_unknown_policy_is_named():
+@pytest.mark.parametrize("policy", ["one_cycle", "cosine", "constant"])
+def test_a_given_rate_replaces_the_suggestion(policy):
+    result = bowl_result()
+    chosen = policy_schedule(result, policy, 200, 20, lr=3 * result.suggestion)
+    default = policy_schedule(result, policy, 200, 20)
+    assert chosen.bounds()[1] == pytest.approx(3 * default.bounds()[1])
+
+
+def test_unknown_policy_and_bad_rate_are_named():
     with pytest.raises(ValueError, match="policy: must be one of one_cycle"):
         policy_schedule(bowl_result(), "warp", 100, 10)
+    with pytest.raises(ValueError, match="lr: must be a positive finite learning rate"):
+        policy_schedule(bowl_result(), "constant", 100, 10, lr=-1.0)
 
 
 def test_fit_trains_with_the_schedule_and_records_history():
@@ -48,6 +59,16 @@ def test_fit_trains_with_the_schedule_and_records_history():
     task = tasks.get("tabular-mlp", seed=0)
     optimizer = task.make_optimizer("momentum")
     found = find_lr(task.model, optimizer, task.loss_fn, task.train_loader, progress=False)
+    steps_per_epoch = len(task.train_loader)
+    probed = probe_lr(
+        task.model,
+        optimizer,
+        task.loss_fn,
+        task.train_loader,
+        found,
+        round(PROBE_FRACTION * 3 * steps_per_epoch),
+        progress=False,
+    )
     before = task.evaluate()["accuracy"]
     history = fit(
         task.model,
@@ -62,10 +83,13 @@ def test_fit_trains_with_the_schedule_and_records_history():
         range_test=found,
         progress=False,
     )
-    steps_per_epoch = len(task.train_loader)
     assert len(history) == 3 * steps_per_epoch
-    schedule = policy_schedule(found, "one_cycle", 3 * steps_per_epoch, steps_per_epoch)
+    # fit's own probe saw what probe_lr saw: the probe restores the model and random state
+    schedule = policy_schedule(
+        found, "one_cycle", 3 * steps_per_epoch, steps_per_epoch, lr=probed.best
+    )
     assert history.column("lr") == pytest.approx(schedule(history.steps))
+    assert history.column("lr").max() == pytest.approx(ONE_CYCLE_PEAK * probed.best, rel=0.01)
     val = history.column("val_metric")
     assert (~torch.isnan(torch.tensor(val))).sum() == 3  # one per epoch, at its last step
     assert val[-1] == pytest.approx(task.evaluate()["accuracy"])
@@ -82,6 +106,19 @@ def test_fit_runs_the_range_test_itself_and_rejects_bad_input():
         task.model, optimizer, task.loss_fn, task.train_loader, 1, policy="cosine", progress=False
     )
     assert history.column("lr")[-1] < history.column("lr")[0]
+    found = find_lr(task.model, optimizer, task.loss_fn, task.train_loader, progress=False)
+    unprobed = fit(
+        task.model,
+        optimizer,
+        task.loss_fn,
+        task.train_loader,
+        1,
+        policy="constant",
+        range_test=found,
+        probe=False,
+        progress=False,
+    )
+    assert unprobed.column("lr") == pytest.approx(found.suggestion)
     with pytest.raises(ValueError, match="epochs: must be an integer >= 1"):
         fit(task.model, optimizer, task.loss_fn, task.train_loader, 0, progress=False)
     with pytest.raises(ValueError, match="policy: must be one of"):

@@ -1,11 +1,13 @@
 """From a range test to a schedule: the policies ``lrkit.torch.fit`` and ``lrkit auto`` train with.
 
-``policy_schedule(result, policy, total_steps, steps_per_epoch)`` reads the learning rates off
-the range-test curve (``lr* = result.suggestion``, ``(base_lr, max_lr) = result.clr_bounds()``):
+``policy_schedule(result, policy, total_steps, steps_per_epoch, lr=None)`` builds the schedule
+around ``lr*`` — ``lr`` when given (``lrkit.torch.fit`` passes the winner of the probe, see
+:mod:`lrkit.probe`), else ``result.suggestion`` — and the curve's cyclical bounds
+``(base_lr, max_lr) = result.clr_bounds()``:
 
-- ``one_cycle``: one-cycle with peak ``2·lr*``, starting at peak/25 (torch ``OneCycleLR``
-  defaults otherwise); with the default rule that is a third of the learning rate at the
-  lowest point of the curve (2× beat 3× in ``benchmarks/suggestion_quality.py``);
+- ``one_cycle``: one-cycle with peak ``1.25·lr*``, starting at peak/25 (torch ``OneCycleLR``
+  defaults otherwise); a 2× peak puts the probe's bold candidate at the curve's lowest point,
+  where it diverged on some tasks of ``benchmarks/suggestion_quality.py``;
 - ``triangular`` / ``triangular2`` / ``exp_range``: Smith's CLR between ``base_lr`` and
   ``max_lr`` with half-cycles of ``2·steps_per_epoch`` steps (Smith: 2–10 epochs);
 - ``cosine``: cosine decay from ``lr*`` to 0 over the run;
@@ -14,17 +16,26 @@ the range-test curve (``lr* = result.suggestion``, ``(base_lr, max_lr) = result.
 
 from __future__ import annotations
 
+import math
+
 from lrkit import schedules
 from lrkit.rangetest import RangeTestResult
 from lrkit.schedules import Schedule
 
 POLICIES = ("one_cycle", "triangular", "triangular2", "exp_range", "cosine", "constant")
 #: One-cycle peak as a multiple of the suggested constant learning rate.
-ONE_CYCLE_PEAK = 2.0
+ONE_CYCLE_PEAK = 1.25
+#: The policies built around ``lr*`` (the others read only the cyclical bounds).
+RATE_POLICIES = ("one_cycle", "cosine", "constant")
 
 
 def policy_schedule(
-    result: RangeTestResult, policy: str, total_steps: int, steps_per_epoch: int
+    result: RangeTestResult,
+    policy: str,
+    total_steps: int,
+    steps_per_epoch: int,
+    *,
+    lr: float | None = None,
 ) -> Schedule:
     """The learning-rate schedule of ``policy`` for a run of ``total_steps`` steps."""
     if policy not in POLICIES:
@@ -34,7 +45,10 @@ def policy_schedule(
             f"total_steps, steps_per_epoch: need >= 2 and >= 1, got {total_steps}, "
             f"{steps_per_epoch}"
         )
-    lr = result.suggestion
+    if lr is None:
+        lr = result.suggestion
+    elif not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr: must be a positive finite learning rate, got {lr!r}")
     if policy == "constant":
         return schedules.constant(lr=lr)
     if policy == "cosine":

@@ -8,8 +8,9 @@ from lrkit._optional import require
 require("torch", "torch")
 
 from lrkit.torch.fit import fit  # noqa: E402
+from lrkit.torch.probe import probe_lr  # noqa: E402
 from lrkit.torch.rangetest import find_lr  # noqa: E402
 from lrkit.torch.scheduler import Scheduler  # noqa: E402
 from lrkit.torch.watch import Watch  # noqa: E402
 
-__all__ = ["Scheduler", "Watch", "find_lr", "fit"]
+__all__ = ["Scheduler", "Watch", "find_lr", "fit", "probe_lr"]

@@ -8,13 +8,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from lrkit.auto import POLICIES, policy_schedule
+from lrkit.auto import POLICIES, RATE_POLICIES, policy_schedule
 from lrkit.history import History
+from lrkit.probe import PROBE_FRACTION
 from lrkit.progress import progress_bar
 from lrkit.rangetest import RangeTestResult
 from lrkit.torch.evaluation import Metric, evaluate
+from lrkit.torch.probe import probe_lr
 from lrkit.torch.rangetest import StepFn, default_step_fn, find_lr, model_device, to_device
-from lrkit.torch.scheduler import Scheduler
+from lrkit.torch.scheduler import Scheduler, momentum_curve
 
 
 def fit(
@@ -29,19 +31,26 @@ def fit(
     metric: Metric | None = None,
     metric_name: str = "metric",
     range_test: RangeTestResult | None = None,
+    probe: bool = True,
+    lr: float | None = None,
     find_kwargs: dict[str, Any] | None = None,
     step_fn: StepFn | None = None,
     device: str | torch.device | None = None,
     progress: bool = True,
 ) -> History:
-    """Run the range test (unless ``range_test`` is given), schedule by ``policy``, train.
+    """Run the range test (unless ``range_test`` is given), probe, schedule by ``policy``, train.
 
-    The schedule comes from :func:`lrkit.auto.policy_schedule` over ``epochs × len(loader)``
-    steps; with ``one_cycle`` and the CLR policies, momentum (or Adam's beta1) follows the
-    mirrored curve. Returns the history: per step ``lr`` and ``loss``; per epoch, at its
-    last step, ``val_loss`` and ``val_metric`` (``metric(outputs, targets)``, averaged over
-    ``val_loader`` weighted by batch size). To keep or plot the range test, run
-    :func:`~lrkit.torch.find_lr` first and pass its result as ``range_test``.
+    The policies built around one rate (``one_cycle``, ``cosine``, ``constant``) use ``lr``
+    when given; otherwise, with ``probe`` (the default), the winner of
+    :func:`~lrkit.torch.probe_lr` between the range test's two candidates over a third of the
+    run's steps (compared on training loss, so ``val_loader`` stays unseen); otherwise the
+    range test's suggestion. The schedule comes from :func:`lrkit.auto.policy_schedule` over
+    ``epochs × len(loader)`` steps; with ``one_cycle`` and the CLR policies, momentum (or
+    Adam's beta1) follows the mirrored curve. Returns the history: per step ``lr`` and
+    ``loss``; per epoch, at its last step, ``val_loss`` and ``val_metric``
+    (``metric(outputs, targets)``, averaged over ``val_loader`` weighted by batch size). To
+    keep or plot the range test or the probe, run them first and pass ``range_test`` and
+    ``lr``.
     """
     if policy not in POLICIES:
         raise ValueError(f"policy: must be one of {', '.join(POLICIES)}, got {policy!r}")
@@ -63,8 +72,20 @@ def fit(
         )
     steps_per_epoch = len(train_loader)
     total_steps = epochs * steps_per_epoch
-    schedule = policy_schedule(range_test, policy, total_steps, steps_per_epoch)
-    momentum = _momentum_curve(schedule, optimizer)
+    if lr is None and probe and policy in RATE_POLICIES:
+        lr = probe_lr(
+            model,
+            optimizer,
+            loss_fn,
+            train_loader,
+            range_test,
+            max(1, round(PROBE_FRACTION * total_steps)),
+            step_fn=step_fn,
+            device=device,
+            progress=progress,
+        ).best
+    schedule = policy_schedule(range_test, policy, total_steps, steps_per_epoch, lr=lr)
+    momentum = momentum_curve(schedule, optimizer)
     scheduler = Scheduler(optimizer, lr=schedule, momentum=momentum)
     target = torch.device(device) if device is not None else model_device(model)
     history = History(metric_name=metric_name if metric is not None else None)
@@ -73,7 +94,7 @@ def fit(
         for _ in range(epochs):
             model.train()
             for batch in train_loader:
-                lr = optimizer.param_groups[0]["lr"]
+                current = optimizer.param_groups[0]["lr"]
                 optimizer.zero_grad(set_to_none=True)
                 loss = compute_loss(model, to_device(batch, target))
                 loss.backward()
@@ -81,8 +102,8 @@ def fit(
                 if step + 1 < total_steps:  # the last step needs no next learning rate
                     scheduler.step()
                 value = float(loss.detach())
-                history.append(step, lr=lr, loss=value)
-                bar(f"lr {lr:.2e}  loss {value:.4f}")
+                history.append(step, lr=current, loss=value)
+                bar(f"lr {current:.2e}  loss {value:.4f}")
                 step += 1
             if val_loader is not None:
                 scores = evaluate(
@@ -96,11 +117,3 @@ def fit(
                 history.append(step - 1, val_loss=scores["loss"], val_metric=scores.get("metric"))
     history.close()
     return history
-
-
-def _momentum_curve(schedule: Any, optimizer: torch.optim.Optimizer) -> Any:
-    """The schedule's mirrored momentum curve, when both exist (one-cycle, CLR)."""
-    has_momentum = optimizer.defaults.get("momentum", 0) > 0 or "betas" in optimizer.defaults
-    if has_momentum and hasattr(schedule, "momentum"):
-        return schedule.momentum()
-    return None

@@ -72,7 +72,7 @@ def preserved(model: nn.Module, optimizer: torch.optim.Optimizer, snapshot: str 
                 module.train(modes[name])
 
 
-def _cycle(loader: Iterable[Any], name: str) -> Iterator[Any]:
+def cycle_batches(loader: Iterable[Any], name: str) -> Iterator[Any]:
     """Endless batches from ``loader`` (restarted when exhausted); rejects an empty loader."""
     iterator = iter(loader)
     try:
@@ -145,7 +145,7 @@ def find_lr(
         raise ValueError(f"val_batches: must be >= 1, got {val_batches}")
     compute_loss = step_fn or default_step_fn(loss_fn)
     target = torch.device(device) if device is not None else model_device(model)
-    batches = _cycle(train_loader, "train_loader")
+    batches = cycle_batches(train_loader, "train_loader")
     if val_loader is not None:
         val_slice = list(itertools.islice(val_loader, val_batches))
         if not val_slice:

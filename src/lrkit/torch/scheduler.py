@@ -216,3 +216,12 @@ class Scheduler(LRScheduler):
         self._last_lr = list(state_dict["_last_lr"])
         self.warned_past_end = state_dict["warned_past_end"]
         self._prepare()
+
+
+def momentum_curve(schedule: Schedule, optimizer: Optimizer) -> Schedule | None:
+    """The schedule's mirrored momentum curve (one-cycle, CLR), when the optimizer has a
+    momentum or Adam's ``betas`` for it to drive; otherwise ``None``."""
+    has_momentum = optimizer.defaults.get("momentum", 0) > 0 or "betas" in optimizer.defaults
+    if has_momentum and hasattr(schedule, "momentum"):
+        return schedule.momentum()
+    return None

@@ -1,0 +1,124 @@
+"""The probe: train briefly at a few learning rates from the same start, keep the best.
+
+A range test says where the loss stops falling — ``lr_low``, the learning rate at the lowest
+point of its lag-free curve (:func:`lrkit.suggest.lagless_curve`) — but not how far below it
+the best rate lies: from half of ``lr_low`` to a thirtieth of it on the tasks of
+``benchmarks/suggestion_quality.py``. The probe settles it by measurement. Every candidate
+trains for ``steps`` steps from the same state on the same batches and is scored by its mean
+training loss over the last fifth of them:
+
+    score(lr) = mean(loss[-max(3, steps // 5):])     (∞ when a loss is not finite)
+
+The lowest score wins. :func:`probe_candidates` gives lrkit's pair, a bold ``lr_low / 2`` and
+a safe ``lr_low / 9``; probing them for a third of the planned training
+(:data:`PROBE_FRACTION`) costs two thirds of a training run. The adapters
+(:func:`lrkit.torch.probe_lr`) build the ``train(lr)`` callable, as they build ``step(lr)``
+for the range test.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lrkit import suggest as rules
+from lrkit.progress import progress_bar
+from lrkit.rangetest import RangeTestResult
+
+#: ``lr_low`` is divided by these to give the candidates: one bold, one safe.
+PROBE_DIVISORS = (2.0, 9.0)
+#: How long to probe, as a fraction of the planned training steps.
+PROBE_FRACTION = 1 / 3
+
+TrainFn = Callable[[float], Iterator[float]]
+
+
+def probe_candidates(
+    result: RangeTestResult, divisors: Sequence[float] = PROBE_DIVISORS
+) -> list[float]:
+    """``lr_low / d`` for each divisor ``d``, where ``lr_low`` is the learning rate at the
+    lowest point of the range test's lag-free curve; never below the first swept rate."""
+    if not divisors or any(not (math.isfinite(d) and d > 0) for d in divisors):
+        raise ValueError(f"divisors: must be positive finite numbers, got {list(divisors)!r}")
+    lrs, curve = rules.lagless_curve(result.lrs, result.losses, "probe")
+    lr_low = float(lrs[int(np.argmin(curve))])
+    return [max(lr_low / d, float(lrs[0])) for d in divisors]
+
+
+def probe_score(losses: Sequence[float]) -> float:
+    """Mean of the last fifth of ``losses`` (at least 3 of them); ``inf`` if any is not
+    finite or there are none."""
+    values = np.asarray(losses, dtype=np.float64)
+    if values.size == 0 or not np.all(np.isfinite(values)):
+        return math.inf
+    return float(values[-max(3, values.size // 5) :].mean())
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """The candidates, the training losses each produced, and their scores."""
+
+    lrs: list[float]
+    losses: list[list[float]]
+    steps: int
+
+    @property
+    def scores(self) -> list[float]:
+        """:func:`probe_score` of each candidate's losses."""
+        return [probe_score(run) for run in self.losses]
+
+    @property
+    def best(self) -> float:
+        """The candidate with the lowest score (the lower learning rate on a tie)."""
+        scores = self.scores
+        if all(math.isinf(s) for s in scores):
+            raise rules.SuggestionError(
+                "probe: every candidate diverged; the range test's curve may be misleading "
+                "(sweep with a validation loss, or start the probe lower)"
+            )
+        return min(zip(scores, self.lrs, strict=True))[1]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data; non-finite losses become ``None`` so the JSON stays standard."""
+        return {
+            "lrs": list(self.lrs),
+            "losses": [[v if math.isfinite(v) else None for v in run] for run in self.losses],
+            "steps": self.steps,
+        }
+
+
+def probe(
+    train: TrainFn, lrs: Sequence[float], steps: int, *, progress: bool = False
+) -> ProbeResult:
+    """Score each learning rate in ``lrs`` by ``steps`` steps of ``train(lr)``.
+
+    ``train(lr)`` starts from the common initial state and yields one training loss per
+    step; it is closed after ``steps`` losses or at the first non-finite one, and must
+    restore that state when closed.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps: must be an integer >= 1, got {steps!r}")
+    if not lrs or any(not (math.isfinite(lr) and lr > 0) for lr in lrs):
+        raise ValueError(f"lrs: must be positive finite learning rates, got {list(lrs)!r}")
+    runs: list[list[float]] = []
+    with progress_bar("probe", steps * len(lrs), enabled=progress) as advance:
+        for lr in lrs:
+            losses: list[float] = []
+            run = train(float(lr))
+            try:
+                for loss in itertools.islice(run, steps):
+                    losses.append(float(loss))
+                    advance(f"lr {lr:.2e}  loss {loss:.4f}")
+                    if not math.isfinite(loss):
+                        break
+            finally:
+                close = getattr(run, "close", None)
+                if close is not None:
+                    close()
+            runs.append(losses)
+    return ProbeResult([float(lr) for lr in lrs], runs, steps)

@@ -1,0 +1,88 @@
+"""The probe for a torch model: builds the ``train(lr)`` callable :func:`lrkit.probe.probe`
+drives.
+
+Every candidate starts from the same model and optimizer state and the same random state —
+torch's generators and the loader's own ``generator`` — so a shuffled loader feeds each one
+the same batches. All of it is restored after each candidate, whatever happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+
+from lrkit.probe import ProbeResult, probe, probe_candidates
+from lrkit.rangetest import RangeTestResult
+from lrkit.torch.rangetest import (
+    StepFn,
+    cycle_batches,
+    default_step_fn,
+    model_device,
+    preserved,
+    to_device,
+)
+
+
+def probe_lr(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[..., torch.Tensor] | None,
+    train_loader: Iterable[Any],
+    candidates: RangeTestResult | Sequence[float],
+    steps: int,
+    *,
+    step_fn: StepFn | None = None,
+    device: str | torch.device | None = None,
+    snapshot: str = "cpu",
+    progress: bool = True,
+) -> ProbeResult:
+    """Train ``steps`` steps at each candidate learning rate and return the scores; the best
+    is ``.best``. ``model``, ``optimizer`` and the random state are left as they were.
+
+    ``candidates`` is a range-test result (its :func:`~lrkit.probe.probe_candidates`) or the
+    learning rates themselves. The first param group gets the candidate, other groups keep
+    their ratio to it. Batches, ``step_fn``, ``device`` and ``snapshot`` are as in
+    :func:`~lrkit.torch.find_lr`; a third of the planned training
+    (:data:`~lrkit.probe.PROBE_FRACTION`) is a good ``steps``.
+    """
+    lrs = (
+        probe_candidates(candidates)
+        if isinstance(candidates, RangeTestResult)
+        else [float(lr) for lr in candidates]
+    )
+    compute_loss = step_fn or default_step_fn(loss_fn)
+    target = torch.device(device) if device is not None else model_device(model)
+    base = optimizer.param_groups[0]["lr"]
+    ratios = [group["lr"] / base if base else 1.0 for group in optimizer.param_groups]
+
+    def train(lr: float) -> Iterator[float]:
+        with preserved(model, optimizer, snapshot), same_randomness(train_loader, target):
+            for group, ratio in zip(optimizer.param_groups, ratios, strict=True):
+                group["lr"] = lr * ratio
+            model.train()
+            for batch in cycle_batches(train_loader, "train_loader"):
+                optimizer.zero_grad(set_to_none=True)
+                loss = compute_loss(model, to_device(batch, target))
+                loss.backward()
+                optimizer.step()
+                yield float(loss.detach())
+
+    return probe(train, lrs, steps, progress=progress)
+
+
+@contextmanager
+def same_randomness(loader: Iterable[Any], device: torch.device) -> Iterator[None]:
+    """Restore torch's random state (CPU, and ``device`` if it is a GPU) and the state of
+    ``loader.generator`` on exit, so that what runs inside can be repeated exactly."""
+    generator = getattr(loader, "generator", None)
+    state = generator.get_state() if isinstance(generator, torch.Generator) else None
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        try:
+            yield
+        finally:
+            if state is not None:
+                generator.set_state(state)  # type: ignore[union-attr]

@@ -1,0 +1,111 @@
+"""lrkit.probe: candidates from the curve, scores, the winner, and the driver loop."""
+
+import math
+
+import numpy as np
+import pytest
+
+from lrkit import SuggestionError, range_test
+from lrkit.probe import PROBE_DIVISORS, ProbeResult, probe, probe_candidates, probe_score
+
+
+def bowl(centre: float = -2.0):
+    """A noiseless range test whose loss is lowest at lr = 10**centre."""
+    return range_test(
+        lambda lr: 1 + (math.log10(lr) - centre) ** 2,
+        start_lr=1e-5,
+        end_lr=1.0,
+        num_steps=101,
+        smoothing=0.0,
+        diverge_factor=1e9,
+    )
+
+
+def quadratic_train(curvature: float = 1.0, start: float = 5.0):
+    """Gradient descent on curvature·x²/2 from ``start``; loss grows when lr·curvature > 2."""
+    opened, closed = [], []
+
+    def train(lr: float):
+        opened.append(lr)
+        x = start
+        try:
+            while True:
+                x -= lr * curvature * x
+                yield 0.5 * curvature * x * x
+        finally:
+            closed.append(lr)
+
+    return train, opened, closed
+
+
+def test_candidates_are_the_lowest_point_over_each_divisor():
+    candidates = probe_candidates(bowl(-2.0))
+    assert candidates == pytest.approx([1e-2 / d for d in PROBE_DIVISORS], rel=0.05)
+    assert probe_candidates(bowl(-2.0), divisors=[4.0]) == pytest.approx([2.5e-3], rel=0.05)
+
+
+def test_candidates_never_go_below_the_sweep():
+    assert probe_candidates(bowl(-4.0), divisors=[1000.0]) == [pytest.approx(1e-5)]
+
+
+@pytest.mark.parametrize("divisors", [[], [0.0], [-2.0], [math.inf]])
+def test_bad_divisors_are_named(divisors):
+    with pytest.raises(ValueError, match="divisors: must be positive finite numbers"):
+        probe_candidates(bowl(), divisors=divisors)
+
+
+def test_score_is_the_mean_of_the_last_fifth():
+    assert probe_score(list(range(100))) == pytest.approx(np.mean(range(80, 100)))
+    assert probe_score([9.0, 1.0, 2.0, 3.0]) == pytest.approx(2.0)  # at least 3 losses
+    assert probe_score([1.0, math.nan, 0.5]) == math.inf
+    assert probe_score([]) == math.inf
+
+
+def test_the_rate_that_descends_fastest_wins():
+    train, _, _ = quadratic_train()
+    result = probe(train, [0.01, 0.5, 0.1], steps=20)
+    assert result.best == 0.5
+    assert [len(run) for run in result.losses] == [20, 20, 20]
+    assert result.scores[1] < result.scores[2] < result.scores[0]
+
+
+def test_a_diverging_rate_loses_and_is_stopped_at_its_first_non_finite_loss():
+    train, opened, closed = quadratic_train(curvature=10.0)
+    result = probe(train, [1.0, 0.05], steps=400)  # 1.0·10 > 2: grows until it overflows
+    assert result.best == 0.05
+    assert math.isinf(result.scores[0])
+    assert len(result.losses[0]) < 400 and not math.isfinite(result.losses[0][-1])
+    assert opened == closed == [1.0, 0.05]  # every run was closed, so the adapter restored
+
+
+def test_ties_go_to_the_lower_rate():
+    result = ProbeResult(lrs=[0.1, 0.01], losses=[[1.0] * 5, [1.0] * 5], steps=5)
+    assert result.best == 0.01
+
+
+def test_all_diverged_is_an_error_that_says_why():
+    result = ProbeResult(lrs=[0.1, 0.2], losses=[[math.inf], [math.nan]], steps=5)
+    with pytest.raises(SuggestionError, match="every candidate diverged"):
+        _ = result.best
+
+
+def test_to_dict_is_standard_json():
+    result = ProbeResult(lrs=[0.1], losses=[[1.0, math.nan]], steps=2)
+    assert result.to_dict() == {"lrs": [0.1], "losses": [[1.0, None]], "steps": 2}
+
+
+@pytest.mark.parametrize(
+    ("lrs", "steps", "message"),
+    [
+        ([0.1], 0, "steps: must be an integer >= 1"),
+        ([0.1], 2.5, "steps: must be an integer >= 1"),
+        ([], 5, "lrs: must be positive finite"),
+        ([0.1, -1.0], 5, "lrs: must be positive finite"),
+        ([math.nan], 5, "lrs: must be positive finite"),
+    ],
+)
+def test_bad_arguments_are_named(lrs, steps, message):
+    train, opened, _ = quadratic_train()
+    with pytest.raises(ValueError, match=message):
+        probe(train, lrs, steps)
+    assert opened == []

@@ -1,0 +1,118 @@
+"""lrkit.torch.probe_lr: same start and batches for every candidate, state restored after."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lrkit import range_test
+from lrkit.probe import probe_candidates
+from lrkit.torch import probe_lr
+
+
+def regression(seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(256, 8, generator=generator)
+    y = x @ torch.randn(8, 1, generator=generator) + 0.1 * torch.randn(256, 1, generator=generator)
+    loader = DataLoader(
+        TensorDataset(x, y), batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(1)
+    )
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(8, 16), nn.Dropout(0.2), nn.Linear(16, 1))
+    return model, loader
+
+
+def state(model, optimizer):
+    return (
+        {k: v.clone() for k, v in model.state_dict().items()},
+        copy.deepcopy(optimizer.state_dict()),
+    )
+
+
+def test_every_candidate_starts_from_the_same_state_and_batches():
+    model, loader = regression()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    runs: list[list[torch.Tensor]] = []
+
+    def step_fn(model, batch):
+        inputs, targets = batch
+        if optimizer.param_groups[0]["lr"] != getattr(step_fn, "lr", None):  # a new candidate
+            step_fn.lr = optimizer.param_groups[0]["lr"]
+            runs.append([next(model.parameters()).detach().clone()])
+        runs[-1].append(inputs.clone())
+        return nn.functional.mse_loss(model(inputs), targets)
+
+    result = probe_lr(
+        model, optimizer, None, loader, [0.005, 0.001], 30, step_fn=step_fn, progress=False
+    )
+    assert result.lrs == [0.005, 0.001]
+    first, second = runs
+    assert len(first) == len(second) == 31  # start weights + 30 batches (two epochs' worth)
+    for a, b in zip(first, second, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_model_optimizer_and_random_state_are_restored():
+    model, loader = regression()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model(torch.randn(4, 8)).sum().backward()
+    optimizer.step()  # the optimizer has state worth keeping
+    model.eval()
+    params, opt_state = state(model, optimizer)
+    rng = torch.get_rng_state()
+    loader_rng = loader.generator.get_state()
+
+    probe_lr(model, optimizer, nn.MSELoss(), loader, [1e-2, 1e3], 20, progress=False)
+
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, params[key])
+    assert optimizer.param_groups[0]["lr"] == 1e-3
+    for key, value in optimizer.state_dict()["state"][0].items():
+        assert torch.equal(torch.as_tensor(value), torch.as_tensor(opt_state["state"][0][key]))
+    assert not model.training
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert torch.equal(loader.generator.get_state(), loader_rng)
+
+
+def test_param_groups_keep_their_ratio():
+    model, loader = regression()
+    optimizer = torch.optim.SGD(
+        [{"params": model[0].parameters(), "lr": 0.1}, {"params": model[2].parameters()}],
+        lr=0.01,
+    )
+    seen = []
+
+    def step_fn(model, batch):
+        seen.append([group["lr"] for group in optimizer.param_groups])
+        inputs, targets = batch
+        return nn.functional.mse_loss(model(inputs), targets)
+
+    probe_lr(model, optimizer, None, loader, [0.5], 2, step_fn=step_fn, progress=False)
+    assert seen[0] == pytest.approx([0.5, 0.05])
+    assert [group["lr"] for group in optimizer.param_groups] == [0.1, 0.01]
+
+
+def test_a_rate_that_blows_up_loses_to_one_that_learns():
+    model, loader = regression()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    result = probe_lr(
+        model, optimizer, nn.MSELoss(), loader, [50.0, 0.05, 1e-6], 40, progress=False
+    )
+    assert result.best == 0.05
+    assert result.scores[1] < result.scores[2]
+
+
+def test_candidates_come_from_a_range_test():
+    model, loader = regression()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    curve = range_test(
+        lambda lr: 1 + (torch.log10(torch.tensor(lr)).item() + 1) ** 2,
+        start_lr=1e-4,
+        end_lr=1.0,
+        num_steps=60,
+        smoothing=0.0,
+    )
+    result = probe_lr(model, optimizer, nn.MSELoss(), loader, curve, 5, progress=False)
+    assert result.lrs == pytest.approx(probe_candidates(curve))
