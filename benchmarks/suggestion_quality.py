@@ -398,7 +398,7 @@ def write_table(
         lines.append(f"| **mean, {label}** | | " + " | ".join(cells) + " |")
     worst = []
     for method in methods:
-        values = [np.mean(vs) for (t, _, m), vs in regrets.items() if m == method]
+        values = [float(np.mean(vs)) for (t, _, m), vs in regrets.items() if m == method]
         worst.append(_fmt([max(values)]) if values else "—")
     lines.append("| **worst task mean** | | " + " | ".join(worst) + " |")
     lines += [
