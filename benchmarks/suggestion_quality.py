@@ -134,7 +134,7 @@ def probe(job: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from lrkit import RangeTestResult, tasks
-    from lrkit.probe import PROBE_FRACTION
+    from lrkit.probe import probe_steps
     from lrkit.torch import probe_lr
 
     torch.set_num_threads(1)
@@ -147,7 +147,7 @@ def probe(job: dict[str, Any]) -> dict[str, Any]:
         task.loss_fn,
         task.train_loader,
         RangeTestResult.from_dict(job["curve"]),
-        max(1, round(PROBE_FRACTION * total)),
+        probe_steps(total),
         progress=False,
     )
     job = {k: v for k, v in job.items() if k != "curve"}

@@ -6,8 +6,9 @@ import sys
 
 import pytest
 
-from lrkit import RangeTestResult
+from lrkit import RangeTestResult, tasks
 from lrkit.cli import main
+from lrkit.probe import ProbeResult, probe_candidates, probe_steps
 
 
 def test_find_writes_json_and_plot_and_prints_the_table(tmp_path, capsys):
@@ -20,6 +21,19 @@ def test_find_writes_json_and_plot_and_prints_the_table(tmp_path, capsys):
     printed = capsys.readouterr().out
     for rule in ("default", "steepest", "valley", "minimum", "about as good", "cyclical bounds"):
         assert rule in printed
+
+
+def test_find_can_probe_the_candidates(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["find", "--task", "tabular-mlp", "--probe", "--epochs", "1"]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    probed = ProbeResult.from_dict(json.loads((out / "probe.json").read_text()))
+    found = RangeTestResult.from_json(out / "lr_find.json")
+    assert probed.lrs == pytest.approx(probe_candidates(found))
+    assert probed.steps == probe_steps(len(tasks.get("tabular-mlp").train_loader))
+    printed = capsys.readouterr().out
+    assert "Probe" in printed and "use this" in printed
+    assert main([*argv, "--epochs", "0", "--out", str(tmp_path / "x"), "--no-progress"]) == 2
 
 
 def test_find_refuses_to_overwrite_results(tmp_path, capsys):

@@ -1,5 +1,6 @@
 """lrkit.torch.fit and lrkit auto: history shape, the schedule applied, state after training."""
 
+import json
 import math
 
 import pytest
@@ -8,7 +9,7 @@ import torch
 from lrkit import RangeTestResult, range_test
 from lrkit.auto import ONE_CYCLE_PEAK, policy_schedule
 from lrkit.cli import main
-from lrkit.probe import PROBE_FRACTION
+from lrkit.probe import PROBE_FRACTION, ProbeResult, probe_candidates
 from lrkit.torch import find_lr, fit, probe_lr
 
 
@@ -165,7 +166,22 @@ def test_auto_command_writes_everything(tmp_path):
     )
     for name in ("auto.json", "history.csv", "lr_find.png", "training.png"):
         assert (out / name).stat().st_size > 0
+    summary = json.loads((out / "auto.json").read_text())
+    probed = ProbeResult.from_dict(summary["probe"])
+    found = RangeTestResult.from_dict(summary["range_test"])
+    assert probed.lrs == pytest.approx(probe_candidates(found))
+    assert summary["lr"] == probed.best
+    assert summary["peak_lr"] == pytest.approx(ONE_CYCLE_PEAK * probed.best, rel=0.01)
     assert main(["auto", "--task", "tabular-mlp", "--out", str(out), "--no-progress"]) == 2
+
+
+def test_auto_command_can_skip_the_probe(tmp_path):
+    out = tmp_path / "auto"
+    argv = ["auto", "--task", "tabular-mlp", "--epochs", "1", "--policy", "constant"]
+    assert main([*argv, "--no-probe", "--out", str(out), "--no-progress"]) == 0
+    summary = json.loads((out / "auto.json").read_text())
+    assert summary["probe"] is None
+    assert summary["lr"] == RangeTestResult.from_dict(summary["range_test"]).suggestion
 
 
 def test_evaluate_weights_by_batch_size_and_restores_the_mode():

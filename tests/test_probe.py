@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from lrkit import SuggestionError, range_test
-from lrkit.probe import PROBE_DIVISORS, ProbeResult, probe, probe_candidates, probe_score
+from lrkit.probe import (
+    PROBE_DIVISORS,
+    ProbeResult,
+    probe,
+    probe_candidates,
+    probe_score,
+    probe_steps,
+)
 
 
 def bowl(centre: float = -2.0):
@@ -89,9 +96,21 @@ def test_all_diverged_is_an_error_that_says_why():
         _ = result.best
 
 
-def test_to_dict_is_standard_json():
-    result = ProbeResult(lrs=[0.1], losses=[[1.0, math.nan]], steps=2)
-    assert result.to_dict() == {"lrs": [0.1], "losses": [[1.0, None]], "steps": 2}
+def test_to_dict_is_standard_json_and_round_trips():
+    result = ProbeResult(lrs=[0.1, 0.2], losses=[[1.0, math.nan], [0.5, 0.4]], steps=2)
+    data = result.to_dict()
+    assert data == {"lrs": [0.1, 0.2], "losses": [[1.0, None], [0.5, 0.4]], "steps": 2}
+    again = ProbeResult.from_dict(data)
+    assert again.best == 0.2 and math.isnan(again.losses[0][1])
+    with pytest.raises(ValueError, match="probe result: missing field 'steps'"):
+        ProbeResult.from_dict({"lrs": [], "losses": []})
+
+
+def test_probe_steps_is_a_third_of_the_run():
+    assert probe_steps(300) == 100
+    assert probe_steps(2) == 1
+    with pytest.raises(ValueError, match="total_steps: must be an integer >= 1"):
+        probe_steps(0)
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,13 @@ PROBE_FRACTION = 1 / 3
 TrainFn = Callable[[float], Iterator[float]]
 
 
+def probe_steps(total_steps: int) -> int:
+    """Steps per candidate for a planned run of ``total_steps``: :data:`PROBE_FRACTION` of it."""
+    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
+        raise ValueError(f"total_steps: must be an integer >= 1, got {total_steps!r}")
+    return max(1, round(PROBE_FRACTION * total_steps))
+
+
 def probe_candidates(
     result: RangeTestResult, divisors: Sequence[float] = PROBE_DIVISORS
 ) -> list[float]:
@@ -90,6 +97,20 @@ class ProbeResult:
             "losses": [[v if math.isfinite(v) else None for v in run] for run in self.losses],
             "steps": self.steps,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProbeResult:
+        """The inverse of :meth:`to_dict`."""
+        try:
+            return cls(
+                lrs=[float(v) for v in data["lrs"]],
+                losses=[
+                    [math.nan if v is None else float(v) for v in run] for run in data["losses"]
+                ],
+                steps=int(data["steps"]),
+            )
+        except KeyError as exc:
+            raise ValueError(f"probe result: missing field {exc.args[0]!r}") from None
 
 
 def probe(

@@ -9,8 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from lrkit.auto import POLICIES
+from lrkit.auto import POLICIES, RATE_POLICIES
+from lrkit.cli.find import print_probe
 from lrkit.cli.output import add_out_arguments, add_task_arguments, console, prepare_out_dir
+from lrkit.probe import probe_steps
 
 OUTPUTS = ["auto.json", "history.csv", "lr_find.png", "training.png"]
 
@@ -19,19 +21,24 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "auto",
         help="find the learning rate, schedule it and train, in one go",
-        description="Run the range test, turn it into a schedule (--policy) and train the task. "
-        "Writes auto.json, history.csv, lr_find.png and training.png into --out.",
+        description="Run the range test, probe its bold and safe candidates (for the "
+        "policies built around one rate: one_cycle, cosine, constant), turn the winner into a "
+        "schedule (--policy) and train the task. Writes auto.json, history.csv, lr_find.png "
+        "and training.png into --out.",
     )
     add_task_arguments(parser)
     parser.add_argument("--policy", default="one_cycle", choices=POLICIES)
     parser.add_argument("--epochs", type=int, default=None, help="default: the task's budget")
+    parser.add_argument(
+        "--no-probe", action="store_true", help="use the range test's suggestion, unprobed"
+    )
     add_out_arguments(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from lrkit import tasks
-    from lrkit.torch import find_lr, fit
+    from lrkit.torch import find_lr, fit, probe_lr
 
     if args.epochs is not None and args.epochs < 1:
         raise ValueError(f"--epochs: must be >= 1, got {args.epochs}")
@@ -42,6 +49,19 @@ def run(args: argparse.Namespace) -> int:
     found = find_lr(task.model, optimizer, task.loss_fn, task.train_loader, progress=progress)
     found.plot(outputs["lr_find.png"])
     epochs = args.epochs or task.default_epochs
+    total_steps = epochs * len(task.train_loader)
+    lr, probed = found.suggestion, None
+    if not args.no_probe and args.policy in RATE_POLICIES:
+        probed = probe_lr(
+            task.model,
+            optimizer,
+            task.loss_fn,
+            task.train_loader,
+            found,
+            probe_steps(total_steps),
+            progress=progress,
+        )
+        lr = probed.best
     history = fit(
         task.model,
         optimizer,
@@ -53,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         metric=task.metric,
         metric_name=task.metric_name,
         range_test=found,
+        lr=lr,
         progress=progress,
     )
     history.save(outputs["history.csv"])
@@ -64,15 +85,20 @@ def run(args: argparse.Namespace) -> int:
         "epochs": epochs,
         "seed": args.seed,
         "suggested_lr": found.suggestion,
+        "lr": lr,
         "peak_lr": float(history.column("lr").max()),
+        "probe": probed.to_dict() if probed is not None else None,
         "final": final,
         "range_test": found.to_dict(),
     }
     outputs["auto.json"].write_text(json.dumps(summary, indent=2) + "\n")
     plot_training(history, outputs["training.png"], title=f"{task.name}: {args.policy}")
+    if probed is not None:
+        print_probe(probed)
     out = console()
+    source = "probed" if probed is not None else "suggested"
     out.print(
-        f"suggested lr {found.suggestion:.3g}, {args.policy} peak {summary['peak_lr']:.3g}; "
+        f"{source} lr {lr:.3g}, {args.policy} peak {summary['peak_lr']:.3g}; "
         f"after {epochs} epochs: val loss {final['loss']:.4f}, "
         f"{task.metric_name} {final[task.metric_name]:.4f}"
     )

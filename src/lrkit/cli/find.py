@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
 from pathlib import Path
 from typing import Any
 
 from lrkit.cli.output import add_out_arguments, add_task_arguments, console, prepare_out_dir
+from lrkit.probe import ProbeResult, probe_steps
 from lrkit.suggest import Suggestion
 
 
@@ -15,7 +18,8 @@ def register(subparsers: Any) -> None:
         "find",
         help="run the learning-rate range test and suggest a learning rate",
         description="Sweep the learning rate over a few hundred steps, restore the model and "
-        "suggest a learning rate and cyclical bounds. Writes lr_find.json and lr_find.png.",
+        "suggest a learning rate and cyclical bounds. Writes lr_find.json and lr_find.png; "
+        "with --probe also probe.json.",
     )
     add_task_arguments(parser)
     parser.add_argument("--start-lr", type=float, default=1e-7)
@@ -24,6 +28,19 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--mode", default="exp", help="exp (geometric) or linear sweep")
     parser.add_argument("--smoothing", type=float, default=0.98, help="EMA factor in [0, 1)")
     parser.add_argument("--diverge-factor", type=float, default=4.0)
+    parser.add_argument(
+        "--probe",
+        action="store_true",
+        help="also train briefly at the curve's bold and safe candidates and keep the better "
+        "(costs two thirds of a training run; most reliable)",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="planned training, for --probe (default: the "
+        "task's budget); each candidate trains for a third of it",
+    )
     add_out_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -31,10 +48,13 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from lrkit import tasks
     from lrkit.rangetest import validate_sweep
-    from lrkit.torch import find_lr
+    from lrkit.torch import find_lr, probe_lr
 
     validate_sweep(args.start_lr, args.end_lr, args.steps, args.mode, args.smoothing)
-    outputs = prepare_out_dir(args.out, ["lr_find.json", "lr_find.png"], args.overwrite)
+    if args.epochs is not None and args.epochs < 1:
+        raise ValueError(f"--epochs: must be >= 1, got {args.epochs}")
+    names = ["lr_find.json", "lr_find.png", *(["probe.json"] if args.probe else [])]
+    outputs = prepare_out_dir(args.out, names, args.overwrite)
     task = tasks.get(args.task, seed=args.seed, batch_size=args.batch_size)
     optimizer = task.make_optimizer(args.optimizer)
     result = find_lr(
@@ -54,7 +74,40 @@ def run(args: argparse.Namespace) -> int:
     result.to_json(outputs["lr_find.json"], overwrite=args.overwrite)
     result.plot(outputs["lr_find.png"])
     _print_summary(result, outputs)
+    if args.probe:
+        epochs = args.epochs or task.default_epochs
+        steps = probe_steps(epochs * len(task.train_loader))
+        probed = probe_lr(
+            task.model,
+            optimizer,
+            task.loss_fn,
+            task.train_loader,
+            result,
+            steps,
+            progress=not args.no_progress,
+        )
+        outputs["probe.json"].write_text(json.dumps(probed.to_dict(), indent=2) + "\n")
+        print_probe(probed)
     return 0
+
+
+def print_probe(probed: ProbeResult) -> None:
+    """The candidates, their scores and the winner, as a table."""
+    from rich.table import Table
+
+    table = Table(title=f"Probe: {probed.steps} steps per candidate")
+    table.add_column("learning rate", justify="right")
+    table.add_column("final training loss", justify="right")
+    table.add_column("")
+    try:
+        best: float | None = probed.best
+    except ValueError as exc:
+        best = None
+        console().print(str(exc))
+    for lr, score in zip(probed.lrs, probed.scores, strict=True):
+        shown = f"{score:.4g}" if math.isfinite(score) else "diverged"
+        table.add_row(f"{lr:.3g}", shown, "← use this" if lr == best else "")
+    console().print(table)
 
 
 def _print_summary(result: Any, outputs: dict[str, Path]) -> None:

@@ -10,7 +10,7 @@ from torch import nn
 
 from lrkit.auto import POLICIES, RATE_POLICIES, policy_schedule
 from lrkit.history import History
-from lrkit.probe import PROBE_FRACTION
+from lrkit.probe import probe_steps
 from lrkit.progress import progress_bar
 from lrkit.rangetest import RangeTestResult
 from lrkit.torch.evaluation import Metric, evaluate
@@ -79,7 +79,7 @@ def fit(
             loss_fn,
             train_loader,
             range_test,
-            max(1, round(PROBE_FRACTION * total_steps)),
+            probe_steps(total_steps),
             step_fn=step_fn,
             device=device,
             progress=progress,

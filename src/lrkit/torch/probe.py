@@ -46,8 +46,8 @@ def probe_lr(
     ``candidates`` is a range-test result (its :func:`~lrkit.probe.probe_candidates`) or the
     learning rates themselves. The first param group gets the candidate, other groups keep
     their ratio to it. Batches, ``step_fn``, ``device`` and ``snapshot`` are as in
-    :func:`~lrkit.torch.find_lr`; a third of the planned training
-    (:data:`~lrkit.probe.PROBE_FRACTION`) is a good ``steps``.
+    :func:`~lrkit.torch.find_lr`; :func:`~lrkit.probe.probe_steps` gives a good ``steps``
+    for a planned run (a third of it).
     """
     lrs = (
         probe_candidates(candidates)
