@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/lrkit find --task digits-cnn --out lrkit-out --overwrite
+	$(BIN)/lrkit find --task digits-cnn --probe --out lrkit-out --overwrite
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples scripts

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 from lrkit.cli.output import add_out_arguments, add_task_arguments, console, prepare_out_dir
@@ -73,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     result.settings.update(task=task.name, seed=args.seed, optimizer_name=args.optimizer)
     result.to_json(outputs["lr_find.json"], overwrite=args.overwrite)
     result.plot(outputs["lr_find.png"])
-    _print_summary(result, outputs)
+    _print_summary(result)
     if args.probe:
         epochs = args.epochs or task.default_epochs
         steps = probe_steps(epochs * len(task.train_loader))
@@ -88,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         )
         outputs["probe.json"].write_text(json.dumps(probed.to_dict(), indent=2) + "\n")
         print_probe(probed)
+    console().print(f"wrote {', '.join(str(path) for path in outputs.values())}")
     return 0
 
 
@@ -97,7 +97,7 @@ def print_probe(probed: ProbeResult) -> None:
 
     table = Table(title=f"Probe: {probed.steps} steps per candidate")
     table.add_column("learning rate", justify="right")
-    table.add_column("final training loss", justify="right")
+    table.add_column("training loss, last fifth", justify="right")
     table.add_column("")
     try:
         best: float | None = probed.best
@@ -110,7 +110,7 @@ def print_probe(probed: ProbeResult) -> None:
     console().print(table)
 
 
-def _print_summary(result: Any, outputs: dict[str, Path]) -> None:
+def _print_summary(result: Any) -> None:
     from rich.table import Table
 
     table = Table(title=f"Range test on {result.settings['task']} ({result.settings['optimizer']})")
@@ -135,7 +135,4 @@ def _print_summary(result: Any, outputs: dict[str, Path]) -> None:
         table.add_row("cyclical bounds", "—", str(exc))
     out = console()
     out.print(table)
-    out.print(
-        f"sweep: {len(result.lrs)} steps, stopped: {result.stop_reason}; "
-        f"wrote {outputs['lr_find.json']} and {outputs['lr_find.png']}"
-    )
+    out.print(f"sweep: {len(result.lrs)} steps, stopped: {result.stop_reason}")
