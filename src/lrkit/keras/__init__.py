@@ -1,4 +1,4 @@
-"""Keras 3 adapter: the range test, schedules and the doctor for compiled ``keras.Model``\\ s.
+"""Keras 3 adapter: the range test, the probe, schedules and the doctor for compiled ``keras.Model``\\ s.
 
 Works on any Keras backend; each module here only translates between Keras objects and
 lrkit's framework-neutral core.
@@ -10,6 +10,7 @@ require("keras", "keras")
 
 from lrkit.keras.callbacks import PlateauCallback, ScheduleCallback  # noqa: E402
 from lrkit.keras.doctor import DoctorCallback  # noqa: E402
+from lrkit.keras.probe import probe_lr  # noqa: E402
 from lrkit.keras.rangetest import LRFinder, find_lr  # noqa: E402
 from lrkit.keras.schedule import KerasSchedule  # noqa: E402
 
@@ -20,4 +21,5 @@ __all__ = [
     "PlateauCallback",
     "ScheduleCallback",
     "find_lr",
+    "probe_lr",
 ]

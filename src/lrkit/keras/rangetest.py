@@ -58,9 +58,9 @@ def find_lr(
     See :func:`lrkit.range_test` for the sweep and stopping rules.
     """
     validate_sweep(start_lr, end_lr, num_steps, mode, smoothing, diverge_factor)
-    _check_count("batch_size", batch_size)
-    _check_count("val_batches", val_batches)
-    optimizer = _checked_optimizer(model)
+    check_count("batch_size", batch_size)
+    check_count("val_batches", val_batches)
+    optimizer = checked_optimizer(model)
     batches = batch_stream(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed, name="x")
     first = next(batches)
     batches = itertools.chain([first], batches)
@@ -84,7 +84,7 @@ def find_lr(
             total += float(val_logs["loss"])
         return total / len(val_slice)
 
-    _build(model, first[0])
+    build_variables(model, first[0])
     with preserved(model):
         result = range_test(
             step,
@@ -145,7 +145,7 @@ class LRFinder(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         model = self.model
-        optimizer = _checked_optimizer(model)
+        optimizer = checked_optimizer(model)
         epochs, steps = self.params.get("epochs"), self.params.get("steps")
         num_steps = self.settings["num_steps"]
         if epochs is not None and steps is not None and epochs * steps < num_steps:
@@ -229,14 +229,14 @@ class _OnlineSweep:
         return None
 
 
-def _check_count(name: str, value: Any) -> None:
+def check_count(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name}: must be an integer, got {value!r}")
     if value < 1:
         raise ValueError(f"{name}: must be >= 1, got {value!r}")
 
 
-def _checked_optimizer(model: Any) -> Any:
+def checked_optimizer(model: Any) -> Any:
     """The model's optimizer, once it is known to be compiled with a settable learning rate."""
     if not isinstance(model, keras.Model):
         raise TypeError(f"model: must be a keras.Model, got {type(model).__name__}")
@@ -256,7 +256,7 @@ def _checked_optimizer(model: Any) -> Any:
     return optimizer
 
 
-def _build(model: keras.Model, batch_x: Any) -> None:
+def build_variables(model: keras.Model, batch_x: Any) -> None:
     """Create every model and optimizer variable now, so the snapshot holds all of them."""
     if not model.built:
         model(batch_x, training=False)
