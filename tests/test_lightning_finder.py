@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 
 from lrkit import tasks  # noqa: E402
 from lrkit.lightning import LRFinder  # noqa: E402
+from lrkit.probe import probe_candidates, probe_steps  # noqa: E402
 from lrkit.torch import find_lr  # noqa: E402
 
 SWEEP = {"num_steps": 30, "progress": False}
@@ -108,6 +109,27 @@ def test_the_suggestion_is_applied_and_training_is_that_of_the_suggested_rate():
     direct_run = fit(direct)
     assert progress(swept_run) == progress(direct_run)
     assert_same_model(swept, direct)
+
+
+def test_the_probe_winner_is_applied_and_training_is_that_of_the_probed_rate():
+    swept = Digits()
+    finder = LRFinder(probe=True, **SWEEP)
+    swept_run = fit(swept, finder)
+    probed = finder.probe_result
+    assert probed is not None
+    assert probed.lrs == pytest.approx(probe_candidates(finder.result))
+    assert probed.steps == probe_steps(len(swept.loader))
+    assert finder.lr == probed.best == swept.lr
+    # the probe left no trace: training is that of a module started at the probed rate
+    direct = Digits(lr=probed.best)
+    direct_run = fit(direct)
+    assert progress(swept_run) == progress(direct_run)
+    assert_same_model(swept, direct)
+
+
+def test_probe_needs_a_sweep_first():
+    with pytest.raises(RuntimeError, match="LRFinder.probe: no range test yet"):
+        LRFinder(**SWEEP).probe(trainer(), Digits())
 
 
 def test_curve_equals_the_torch_adapter_on_the_same_model_and_data():

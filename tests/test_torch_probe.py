@@ -116,3 +116,39 @@ def test_candidates_come_from_a_range_test():
     )
     result = probe_lr(model, optimizer, nn.MSELoss(), loader, curve, 5, progress=False)
     assert result.lrs == pytest.approx(probe_candidates(curve))
+
+
+def test_accumulation_and_a_sampler_generator():
+    model, loader = regression()
+    sampled = DataLoader(
+        loader.dataset,
+        batch_size=16,
+        sampler=torch.utils.data.RandomSampler(
+            loader.dataset, generator=torch.Generator().manual_seed(3)
+        ),
+    )
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    firsts = []
+
+    def step_fn(model, batch):
+        inputs, targets = batch
+        firsts.append(inputs[0].clone())
+        return nn.functional.mse_loss(model(inputs), targets)
+
+    result = probe_lr(
+        model,
+        optimizer,
+        None,
+        sampled,
+        [0.01, 0.001],
+        5,
+        accumulation_steps=2,
+        step_fn=step_fn,
+        progress=False,
+    )
+    assert [len(run) for run in result.losses] == [5, 5]
+    assert len(firsts) == 20  # 2 candidates × 5 steps × 2 batches
+    for a, b in zip(firsts[:10], firsts[10:], strict=True):  # the sampler was rewound
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="accumulation_steps: must be >= 1"):
+        probe_lr(model, optimizer, None, sampled, [0.01], 5, accumulation_steps=0, step_fn=step_fn)

@@ -1,4 +1,5 @@
-"""Keras 3 adapter: the range test, the probe, schedules and the doctor for compiled ``keras.Model``\\ s.
+"""Keras 3 adapter: the range test, the probe, schedules and the doctor for compiled
+``keras.Model``\\ s.
 
 Works on any Keras backend; each module here only translates between Keras objects and
 lrkit's framework-neutral core.

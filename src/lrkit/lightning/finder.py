@@ -10,6 +10,7 @@ restored afterwards, so training continues exactly as it would have without the 
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -21,9 +22,11 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.parsing import lightning_hasattr, lightning_setattr
 
+from lrkit.probe import ProbeResult, probe_steps
 from lrkit.rangetest import RangeTestResult, validate_sweep
 from lrkit.suggest import SuggestionError
-from lrkit.torch.rangetest import find_lr
+from lrkit.torch.probe import probe_lr
+from lrkit.torch.rangetest import find_lr, loader_generators
 
 #: Attributes searched, in order, for the learning rate ``configure_optimizers`` reads.
 LR_ATTRIBUTES = ("lr", "learning_rate")
@@ -39,9 +42,14 @@ class LRFinder(pl.Callback):
     ``configure_optimizers`` again, so schedulers are built around the new value. A module
     without such an attribute and without schedulers gets the rate written into its optimizer.
 
-    With ``run_at_start=False`` nothing happens by itself; call :meth:`find` from any training
-    hook to sweep on demand. A curve no rule can read (it never falls) leaves the learning rate
-    unchanged, with a warning.
+    With ``probe=True`` the rate set is not a rule's but the winner of the probe (see
+    :mod:`lrkit.probe`): each of the curve's two candidates trains for a third of the planned
+    run (``trainer.estimated_stepping_batches``) from the same state and batches, and
+    everything is restored before training starts; the scores are in :attr:`probe_result`.
+
+    With ``run_at_start=False`` nothing happens by itself; call :meth:`find` (and
+    :meth:`probe`) from any training hook to sweep on demand. A curve no rule can read (it
+    never falls) leaves the learning rate unchanged, with a warning.
     """
 
     def __init__(
@@ -57,6 +65,7 @@ class LRFinder(pl.Callback):
         update_lr: bool = True,
         attr_name: str | None = None,
         run_at_start: bool = True,
+        probe: bool = False,
         progress: bool = True,
     ) -> None:
         validate_sweep(start_lr, end_lr, num_steps, mode, smoothing, diverge_factor)
@@ -72,11 +81,14 @@ class LRFinder(pl.Callback):
         self.update_lr = update_lr
         self.attr_name = attr_name
         self.run_at_start = run_at_start
+        self.probe_at_start = probe
         self.progress = progress
         #: The curve of the last sweep.
         self.result: RangeTestResult | None = None
         #: The learning rate set after the last sweep, if any.
         self.lr: float | None = None
+        #: The scores of the last probe, if any.
+        self.probe_result: ProbeResult | None = None
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self.run_at_start:
@@ -92,7 +104,10 @@ class LRFinder(pl.Callback):
         if not self.update_lr:
             return
         try:
-            self.lr = result.suggest(self.method).lr
+            if self.probe_at_start:
+                self.lr = self.probe(trainer, pl_module, result).best
+            else:
+                self.lr = result.suggest(self.method).lr
         except SuggestionError as exc:
             rank_zero_warn(f"LRFinder: no suggestion ({exc}); the learning rate stays as it was")
             return
@@ -105,30 +120,7 @@ class LRFinder(pl.Callback):
         strategy, through the module's batch-transfer hooks), backward, and one step of the
         trainer's optimizer. ``self.log`` calls inside ``training_step`` are ignored meanwhile.
         """
-        loader = trainer.train_dataloader
-        if loader is None:
-            raise RuntimeError(
-                "LRFinder.find: the trainer has no training dataloader yet; "
-                "call it from on_train_start or a later training hook"
-            )
-        if isinstance(loader, (Mapping, list, tuple)):
-            raise ValueError(
-                "trainer.train_dataloader: LRFinder sweeps a single training dataloader, "
-                f"got a {type(loader).__name__} of them"
-            )
-        if not pl_module.automatic_optimization:
-            raise ValueError(
-                "pl_module: uses manual optimization; LRFinder needs automatic optimization "
-                "(training_step returns the loss)"
-            )
-        calls = itertools.count()
-
-        def step_fn(module: torch.nn.Module, batch: Any) -> torch.Tensor:
-            batch = trainer.strategy.batch_to_device(batch)
-            with trainer.precision_plugin.train_step_context():
-                output = pl_module.training_step(batch, next(calls))
-            return _loss_of(output)
-
+        loader, step_fn = _training_steps(trainer, pl_module, "find")
         with _rng_preserved(loader), _logging_off(pl_module):
             result = find_lr(
                 pl_module,
@@ -142,6 +134,40 @@ class LRFinder(pl.Callback):
             )
         self.result = result
         return result
+
+    def probe(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        result: RangeTestResult | None = None,
+    ) -> ProbeResult:
+        """Probe the candidates of ``result`` (default: the last sweep's) now, for a third of
+        ``trainer.estimated_stepping_batches`` steps each, with the module's ``training_step``
+        as in :meth:`find`; restore everything; return the scores (``.best`` is the winner)."""
+        result = result if result is not None else self.result
+        if result is None:
+            raise RuntimeError("LRFinder.probe: no range test yet; call find first")
+        loader, step_fn = _training_steps(trainer, pl_module, "probe")
+        planned = trainer.estimated_stepping_batches
+        if not math.isfinite(planned):
+            raise ValueError(
+                "trainer: the planned run has no end (max_steps=-1 and max_epochs=-1), so the "
+                "probe cannot take a third of it; set max_epochs or max_steps"
+            )
+        with _rng_preserved(loader), _logging_off(pl_module):
+            probed = probe_lr(
+                pl_module,
+                trainer.optimizers[0],
+                None,
+                loader,
+                result,
+                probe_steps(int(planned)),
+                step_fn=step_fn,
+                accumulation_steps=trainer.accumulate_grad_batches,
+                progress=self.progress,
+            )
+        self.probe_result = probed
+        return probed
 
     def _lr_attribute(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> str | None:
         """The attribute holding the learning rate, or ``None`` if the optimizer can take it."""
@@ -178,6 +204,38 @@ class LRFinder(pl.Callback):
                 group["lr"] = lr * (group["lr"] / first if first else 1.0)
 
 
+def _training_steps(
+    trainer: pl.Trainer, pl_module: pl.LightningModule, caller: str
+) -> tuple[Any, Any]:
+    """The trainer's training dataloader and a ``step_fn`` that runs the module's
+    ``training_step`` on a batch moved by the strategy; clear errors when either is missing."""
+    loader = trainer.train_dataloader
+    if loader is None:
+        raise RuntimeError(
+            f"LRFinder.{caller}: the trainer has no training dataloader yet; "
+            "call it from on_train_start or a later training hook"
+        )
+    if isinstance(loader, (Mapping, list, tuple)):
+        raise ValueError(
+            "trainer.train_dataloader: LRFinder sweeps a single training dataloader, "
+            f"got a {type(loader).__name__} of them"
+        )
+    if not pl_module.automatic_optimization:
+        raise ValueError(
+            "pl_module: uses manual optimization; LRFinder needs automatic optimization "
+            "(training_step returns the loss)"
+        )
+    calls = itertools.count()
+
+    def step_fn(module: torch.nn.Module, batch: Any) -> torch.Tensor:
+        batch = trainer.strategy.batch_to_device(batch)
+        with trainer.precision_plugin.train_step_context():
+            output = pl_module.training_step(batch, next(calls))
+        return _loss_of(output)
+
+    return loader, step_fn
+
+
 def _loss_of(output: Any) -> torch.Tensor:
     loss = output.get("loss") if isinstance(output, Mapping) else output
     if not isinstance(loss, torch.Tensor):
@@ -188,24 +246,12 @@ def _loss_of(output: Any) -> torch.Tensor:
     return loss
 
 
-def _loader_generators(loader: Any) -> list[torch.Generator]:
-    """The ``torch.Generator`` objects a DataLoader and its samplers shuffle with."""
-    holders = [loader, getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)]
-    holders.append(getattr(holders[-1], "sampler", None))
-    found: list[torch.Generator] = []
-    for holder in holders:
-        generator = getattr(holder, "generator", None)
-        if isinstance(generator, torch.Generator) and all(generator is not g for g in found):
-            found.append(generator)
-    return found
-
-
 @contextmanager
 def _rng_preserved(loader: Any) -> Iterator[None]:
     """Put back the torch (CPU and CUDA), numpy, ``random`` and the loader's generators on exit."""
     python_state = random.getstate()
     numpy_state = np.random.get_state()  # noqa: NPY002 (the user's global generator)
-    generators = [(g, g.get_state()) for g in _loader_generators(loader)]
+    generators = [(g, g.get_state()) for g in loader_generators(loader)]
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
     try:
         with torch.random.fork_rng(devices=devices):

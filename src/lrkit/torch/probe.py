@@ -2,8 +2,8 @@
 drives.
 
 Every candidate starts from the same model and optimizer state and the same random state —
-torch's generators and the loader's own ``generator`` — so a shuffled loader feeds each one
-the same batches. All of it is restored after each candidate, whatever happens.
+torch's generators and those of the loader and its samplers — so a shuffled loader feeds
+each one the same batches. All of it is restored after each candidate, whatever happens.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ from lrkit.probe import ProbeResult, probe, probe_candidates
 from lrkit.rangetest import RangeTestResult
 from lrkit.torch.rangetest import (
     StepFn,
+    check_count,
     cycle_batches,
     default_step_fn,
+    loader_generators,
     model_device,
     preserved,
     to_device,
@@ -35,6 +37,7 @@ def probe_lr(
     candidates: RangeTestResult | Sequence[float],
     steps: int,
     *,
+    accumulation_steps: int = 1,
     step_fn: StepFn | None = None,
     device: str | torch.device | None = None,
     snapshot: str = "cpu",
@@ -45,7 +48,8 @@ def probe_lr(
 
     ``candidates`` is a range-test result (its :func:`~lrkit.probe.probe_candidates`) or the
     learning rates themselves. The first param group gets the candidate, other groups keep
-    their ratio to it. Batches, ``step_fn``, ``device`` and ``snapshot`` are as in
+    their ratio to it. A step runs ``accumulation_steps`` batches forward and backward, then
+    the optimizer; batches, ``step_fn``, ``device`` and ``snapshot`` are as in
     :func:`~lrkit.torch.find_lr`; :func:`~lrkit.probe.probe_steps` gives a good ``steps``
     for a planned run (a third of it).
     """
@@ -54,6 +58,7 @@ def probe_lr(
         if isinstance(candidates, RangeTestResult)
         else [float(lr) for lr in candidates]
     )
+    check_count("accumulation_steps", accumulation_steps)
     compute_loss = step_fn or default_step_fn(loss_fn)
     target = torch.device(device) if device is not None else model_device(model)
     base = optimizer.param_groups[0]["lr"]
@@ -64,25 +69,28 @@ def probe_lr(
             for group, ratio in zip(optimizer.param_groups, ratios, strict=True):
                 group["lr"] = lr * ratio
             model.train()
-            for batch in cycle_batches(train_loader, "train_loader"):
+            batches = cycle_batches(train_loader, "train_loader")
+            while True:
                 optimizer.zero_grad(set_to_none=True)
-                loss = compute_loss(model, to_device(batch, target))
-                loss.backward()
+                total = 0.0
+                for _ in range(accumulation_steps):
+                    loss = compute_loss(model, to_device(next(batches), target))
+                    (loss / accumulation_steps).backward()
+                    total += float(loss.detach())
                 optimizer.step()
-                yield float(loss.detach())
+                yield total / accumulation_steps
 
     return probe(train, lrs, steps, progress=progress)
 
 
 @contextmanager
 def same_randomness(loader: Iterable[Any], device: torch.device) -> Iterator[None]:
-    """Restore torch's random state (CPU, and ``device`` if it is a GPU) and the state of
-    ``loader.generator`` on exit, so that what runs inside can be repeated exactly."""
-    generator = getattr(loader, "generator", None)
-    state = generator.get_state() if isinstance(generator, torch.Generator) else None
+    """Restore torch's random state (CPU, and ``device`` if it is a GPU) and the state of the
+    loader's generators on exit, so that what runs inside can be repeated exactly."""
+    saved = [(generator, generator.get_state()) for generator in loader_generators(loader)]
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         try:
             yield
         finally:
-            if state is not None:
-                generator.set_state(state)  # type: ignore[union-attr]
+            for generator, state in saved:
+                generator.set_state(state)

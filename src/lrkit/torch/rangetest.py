@@ -87,6 +87,26 @@ def _restarts(loader: Iterable[Any]) -> Iterator[Any]:
         yield from loader
 
 
+def check_count(name: str, value: Any) -> None:
+    """Reject anything but an integer >= 1, naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: must be an integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name}: must be >= 1, got {value}")
+
+
+def loader_generators(loader: Any) -> list[torch.Generator]:
+    """The ``torch.Generator`` objects a DataLoader and its samplers shuffle with."""
+    holders = [loader, getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)]
+    holders.append(getattr(holders[-1], "sampler", None))
+    found: list[torch.Generator] = []
+    for holder in holders:
+        generator = getattr(holder, "generator", None)
+        if isinstance(generator, torch.Generator) and all(generator is not g for g in found):
+            found.append(generator)
+    return found
+
+
 def default_step_fn(loss_fn: Callable[..., torch.Tensor] | None) -> StepFn:
     if loss_fn is None:
         raise ValueError("loss_fn: give a loss function, or step_fn for custom batches")
@@ -137,10 +157,7 @@ def find_lr(
     default the model's). See :func:`lrkit.range_test` for the sweep and stopping rules.
     """
     validate_sweep(start_lr, end_lr, num_steps, mode, smoothing, diverge_factor)
-    if isinstance(accumulation_steps, bool) or not isinstance(accumulation_steps, int):
-        raise TypeError(f"accumulation_steps: must be an integer, got {accumulation_steps!r}")
-    if accumulation_steps < 1:
-        raise ValueError(f"accumulation_steps: must be >= 1, got {accumulation_steps}")
+    check_count("accumulation_steps", accumulation_steps)
     if val_loader is not None and val_batches < 1:
         raise ValueError(f"val_batches: must be >= 1, got {val_batches}")
     compute_loss = step_fn or default_step_fn(loss_fn)
