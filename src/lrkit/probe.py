@@ -2,7 +2,7 @@
 
 A range test says where the loss stops falling — ``lr_low``, the learning rate at the lowest
 point of its lag-free curve (:func:`lrkit.suggest.lagless_curve`) — but not how far below it
-the best rate lies: from half of ``lr_low`` to a thirtieth of it on the tasks of
+the best rate lies: from about half of ``lr_low`` to a tenth or less on the tasks of
 ``benchmarks/suggestion_quality.py``. The probe settles it by measurement. Every candidate
 trains for ``steps`` steps from the same state on the same batches and is scored by its mean
 training loss over the last fifth of them:
