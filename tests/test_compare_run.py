@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 import torch
 
-from lrkit import schedules
+from lrkit import schedules, tasks
 from lrkit.compare import Results, Strategy, compare
 from lrkit.compare.resolve import Context
 from lrkit.compare.train import train_run
+from lrkit.probe import ProbeResult, probe_candidates, probe_steps
 from lrkit.rangetest import RangeTestResult
 
 EPOCHS = 4
@@ -116,6 +117,26 @@ def test_found_comes_from_a_stored_range_test_and_reruns_add_only_new_seeds(
     assert again.runs[0] == first.runs[0]  # seed 0 was not run again
     with pytest.raises(ValueError, match="holds a comparison with epochs=1, not 2"):
         compare("digits-cnn", [strategy], out=tmp_path, **{**settings, "epochs": 2})
+
+
+@pytest.mark.slow
+def test_found_probed_comes_from_a_stored_probe_run_once(tmp_path: Path) -> None:
+    strategies = [
+        Strategy("adam probed", "adam", "found.probed"),
+        Strategy("adam found", "adam", "found"),
+    ]
+    settings: dict[str, Any] = {"epochs": 2, "progress": False, "range_test": {"num_steps": 60}}
+    first = compare("tabular-mlp", strategies, out=tmp_path, **settings)
+    (test,) = first.range_tests.values()  # one range test for both strategies
+    curve = RangeTestResult.from_dict(test["result"])
+    probed = ProbeResult.from_dict(test["result"]["probe"])
+    assert probed.lrs == pytest.approx(probe_candidates(curve))
+    assert probed.steps == probe_steps(2 * len(tasks.get("tabular-mlp").train_loader))
+    plans = {s["definition"]["name"]: s["plan"] for s in first.strategies}
+    assert plans["adam probed"]["lr"] == probed.best
+    assert plans["adam found"]["lr"] == curve.suggestion
+    again = compare("tabular-mlp", strategies, out=tmp_path, seeds=2, **settings)
+    assert again.range_tests == first.range_tests  # the probe was not run again
 
 
 def flaky_digits(seed: int = 0, batch_size: int | None = None) -> Any:

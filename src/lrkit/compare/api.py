@@ -62,9 +62,9 @@ def compare(
 
     from lrkit import tasks
 
-    probe = tasks.get(task, seed=seed_list[0], batch_size=batch_size)
-    epochs = _epochs(probe.default_epochs if epochs is None else epochs)
-    steps = len(probe.train_loader)
+    sample = tasks.get(task, seed=seed_list[0], batch_size=batch_size)
+    epochs = _epochs(sample.default_epochs if epochs is None else epochs)
+    steps = len(sample.train_loader)
     chosen = _expand(strategies, epochs, steps)
     sweep = _range_settings(range_test)
     for i, strategy in enumerate(chosen):
@@ -78,14 +78,14 @@ def compare(
                 "epochs": epochs,
                 "batch_size": batch_size,
                 "range_test": sweep,
-                "metric": probe.metric_name,
+                "metric": sample.metric_name,
                 "steps_per_epoch": steps,
                 "seeds": sorted(set(stored_seeds) | set(seed_list)),
                 "lrkit_version": __version__,
             },
             FIXED_SETTINGS,
         )
-        contexts = _range_tests(store, chosen, probe, sweep, epochs, steps, progress)
+        contexts = _range_tests(store, chosen, sample, sweep, epochs, steps, progress)
         finished = store.finished()
         todo: list[Job] = []
         for strategy in chosen:
@@ -169,17 +169,19 @@ def _range_settings(range_test: Mapping[str, Any] | None) -> dict[str, Any]:
 def _range_tests(
     store: Store,
     strategies: Sequence[Strategy],
-    probe: Any,
+    task: Any,
     sweep: dict[str, Any],
     epochs: int,
     steps: int,
     progress: bool,
 ) -> dict[str, Context]:
-    """Run (or read back) one range test per optimizer a ``found`` word needs."""
+    """Run (or read back) one range test per optimizer a ``found`` word needs, and its probe
+    when ``found.probed`` does; both are stored with the range test."""
     from lrkit.compare import optimizers
+    from lrkit.probe import ProbeResult, probe_steps
     from lrkit.rangetest import RangeTestResult
     from lrkit.suggest import SuggestionError
-    from lrkit.torch import find_lr
+    from lrkit.torch import find_lr, probe_lr
 
     contexts: dict[str, Context] = {}
     for strategy in strategies:
@@ -187,19 +189,22 @@ def _range_tests(
         if not strategy.needs_range_test or key in contexts:
             continue
         stored = store.range_test(key)
-        if stored is None:
-            optimizer = optimizers.make(
+
+        def make_optimizer(strategy: Strategy = strategy) -> Any:
+            return optimizers.make(
                 strategy.optimizer,
-                probe.model.parameters(),
+                task.model.parameters(),
                 lr=sweep["start_lr"],
                 **dict(strategy.optimizer_params),
             )
+
+        if stored is None:
             try:
                 found = find_lr(
-                    probe.model,
-                    optimizer,
-                    probe.loss_fn,
-                    probe.train_loader,
+                    task.model,
+                    make_optimizer(),
+                    task.loss_fn,
+                    task.train_loader,
                     progress=progress,
                     **sweep,
                 )
@@ -210,7 +215,23 @@ def _range_tests(
                 stored = (found.to_dict(), None)
             store.put_range_test(key, *stored)
         data, error = stored
-        suggested: float | None = None
+        needs_probe = any(s.needs_probe for s in strategies if s.range_test_key == key)
+        if data is not None and needs_probe and "probe" not in data:
+            try:
+                probed = probe_lr(
+                    task.model,
+                    make_optimizer(),
+                    task.loss_fn,
+                    task.train_loader,
+                    RangeTestResult.from_dict(data),
+                    probe_steps(epochs * steps),
+                    progress=progress,
+                )
+                data = {**data, "probe": probed.to_dict()}
+            except (ValueError, RuntimeError) as exc:
+                data = {**data, "probe": None, "probe_error": f"probe: {exc}"}
+            store.put_range_test(key, data, error)
+        suggested = probed_lr = None
         bounds: tuple[float | None, float | None] = (None, None)
         if data is not None:
             result = RangeTestResult.from_dict(data)
@@ -222,5 +243,11 @@ def _range_tests(
                 bounds = result.clr_bounds()
             except SuggestionError as exc:
                 error = error or str(exc)
-        contexts[key] = Context(epochs, steps, suggested, *bounds, reason=error)
+            if data.get("probe") is not None:
+                try:
+                    probed_lr = ProbeResult.from_dict(data["probe"]).best
+                except SuggestionError as exc:
+                    error = error or str(exc)
+            error = error or data.get("probe_error")
+        contexts[key] = Context(epochs, steps, suggested, *bounds, probed=probed_lr, reason=error)
     return contexts

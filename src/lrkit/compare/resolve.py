@@ -7,6 +7,8 @@ per batch). Besides numbers, a parameter may be one of these words:
 
 - ``"found"``: the range test's suggested learning rate;
 - ``"found.low"`` / ``"found.high"``: the range test's cyclical bounds (Smith's rule);
+- ``"found.probed"``: the winner of the probe (:mod:`lrkit.probe`) between the range test's
+  bold and safe candidates, each trained for a third of the comparison's budget;
 - ``"budget"``: the length of the run in the spec's unit (epochs, or batches);
 - ``"N epochs"``: ``N`` epochs in the spec's unit (``N`` with ``unit: epoch``,
   ``round(N · batches per epoch)`` with ``unit: step``).
@@ -24,7 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 UNITS = ("epoch", "step")
-FOUND_TOKENS = ("found", "found.low", "found.high")
+FOUND_TOKENS = ("found", "found.low", "found.high", "found.probed")
+PROBED = "found.probed"
 TOKENS = (*FOUND_TOKENS, "budget", "N epochs")
 _EPOCHS = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*epochs?\s*$")
 
@@ -38,6 +41,7 @@ class Context:
     found: float | None = None
     low: float | None = None
     high: float | None = None
+    probed: float | None = None
     reason: str | None = None
 
     def budget(self, unit: str) -> int:
@@ -48,17 +52,18 @@ class Context:
 def placeholder(epochs: int, steps_per_epoch: int) -> Context:
     """Stand-ins for the range test's numbers (1e-3, bounds 1e-4 … 1e-2), to check a spec
     before the test has run."""
-    return Context(epochs, steps_per_epoch, found=1e-3, low=1e-4, high=1e-2)
+    return Context(epochs, steps_per_epoch, found=1e-3, low=1e-4, high=1e-2, probed=1e-3)
 
 
-def uses_found(value: Any) -> bool:
-    """Whether ``value`` (a spec, list or scalar) contains a ``found`` word anywhere."""
+def uses_found(value: Any, words: tuple[str, ...] = FOUND_TOKENS) -> bool:
+    """Whether ``value`` (a spec, list or scalar) contains one of ``words`` (by default any
+    ``found`` word) anywhere."""
     if isinstance(value, str):
-        return value in FOUND_TOKENS
+        return value in words
     if isinstance(value, Mapping):
-        return any(uses_found(item) for item in value.values())
+        return any(uses_found(item, words) for item in value.values())
     if isinstance(value, (list, tuple)):
-        return any(uses_found(item) for item in value)
+        return any(uses_found(item, words) for item in value)
     return False
 
 
@@ -74,7 +79,7 @@ def resolve_value(value: Any, ctx: Context, unit: str, field: str) -> Any:
 
 
 def _word(word: str, ctx: Context, unit: str, field: str) -> Any:
-    found = {"found": ctx.found, "found.low": ctx.low, "found.high": ctx.high}
+    found = {"found": ctx.found, "found.low": ctx.low, "found.high": ctx.high, PROBED: ctx.probed}
     if word in found:
         number = found[word]
         if number is None:

@@ -28,6 +28,7 @@ from typing import Any
 
 from lrkit.compare import optimizers
 from lrkit.compare.resolve import (
+    PROBED,
     Context,
     build,
     placeholder,
@@ -44,7 +45,8 @@ FIELDS = ("name", "optimizer", "lr", "schedule", "cycle_momentum", "optimizer_pa
 class Strategy:
     """How to set the learning rate for one training run.
 
-    ``lr``: a number, ``"found"`` (the range test's suggestion) or ``None`` when ``schedule``
+    ``lr``: a number, ``"found"`` (the range test's suggestion), ``"found.probed"`` (the
+    probe's winner) or ``None`` when ``schedule``
     gives the learning rate. ``schedule``: a flat spec (see :mod:`lrkit.compare.resolve`).
     ``cycle_momentum``: ``(low, high)`` to mirror momentum (or Adam's beta1) to the schedule,
     as in Smith's one-cycle policy. ``optimizer_params``: extra optimizer arguments.
@@ -64,6 +66,11 @@ class Strategy:
     def needs_range_test(self) -> bool:
         """Whether a ``found`` word appears in ``lr`` or the schedule."""
         return uses_found(self.lr) or uses_found(self.schedule)
+
+    @property
+    def needs_probe(self) -> bool:
+        """Whether ``found.probed`` appears in ``lr`` or the schedule."""
+        return uses_found(self.lr, (PROBED,)) or uses_found(self.schedule, (PROBED,))
 
     @property
     def range_test_key(self) -> str:
@@ -154,8 +161,10 @@ def validate(strategy: Strategy, where: str) -> None:
         raise ValueError(f"{where}.name: must be a non-empty string, got {strategy.name!r}")
     optimizers.check_name(strategy.optimizer, f"{where}.optimizer")
     if strategy.lr is None and strategy.schedule is None:
-        raise ValueError(f"{where}.lr: missing; give a learning rate, 'found', or a schedule")
-    if strategy.lr is not None and strategy.lr != "found":
+        raise ValueError(
+            f"{where}.lr: missing; give a learning rate, 'found', 'found.probed' or a schedule"
+        )
+    if strategy.lr is not None and strategy.lr not in ("found", PROBED):
         positive_lr(strategy.lr, f"{where}.lr")
     if strategy.cycle_momentum is not None:
         if strategy.schedule is None:
