@@ -19,13 +19,14 @@ from lrkit.probe import ProbeResult, probe, probe_candidates
 from lrkit.rangetest import RangeTestResult
 from lrkit.torch.rangetest import (
     StepFn,
+    accumulated_step,
     check_count,
     cycle_batches,
     default_step_fn,
     loader_generators,
+    lr_setter,
     model_device,
     preserved,
-    to_device,
 )
 
 
@@ -61,24 +62,17 @@ def probe_lr(
     check_count("accumulation_steps", accumulation_steps)
     compute_loss = step_fn or default_step_fn(loss_fn)
     target = torch.device(device) if device is not None else model_device(model)
-    base = optimizer.param_groups[0]["lr"]
-    ratios = [group["lr"] / base if base else 1.0 for group in optimizer.param_groups]
+    set_lr = lr_setter(optimizer)
 
     def train(lr: float) -> Iterator[float]:
         with preserved(model, optimizer, snapshot), same_randomness(train_loader, target):
-            for group, ratio in zip(optimizer.param_groups, ratios, strict=True):
-                group["lr"] = lr * ratio
+            set_lr(lr)
             model.train()
             batches = cycle_batches(train_loader, "train_loader")
             while True:
-                optimizer.zero_grad(set_to_none=True)
-                total = 0.0
-                for _ in range(accumulation_steps):
-                    loss = compute_loss(model, to_device(next(batches), target))
-                    (loss / accumulation_steps).backward()
-                    total += float(loss.detach())
-                optimizer.step()
-                yield total / accumulation_steps
+                yield accumulated_step(
+                    model, optimizer, compute_loss, batches, target, accumulation_steps
+                )
 
     return probe(train, lrs, steps, progress=progress)
 

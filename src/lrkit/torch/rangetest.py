@@ -107,6 +107,39 @@ def loader_generators(loader: Any) -> list[torch.Generator]:
     return found
 
 
+def lr_setter(optimizer: torch.optim.Optimizer) -> Callable[[float], None]:
+    """``set_lr(lr)``: the first param group gets ``lr``, the others keep their present ratio
+    to it."""
+    base = optimizer.param_groups[0]["lr"]
+    ratios = [group["lr"] / base if base else 1.0 for group in optimizer.param_groups]
+
+    def set_lr(lr: float) -> None:
+        for group, ratio in zip(optimizer.param_groups, ratios, strict=True):
+            group["lr"] = lr * ratio
+
+    return set_lr
+
+
+def accumulated_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    compute_loss: StepFn,
+    batches: Iterator[Any],
+    device: torch.device,
+    accumulation_steps: int,
+) -> float:
+    """One optimizer step over ``accumulation_steps`` batches (gradients averaged); returns
+    their mean loss."""
+    optimizer.zero_grad(set_to_none=True)
+    total = 0.0
+    for _ in range(accumulation_steps):
+        loss = compute_loss(model, to_device(next(batches), device))
+        (loss / accumulation_steps).backward()
+        total += float(loss.detach())
+    optimizer.step()
+    return total / accumulation_steps
+
+
 def default_step_fn(loss_fn: Callable[..., torch.Tensor] | None) -> StepFn:
     if loss_fn is None:
         raise ValueError("loss_fn: give a loss function, or step_fn for custom batches")
@@ -167,22 +200,14 @@ def find_lr(
         val_slice = list(itertools.islice(val_loader, val_batches))
         if not val_slice:
             raise ValueError("val_loader: the loader yields no batches")
-    base_lrs = [group["lr"] for group in optimizer.param_groups]
-    ratios = [lr / base_lrs[0] if base_lrs[0] else 1.0 for lr in base_lrs]
+    set_lr = lr_setter(optimizer)
 
     def step(lr: float) -> float:
-        for group, ratio in zip(optimizer.param_groups, ratios, strict=True):
-            group["lr"] = lr * ratio
+        set_lr(lr)
         model.train()
-        optimizer.zero_grad(set_to_none=True)
-        total = 0.0
-        for _ in range(accumulation_steps):
-            loss = compute_loss(model, to_device(next(batches), target))
-            (loss / accumulation_steps).backward()
-            total += float(loss.detach())
-        optimizer.step()
+        loss = accumulated_step(model, optimizer, compute_loss, batches, target, accumulation_steps)
         if val_loader is None:
-            return total / accumulation_steps
+            return loss
         return _mean_loss(model, compute_loss, val_slice, target)
 
     with preserved(model, optimizer, snapshot):
