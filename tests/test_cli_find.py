@@ -32,7 +32,8 @@ def test_find_can_probe_the_candidates(tmp_path, capsys):
     assert probed.lrs == pytest.approx(probe_candidates(found))
     assert probed.steps == probe_steps(len(tasks.get("tabular-mlp").train_loader))
     printed = capsys.readouterr().out
-    assert "Probe" in printed and "use this" in printed
+    assert "Probe" in printed and "won" in printed
+    assert f"train at {probed.suggestion:.3g}" in printed
     assert main([*argv, "--epochs", "0", "--out", str(tmp_path / "x"), "--no-progress"]) == 2
 
 

@@ -133,7 +133,7 @@ def test_found_probed_comes_from_a_stored_probe_run_once(tmp_path: Path) -> None
     assert probed.lrs == pytest.approx(probe_candidates(curve))
     assert probed.steps == probe_steps(2 * len(tasks.get("tabular-mlp").train_loader))
     plans = {s["definition"]["name"]: s["plan"] for s in first.strategies}
-    assert plans["adam probed"]["lr"] == probed.best
+    assert plans["adam probed"]["lr"] == probed.suggestion
     assert plans["adam found"]["lr"] == curve.suggestion
     again = compare("tabular-mlp", strategies, out=tmp_path, seeds=2, **settings)
     assert again.range_tests == first.range_tests  # the probe was not run again

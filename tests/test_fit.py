@@ -87,10 +87,10 @@ def test_fit_trains_with_the_schedule_and_records_history():
     assert len(history) == 3 * steps_per_epoch
     # fit's own probe saw what probe_lr saw: the probe restores the model and random state
     schedule = policy_schedule(
-        found, "one_cycle", 3 * steps_per_epoch, steps_per_epoch, lr=probed.best
+        found, "one_cycle", 3 * steps_per_epoch, steps_per_epoch, lr=probed.suggestion
     )
     assert history.column("lr") == pytest.approx(schedule(history.steps))
-    assert history.column("lr").max() == pytest.approx(ONE_CYCLE_PEAK * probed.best, rel=0.01)
+    assert history.column("lr").max() == pytest.approx(ONE_CYCLE_PEAK * probed.suggestion, rel=0.01)
     val = history.column("val_metric")
     assert (~torch.isnan(torch.tensor(val))).sum() == 3  # one per epoch, at its last step
     assert val[-1] == pytest.approx(task.evaluate()["accuracy"])
@@ -170,8 +170,8 @@ def test_auto_command_writes_everything(tmp_path):
     probed = ProbeResult.from_dict(summary["probe"])
     found = RangeTestResult.from_dict(summary["range_test"])
     assert probed.lrs == pytest.approx(probe_candidates(found))
-    assert summary["lr"] == probed.best
-    assert summary["peak_lr"] == pytest.approx(ONE_CYCLE_PEAK * probed.best, rel=0.01)
+    assert summary["lr"] == probed.suggestion
+    assert summary["peak_lr"] == pytest.approx(ONE_CYCLE_PEAK * probed.suggestion, rel=0.01)
     assert main(["auto", "--task", "tabular-mlp", "--out", str(out), "--no-progress"]) == 2
 
 

@@ -119,9 +119,9 @@ def test_the_probe_winner_is_applied_and_training_is_that_of_the_probed_rate():
     assert probed is not None
     assert probed.lrs == pytest.approx(probe_candidates(finder.result))
     assert probed.steps == probe_steps(len(swept.loader))
-    assert finder.lr == probed.best == swept.lr
+    assert finder.lr == probed.suggestion == swept.lr
     # the probe left no trace: training is that of a module started at the probed rate
-    direct = Digits(lr=probed.best)
+    direct = Digits(lr=probed.suggestion)
     direct_run = fit(direct)
     assert progress(swept_run) == progress(direct_run)
     assert_same_model(swept, direct)

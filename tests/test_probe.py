@@ -8,6 +8,7 @@ import pytest
 from lrkit import SuggestionError, range_test
 from lrkit.probe import (
     PROBE_DIVISORS,
+    STEP_BACK,
     ProbeResult,
     probe,
     probe_candidates,
@@ -83,6 +84,18 @@ def test_a_diverging_rate_loses_and_is_stopped_at_its_first_non_finite_loss():
     assert math.isinf(result.scores[0])
     assert len(result.losses[0]) < 400 and not math.isfinite(result.losses[0][-1])
     assert opened == closed == [1.0, 0.05]  # every run was closed, so the adapter restored
+
+
+def test_a_winning_bold_rate_is_stepped_back_for_training():
+    bold_wins = ProbeResult(lrs=[0.3, 0.05], losses=[[0.1] * 5, [0.2] * 5], steps=5)
+    assert bold_wins.best == 0.3
+    assert bold_wins.suggestion == pytest.approx(0.3 / STEP_BACK)
+    safe_wins = ProbeResult(lrs=[0.3, 0.05], losses=[[0.3] * 5, [0.2] * 5], steps=5)
+    assert safe_wins.suggestion == safe_wins.best == 0.05
+    middle_wins = ProbeResult(lrs=[0.3, 0.1, 0.05], losses=[[0.3], [0.1], [0.2]], steps=1)
+    assert middle_wins.suggestion == 0.1
+    alone = ProbeResult(lrs=[0.3], losses=[[0.3]], steps=1)
+    assert alone.suggestion == 0.3
 
 
 def test_ties_go_to_the_lower_rate():

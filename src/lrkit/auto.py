@@ -1,13 +1,12 @@
 """From a range test to a schedule: the policies ``lrkit.torch.fit`` and ``lrkit auto`` train with.
 
 ``policy_schedule(result, policy, total_steps, steps_per_epoch, lr=None)`` builds the schedule
-around ``lr*`` — ``lr`` when given (``lrkit.torch.fit`` passes the winner of the probe, see
+around ``lr*`` — ``lr`` when given (``lrkit.torch.fit`` passes the probe's suggestion, see
 :mod:`lrkit.probe`), else ``result.suggestion`` — and the curve's cyclical bounds
 ``(base_lr, max_lr) = result.clr_bounds()``:
 
-- ``one_cycle``: one-cycle with peak ``1.25·lr*``, starting at peak/25 (torch ``OneCycleLR``
-  defaults otherwise); a 2× peak puts the probe's bold candidate at the curve's lowest point,
-  where it diverged on some tasks of ``benchmarks/suggestion_quality.py``;
+- ``one_cycle``: one-cycle with peak ``2·lr*``, starting at peak/25 (torch ``OneCycleLR``
+  defaults otherwise);
 - ``triangular`` / ``triangular2`` / ``exp_range``: Smith's CLR between ``base_lr`` and
   ``max_lr`` with half-cycles of ``2·steps_per_epoch`` steps (Smith: 2–10 epochs);
 - ``cosine``: cosine decay from ``lr*`` to 0 over the run;
@@ -24,7 +23,7 @@ from lrkit.schedules import Schedule
 
 POLICIES = ("one_cycle", "triangular", "triangular2", "exp_range", "cosine", "constant")
 #: One-cycle peak as a multiple of the suggested constant learning rate.
-ONE_CYCLE_PEAK = 1.25
+ONE_CYCLE_PEAK = 2.0
 #: The policies built around ``lr*`` (the others read only the cyclical bounds).
 RATE_POLICIES = ("one_cycle", "cosine", "constant")
 

@@ -11,7 +11,13 @@ training loss over the last fifth of them:
 
 The lowest score wins. :func:`probe_candidates` gives lrkit's pair, a bold ``lr_low / 2`` and
 a safe ``lr_low / 9``; probing them for a third of the planned training
-(:data:`PROBE_FRACTION`) costs two thirds of a training run. The adapters
+(:data:`PROBE_FRACTION`) costs two thirds of a training run.
+
+A third of a run rewards a high rate that the whole run cannot always sustain: on
+``benchmarks/suggestion_quality.py`` the bold candidate sometimes won the probe and then
+diverged late in training. So when the highest candidate wins, the rate to train at
+(:attr:`ProbeResult.suggestion`) is a step below it, ``best / STEP_BACK``; for lrkit's pair,
+``lr_low / 3``. The adapters
 (:func:`lrkit.torch.probe_lr`) build the ``train(lr)`` callable, as they build ``step(lr)``
 for the range test.
 """
@@ -34,6 +40,8 @@ from lrkit.rangetest import RangeTestResult
 PROBE_DIVISORS = (2.0, 9.0)
 #: How long to probe, as a fraction of the planned training steps.
 PROBE_FRACTION = 1 / 3
+#: When the highest candidate wins, train at that rate divided by this.
+STEP_BACK = 1.5
 
 TrainFn = Callable[[float], Iterator[float]]
 
@@ -68,7 +76,8 @@ def probe_score(losses: Sequence[float]) -> float:
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """The candidates, the training losses each produced, and their scores."""
+    """The candidates, the training losses each produced, their scores, the winner
+    (:attr:`best`) and the rate to train at (:attr:`suggestion`)."""
 
     lrs: list[float]
     losses: list[list[float]]
@@ -89,6 +98,13 @@ class ProbeResult:
                 "(sweep with a validation loss, or start the probe lower)"
             )
         return min(zip(scores, self.lrs, strict=True))[1]
+
+    @property
+    def suggestion(self) -> float:
+        """The rate to train at: :attr:`best`, or ``best / STEP_BACK`` when the highest of
+        several candidates won."""
+        best = self.best
+        return best / STEP_BACK if len(self.lrs) > 1 and best == max(self.lrs) else best
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data; non-finite losses become ``None`` so the JSON stays standard."""

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             probe_steps(total_steps),
             progress=progress,
         )
-        lr = probed.best
+        lr = probed.suggestion
     history = fit(
         task.model,
         optimizer,

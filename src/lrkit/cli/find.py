@@ -99,15 +99,19 @@ def print_probe(probed: ProbeResult) -> None:
     table.add_column("learning rate", justify="right")
     table.add_column("training loss, last fifth", justify="right")
     table.add_column("")
+    best: float | None = None
+    suggestion: float | None = None
     try:
-        best: float | None = probed.best
+        best, suggestion = probed.best, probed.suggestion
     except ValueError as exc:
-        best = None
         console().print(str(exc))
     for lr, score in zip(probed.lrs, probed.scores, strict=True):
         shown = f"{score:.4g}" if math.isfinite(score) else "diverged"
-        table.add_row(f"{lr:.3g}", shown, "← use this" if lr == best else "")
+        table.add_row(f"{lr:.3g}", shown, "← won" if lr == best else "")
     console().print(table)
+    if suggestion is not None:
+        why = " (a step below the bold winner)" if suggestion != best else ""
+        console().print(f"train at {suggestion:.3g}{why}")
 
 
 def _print_summary(result: Any) -> None:

@@ -245,7 +245,7 @@ def _range_tests(
                 error = error or str(exc)
             if data.get("probe") is not None:
                 try:
-                    probed_lr = ProbeResult.from_dict(data["probe"]).best
+                    probed_lr = ProbeResult.from_dict(data["probe"]).suggestion
                 except SuggestionError as exc:
                     error = error or str(exc)
             error = error or data.get("probe_error")

@@ -33,7 +33,8 @@ def probe_lr(
     progress: bool = True,
 ) -> ProbeResult:
     """Train ``steps`` batches at each candidate learning rate (``model.train_on_batch``) and
-    return the scores; the best is ``.best``. The model, its optimizer and the generators are
+    return the scores; ``.suggestion`` is the rate to train at. The model, its optimizer and
+    the generators are
     left as they were.
 
     ``candidates`` is a range-test result (its :func:`~lrkit.probe.probe_candidates`) or the

@@ -105,7 +105,7 @@ class LRFinder(pl.Callback):
             return
         try:
             if self.probe_at_start:
-                self.lr = self.probe(trainer, pl_module, result).best
+                self.lr = self.probe(trainer, pl_module, result).suggestion
             else:
                 self.lr = result.suggest(self.method).lr
         except SuggestionError as exc:
@@ -143,7 +143,8 @@ class LRFinder(pl.Callback):
     ) -> ProbeResult:
         """Probe the candidates of ``result`` (default: the last sweep's) now, for a third of
         ``trainer.estimated_stepping_batches`` steps each, with the module's ``training_step``
-        as in :meth:`find`; restore everything; return the scores (``.best`` is the winner)."""
+        as in :meth:`find`; restore everything; return the scores (``.suggestion`` is the rate
+        to train at)."""
         result = result if result is not None else self.result
         if result is None:
             raise RuntimeError("LRFinder.probe: no range test yet; call find first")

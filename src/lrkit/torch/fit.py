@@ -41,16 +41,16 @@ def fit(
     """Run the range test (unless ``range_test`` is given), probe, schedule by ``policy``, train.
 
     The policies built around one rate (``one_cycle``, ``cosine``, ``constant``) use ``lr``
-    when given; otherwise, with ``probe`` (the default), the winner of
-    :func:`~lrkit.torch.probe_lr` between the range test's two candidates over a third of the
-    run's steps (compared on training loss, so ``val_loader`` stays unseen); otherwise the
-    range test's suggestion. The schedule comes from :func:`lrkit.auto.policy_schedule` over
-    ``epochs × len(loader)`` steps; with ``one_cycle`` and the CLR policies, momentum (or
-    Adam's beta1) follows the mirrored curve. Returns the history: per step ``lr`` and
-    ``loss``; per epoch, at its last step, ``val_loss`` and ``val_metric``
-    (``metric(outputs, targets)``, averaged over ``val_loader`` weighted by batch size). To
-    keep or plot the range test or the probe, run them first and pass ``range_test`` and
-    ``lr``.
+    when given; otherwise, with ``probe`` (the default), the suggestion of
+    :func:`~lrkit.torch.probe_lr` after probing the range test's two candidates for a third of
+    the run's steps each (compared on training loss, so ``val_loader`` stays unseen);
+    otherwise the range test's suggestion. The schedule comes from
+    :func:`lrkit.auto.policy_schedule` over ``epochs × len(loader)`` steps; with
+    ``one_cycle`` and the CLR policies, momentum (or Adam's beta1) follows the mirrored
+    curve. Returns the history: per step ``lr`` and ``loss``; per epoch, at its last step,
+    ``val_loss`` and ``val_metric`` (``metric(outputs, targets)``, averaged over
+    ``val_loader`` weighted by batch size). To keep or plot the range test or the probe, run
+    them first and pass ``range_test`` and ``lr``.
     """
     if policy not in POLICIES:
         raise ValueError(f"policy: must be one of {', '.join(POLICIES)}, got {policy!r}")
@@ -83,7 +83,7 @@ def fit(
             step_fn=step_fn,
             device=device,
             progress=progress,
-        ).best
+        ).suggestion
     schedule = policy_schedule(range_test, policy, total_steps, steps_per_epoch, lr=lr)
     momentum = momentum_curve(schedule, optimizer)
     scheduler = Scheduler(optimizer, lr=schedule, momentum=momentum)

@@ -45,7 +45,8 @@ def probe_lr(
     progress: bool = True,
 ) -> ProbeResult:
     """Train ``steps`` steps at each candidate learning rate and return the scores; the best
-    is ``.best``. ``model``, ``optimizer`` and the random state are left as they were.
+    is ``.best`` and the rate to train at ``.suggestion``. ``model``, ``optimizer`` and the
+    random state are left as they were.
 
     ``candidates`` is a range-test result (its :func:`~lrkit.probe.probe_candidates`) or the
     learning rates themselves. The first param group gets the candidate, other groups keep
