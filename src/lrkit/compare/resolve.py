@@ -7,8 +7,8 @@ per batch). Besides numbers, a parameter may be one of these words:
 
 - ``"found"``: the range test's suggested learning rate;
 - ``"found.low"`` / ``"found.high"``: the range test's cyclical bounds (Smith's rule);
-- ``"found.probed"``: the winner of the probe (:mod:`lrkit.probe`) between the range test's
-  bold and safe candidates, each trained for a third of the comparison's budget;
+- ``"found.probed"``: the suggestion of the probe (:mod:`lrkit.probe`) between the range
+  test's bold and safe candidates, each trained for a third of the comparison's budget;
 - ``"budget"``: the length of the run in the spec's unit (epochs, or batches);
 - ``"N epochs"``: ``N`` epochs in the spec's unit (``N`` with ``unit: epoch``,
   ``round(N · batches per epoch)`` with ``unit: step``).

@@ -46,7 +46,7 @@ class Strategy:
     """How to set the learning rate for one training run.
 
     ``lr``: a number, ``"found"`` (the range test's suggestion), ``"found.probed"`` (the
-    probe's winner) or ``None`` when ``schedule``
+    probe's suggestion) or ``None`` when ``schedule``
     gives the learning rate. ``schedule``: a flat spec (see :mod:`lrkit.compare.resolve`).
     ``cycle_momentum``: ``(low, high)`` to mirror momentum (or Adam's beta1) to the schedule,
     as in Smith's one-cycle policy. ``optimizer_params``: extra optimizer arguments.

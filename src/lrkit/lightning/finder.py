@@ -42,7 +42,7 @@ class LRFinder(pl.Callback):
     ``configure_optimizers`` again, so schedulers are built around the new value. A module
     without such an attribute and without schedulers gets the rate written into its optimizer.
 
-    With ``probe=True`` the rate set is not a rule's but the winner of the probe (see
+    With ``probe=True`` the rate set is not a rule's but the suggestion of the probe (see
     :mod:`lrkit.probe`): each of the curve's two candidates trains for a third of the planned
     run (``trainer.estimated_stepping_batches``) from the same state and batches, and
     everything is restored before training starts; the scores are in :attr:`probe_result`.
