@@ -65,6 +65,14 @@ def validate_sweep(
         raise ValueError(f"diverge_factor: must be a number > 1, got {diverge_factor!r}")
 
 
+def check_count(name: str, value: Any) -> None:
+    """Raise ``TypeError``/``ValueError`` naming ``name`` unless ``value`` is an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: must be an integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name}: must be >= 1, got {value!r}")
+
+
 def lr_sweep(start_lr: float, end_lr: float, num_steps: int, mode: str = "exp") -> NDArray[Any]:
     """The swept learning rates: geometric (``mode="exp"``) or evenly spaced (``"linear"``)."""
     validate_sweep(start_lr, end_lr, num_steps, mode)

@@ -15,9 +15,9 @@ from typing import Any
 import keras
 
 from lrkit.keras.batches import batch_stream
-from lrkit.keras.rangetest import build_variables, check_count, checked_optimizer, preserved
+from lrkit.keras.rangetest import build_variables, checked_optimizer, preserved
 from lrkit.probe import ProbeResult, probe, probe_candidates
-from lrkit.rangetest import RangeTestResult
+from lrkit.rangetest import RangeTestResult, check_count
 
 
 def probe_lr(

@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 from lrkit.keras.batches import batch_length, batch_stream, split_validation
-from lrkit.rangetest import RangeTestResult, range_test, validate_sweep
+from lrkit.rangetest import RangeTestResult, check_count, range_test, validate_sweep
 
 
 def find_lr(
@@ -227,13 +227,6 @@ class _OnlineSweep:
         except _Pending:
             return asked[-1]
         return None
-
-
-def check_count(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}: must be an integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name}: must be >= 1, got {value!r}")
 
 
 def checked_optimizer(model: Any) -> Any:

@@ -16,11 +16,10 @@ import torch
 from torch import nn
 
 from lrkit.probe import ProbeResult, probe, probe_candidates
-from lrkit.rangetest import RangeTestResult
+from lrkit.rangetest import RangeTestResult, check_count
 from lrkit.torch.rangetest import (
     StepFn,
     accumulated_step,
-    check_count,
     cycle_batches,
     default_step_fn,
     loader_generators,

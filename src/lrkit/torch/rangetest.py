@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lrkit.rangetest import RangeTestResult, range_test, validate_sweep
+from lrkit.rangetest import RangeTestResult, check_count, range_test, validate_sweep
 
 StepFn = Callable[[nn.Module, Any], torch.Tensor]
 SNAPSHOTS = ("cpu", "disk")
@@ -85,14 +85,6 @@ def cycle_batches(loader: Iterable[Any], name: str) -> Iterator[Any]:
 def _restarts(loader: Iterable[Any]) -> Iterator[Any]:
     while True:
         yield from loader
-
-
-def check_count(name: str, value: Any) -> None:
-    """Reject anything but an integer >= 1, naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}: must be an integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name}: must be >= 1, got {value}")
 
 
 def loader_generators(loader: Any) -> list[torch.Generator]:
