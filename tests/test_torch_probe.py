@@ -1,7 +1,9 @@
 """lrkit.torch.probe_lr: same start and batches for every candidate, state restored after."""
 
 import copy
+import random
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -63,8 +65,15 @@ def test_model_optimizer_and_random_state_are_restored():
     params, opt_state = state(model, optimizer)
     rng = torch.get_rng_state()
     loader_rng = loader.generator.get_state()
+    numpy_rng = np.random.get_state()[1].copy()  # noqa: NPY002
+    python_rng = random.getstate()
 
-    probe_lr(model, optimizer, nn.MSELoss(), loader, [1e-2, 1e3], 20, progress=False)
+    def step_fn(model, batch):  # draws from every global generator, as augmentation might
+        inputs, targets = batch
+        noise = np.random.rand() + random.random()  # noqa: NPY002
+        return nn.functional.mse_loss(model(inputs), targets) + 0 * noise
+
+    probe_lr(model, optimizer, None, loader, [1e-2, 1e3], 20, step_fn=step_fn, progress=False)
 
     for key, value in model.state_dict().items():
         assert torch.equal(value, params[key])
@@ -74,6 +83,8 @@ def test_model_optimizer_and_random_state_are_restored():
     assert not model.training
     assert torch.equal(torch.get_rng_state(), rng)
     assert torch.equal(loader.generator.get_state(), loader_rng)
+    assert np.array_equal(np.random.get_state()[1], numpy_rng)  # noqa: NPY002
+    assert random.getstate() == python_rng
 
 
 def test_param_groups_keep_their_ratio():

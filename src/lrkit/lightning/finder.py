@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import itertools
 import math
-import random
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import lightning.pytorch as pl
-import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.parsing import lightning_hasattr, lightning_setattr
@@ -26,7 +24,7 @@ from lrkit.probe import ProbeResult, probe_steps
 from lrkit.rangetest import RangeTestResult, validate_sweep
 from lrkit.suggest import SuggestionError
 from lrkit.torch.probe import probe_lr
-from lrkit.torch.rangetest import find_lr, loader_generators
+from lrkit.torch.rangetest import find_lr, randomness_preserved
 
 #: Attributes searched, in order, for the learning rate ``configure_optimizers`` reads.
 LR_ATTRIBUTES = ("lr", "learning_rate")
@@ -121,7 +119,7 @@ class LRFinder(pl.Callback):
         trainer's optimizer. ``self.log`` calls inside ``training_step`` are ignored meanwhile.
         """
         loader, step_fn = _training_steps(trainer, pl_module, "find")
-        with _rng_preserved(loader), _logging_off(pl_module):
+        with randomness_preserved(loader), _logging_off(pl_module):
             result = find_lr(
                 pl_module,
                 trainer.optimizers[0],
@@ -155,7 +153,7 @@ class LRFinder(pl.Callback):
                 "trainer: the planned run has no end (max_steps=-1 and max_epochs=-1), so the "
                 "probe cannot take a third of it; set max_epochs or max_steps"
             )
-        with _rng_preserved(loader), _logging_off(pl_module):
+        with randomness_preserved(loader), _logging_off(pl_module):
             probed = probe_lr(
                 pl_module,
                 trainer.optimizers[0],
@@ -245,23 +243,6 @@ def _loss_of(output: Any) -> torch.Tensor:
             f"test, got {type(output).__name__}"
         )
     return loss
-
-
-@contextmanager
-def _rng_preserved(loader: Any) -> Iterator[None]:
-    """Put back the torch (CPU and CUDA), numpy, ``random`` and the loader's generators on exit."""
-    python_state = random.getstate()
-    numpy_state = np.random.get_state()  # noqa: NPY002 (the user's global generator)
-    generators = [(g, g.get_state()) for g in loader_generators(loader)]
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
-    try:
-        with torch.random.fork_rng(devices=devices):
-            yield
-    finally:
-        random.setstate(python_state)
-        np.random.set_state(numpy_state)  # noqa: NPY002
-        for generator, state in generators:
-            generator.set_state(state)
 
 
 @contextmanager

@@ -2,14 +2,14 @@
 drives.
 
 Every candidate starts from the same model and optimizer state and the same random state —
-torch's generators and those of the loader and its samplers — so a shuffled loader feeds
-each one the same batches. All of it is restored after each candidate, whatever happens.
+torch's, numpy's and ``random``'s generators and those of the loader and its samplers — so a
+shuffled loader feeds each one the same batches. All of it is restored after each candidate,
+whatever happens.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -22,10 +22,10 @@ from lrkit.torch.rangetest import (
     accumulated_step,
     cycle_batches,
     default_step_fn,
-    loader_generators,
     lr_setter,
     model_device,
     preserved,
+    randomness_preserved,
 )
 
 
@@ -65,7 +65,7 @@ def probe_lr(
     set_lr = lr_setter(optimizer)
 
     def train(lr: float) -> Iterator[float]:
-        with preserved(model, optimizer, snapshot), same_randomness(train_loader, target):
+        with preserved(model, optimizer, snapshot), randomness_preserved(train_loader):
             set_lr(lr)
             model.train()
             batches = cycle_batches(train_loader, "train_loader")
@@ -75,16 +75,3 @@ def probe_lr(
                 )
 
     return probe(train, lrs, steps, progress=progress)
-
-
-@contextmanager
-def same_randomness(loader: Iterable[Any], device: torch.device) -> Iterator[None]:
-    """Restore torch's random state (CPU, and ``device`` if it is a GPU) and the state of the
-    loader's generators on exit, so that what runs inside can be repeated exactly."""
-    saved = [(generator, generator.get_state()) for generator in loader_generators(loader)]
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        try:
-            yield
-        finally:
-            for generator, state in saved:
-                generator.set_state(state)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import copy
 import itertools
+import random
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -97,6 +99,24 @@ def loader_generators(loader: Any) -> list[torch.Generator]:
         if isinstance(generator, torch.Generator) and all(generator is not g for g in found):
             found.append(generator)
     return found
+
+
+@contextmanager
+def randomness_preserved(loader: Any) -> Iterator[None]:
+    """Put back the torch (CPU and CUDA), numpy, ``random`` and the loader's generators on
+    exit, so that what runs inside can be repeated exactly."""
+    python_state = random.getstate()
+    numpy_state = np.random.get_state()  # noqa: NPY002 (the user's global generator)
+    generators = [(g, g.get_state()) for g in loader_generators(loader)]
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)  # noqa: NPY002
+        for generator, state in generators:
+            generator.set_state(state)
 
 
 def lr_setter(optimizer: torch.optim.Optimizer) -> Callable[[float], None]:
