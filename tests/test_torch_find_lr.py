@@ -70,6 +70,25 @@ def test_sweep_runs_and_restores_model_and_optimizer_bit_identically():
     assert all(p.grad is None for p in model.parameters())
 
 
+def test_training_after_the_sweep_is_what_it_would_have_been_without_it():
+    def train_one_epoch(with_sweep: bool) -> list[float]:
+        model, loader = make_problem()  # dropout and shuffling both draw random numbers
+        loader.generator = torch.Generator().manual_seed(1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+        if with_sweep:
+            find_lr(model, optimizer, nn.CrossEntropyLoss(), loader, num_steps=20, progress=False)
+        losses = []
+        for x, y in loader:
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss))
+        return losses
+
+    assert train_one_epoch(with_sweep=True) == train_one_epoch(with_sweep=False)
+
+
 def test_restores_after_the_loss_goes_nan():
     model, loader = make_problem()
     optimizer = warmed_up_adam(model, loader)

@@ -188,7 +188,9 @@ def find_lr(
     snapshot: str = "cpu",
     progress: bool = True,
 ) -> RangeTestResult:
-    """Run the learning-rate range test on ``model`` and restore it and ``optimizer`` after.
+    """Run the learning-rate range test on ``model`` and restore it, ``optimizer`` and the random
+    state (torch, numpy, ``random``, the loader's generators) after, so that training next is
+    exactly what it would have been without the test.
 
     Each of the ``num_steps`` steps sets the learning rate (the first param group gets the
     swept value, other groups keep their ratio to it), runs ``accumulation_steps`` batches
@@ -207,32 +209,34 @@ def find_lr(
         raise ValueError(f"val_batches: must be >= 1, got {val_batches}")
     compute_loss = step_fn or default_step_fn(loss_fn)
     target = torch.device(device) if device is not None else model_device(model)
-    batches = cycle_batches(train_loader, "train_loader")
-    if val_loader is not None:
-        val_slice = list(itertools.islice(val_loader, val_batches))
-        if not val_slice:
-            raise ValueError("val_loader: the loader yields no batches")
     set_lr = lr_setter(optimizer)
+    with randomness_preserved(train_loader):
+        batches = cycle_batches(train_loader, "train_loader")
+        val_slice = [] if val_loader is None else list(itertools.islice(val_loader, val_batches))
+        if val_loader is not None and not val_slice:
+            raise ValueError("val_loader: the loader yields no batches")
 
-    def step(lr: float) -> float:
-        set_lr(lr)
-        model.train()
-        loss = accumulated_step(model, optimizer, compute_loss, batches, target, accumulation_steps)
-        if val_loader is None:
-            return loss
-        return _mean_loss(model, compute_loss, val_slice, target)
+        def step(lr: float) -> float:
+            set_lr(lr)
+            model.train()
+            loss = accumulated_step(
+                model, optimizer, compute_loss, batches, target, accumulation_steps
+            )
+            if val_loader is None:
+                return loss
+            return _mean_loss(model, compute_loss, val_slice, target)
 
-    with preserved(model, optimizer, snapshot):
-        result = range_test(
-            step,
-            start_lr=start_lr,
-            end_lr=end_lr,
-            num_steps=num_steps,
-            mode=mode,
-            smoothing=smoothing,
-            diverge_factor=diverge_factor,
-            progress=progress,
-        )
+        with preserved(model, optimizer, snapshot):
+            result = range_test(
+                step,
+                start_lr=start_lr,
+                end_lr=end_lr,
+                num_steps=num_steps,
+                mode=mode,
+                smoothing=smoothing,
+                diverge_factor=diverge_factor,
+                progress=progress,
+            )
     batch_size = getattr(train_loader, "batch_size", None)
     result.settings.update(
         batch_size=batch_size * accumulation_steps if batch_size else None,
