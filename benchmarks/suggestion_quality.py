@@ -423,6 +423,7 @@ def write_table(
         per_task = [float(np.mean(vs)) for vs in by_task.values()]
         worst.append(_fmt([max(per_task)]) if per_task else "—")
     lines.append("| **worst task mean** | | " + " | ".join(worst) + " |")
+    lines += ["", *_against_lr_free(task_names, seeds, done)]
     lines += [
         "",
         "## Compute as a fraction of the grid's",
@@ -460,6 +461,40 @@ def write_table(
 
 
 SPENT = ("steps", "seconds")
+
+
+def _against_lr_free(task_names: list[str], seeds: list[int], done: dict[str, Any]) -> list[str]:
+    """Per task (Adam): mean scores of ``auto`` and each learning-rate-free optimizer, and the
+    paired difference auto − it over the seeds, ± its standard error s/√n."""
+    header = ["task", "auto", *LR_FREE, *(f"auto − {m}" for m in LR_FREE)]
+    lines = [
+        "## `auto` against the learning-rate-free optimizers (Adam, mean score in points)",
+        "",
+        "| " + " | ".join(header) + " |",
+        "| --- | " + " | ".join("---:" for _ in header[1:]) + " |",
+    ]
+    for task in task_names:
+        auto = [done.get(key("auto", task, "adam", seed)) for seed in seeds]
+        cells, gaps = [_fmt([r["score"] for r in auto if r])], []
+        for method in LR_FREE:
+            runs = [done.get(key(method, task, seed)) for seed in seeds]
+            cells.append(_fmt([r["score"] for r in runs if r]))
+            paired = [a["score"] - r["score"] for a, r in zip(auto, runs, strict=True) if a and r]
+            gaps.append(_gap(paired))
+        lines.append(f"| {task} | " + " | ".join(cells + gaps) + " |")
+    lines += [
+        "",
+        "The difference is paired by seed (same data, split and initial weights). Where it is "
+        "within about two standard errors of 0, the table cannot tell the two apart.",
+    ]
+    return lines
+
+
+def _gap(paired: list[float]) -> str:
+    if len(paired) < 2:
+        return "—"
+    error = float(np.std(paired, ddof=1) / np.sqrt(len(paired)))
+    return f"{np.mean(paired):+.2f} ± {error:.2f}"
 
 
 def _spent(run: dict[str, Any]) -> Any:

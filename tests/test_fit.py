@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lrkit import RangeTestResult, range_test
-from lrkit.auto import ONE_CYCLE_PEAK, policy_schedule
+from lrkit.auto import ONE_CYCLE_PEAK, POLICIES, policy_schedule
 from lrkit.cli import main
 from lrkit.probe import PROBE_FRACTION, ProbeResult, probe_candidates
 from lrkit.torch import find_lr, fit, probe_lr
@@ -23,13 +23,11 @@ def bowl_result() -> RangeTestResult:
     )
 
 
-@pytest.mark.parametrize(
-    "policy", ["one_cycle", "triangular2", "cosine", "constant", "triangular", "exp_range"]
-)
+@pytest.mark.parametrize("policy", POLICIES)
 def test_policy_schedules_come_from_the_curve(policy):
     result = bowl_result()
     schedule = policy_schedule(result, policy, total_steps=200, steps_per_epoch=20)
-    values = schedule([0, 50, 100, 199])
+    values = schedule([1, 50, 100, 199])
     assert all(v > 0 for v in values)
     if policy == "constant":
         assert list(values) == pytest.approx([result.suggestion] * 4)
@@ -39,7 +37,7 @@ def test_policy_schedules_come_from_the_curve(policy):
         assert schedule.bounds() == pytest.approx(result.clr_bounds())
 
 
-@pytest.mark.parametrize("policy", ["one_cycle", "cosine", "constant"])
+@pytest.mark.parametrize("policy", ["wsd", "one_cycle", "cosine", "constant"])
 def test_a_given_rate_replaces_the_suggestion(policy):
     result = bowl_result()
     chosen = policy_schedule(result, policy, 200, 20, lr=3 * result.suggestion)
@@ -47,8 +45,17 @@ def test_a_given_rate_replaces_the_suggestion(policy):
     assert chosen.bounds()[1] == pytest.approx(3 * default.bounds()[1])
 
 
+def test_wsd_warms_up_holds_the_rate_then_decays_to_zero():
+    lr = 0.3
+    schedule = policy_schedule(bowl_result(), "wsd", total_steps=200, steps_per_epoch=20, lr=lr)
+    # hand-derived: warm-up over 5 % (10 steps), hold until the last 20 % (step 160), decay
+    # linearly to 0 at step 200: lr · (1 − (t − 160)/40)
+    expected = [0.0, lr * 5 / 10, lr, lr, lr, lr * (1 - 20 / 40), lr * (1 - 39 / 40)]
+    assert schedule([0, 5, 10, 100, 160, 180, 199]) == pytest.approx(expected)
+
+
 def test_unknown_policy_and_bad_rate_are_named():
-    with pytest.raises(ValueError, match="policy: must be one of one_cycle"):
+    with pytest.raises(ValueError, match="policy: must be one of wsd, one_cycle"):
         policy_schedule(bowl_result(), "warp", 100, 10)
     with pytest.raises(ValueError, match="lr: must be a positive finite learning rate"):
         policy_schedule(bowl_result(), "constant", 100, 10, lr=-1.0)
@@ -171,14 +178,16 @@ def test_auto_command_writes_everything(tmp_path):
     found = RangeTestResult.from_dict(summary["range_test"])
     assert probed.lrs == pytest.approx(probe_candidates(found))
     assert summary["lr"] == probed.suggestion
-    assert summary["peak_lr"] == pytest.approx(ONE_CYCLE_PEAK * probed.suggestion, rel=0.01)
+    assert summary["policy"] == "wsd"  # the default: it holds the probed rate
+    assert summary["rollbacks"] == []  # a healthy run: the guard stays silent
+    assert summary["peak_lr"] == pytest.approx(probed.suggestion)
     assert main(["auto", "--task", "tabular-mlp", "--out", str(out), "--no-progress"]) == 2
 
 
 def test_auto_command_can_skip_the_probe(tmp_path):
     out = tmp_path / "auto"
     argv = ["auto", "--task", "tabular-mlp", "--epochs", "1", "--policy", "constant"]
-    assert main([*argv, "--no-probe", "--out", str(out), "--no-progress"]) == 0
+    assert main([*argv, "--no-probe", "--no-guard", "--out", str(out), "--no-progress"]) == 0
     summary = json.loads((out / "auto.json").read_text())
     assert summary["probe"] is None
     assert summary["lr"] == RangeTestResult.from_dict(summary["range_test"]).suggestion

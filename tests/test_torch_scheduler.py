@@ -274,3 +274,31 @@ def test_lightning_trainer_accepts_it(tmp_path: Any) -> None:
     )
     trainer.fit(Module(), torch.utils.data.DataLoader(data, batch_size=4))
     assert seen == [schedule(t) for t in range(12)]
+
+
+def test_scale_multiplies_every_group_from_now_on():
+    _, optimizer = model_and_optimizer(groups=2)
+    cosine, linear = S.cosine(0.1, 20), S.linear(0.2, 0.0, 20)
+    scheduler = Scheduler(optimizer, per_group=[cosine, linear])
+    for _ in range(5):
+        optimizer.step()
+        scheduler.step()
+    scheduler.scale(0.25)
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx(
+        [0.25 * cosine(5), 0.25 * linear(5)]
+    )
+    assert scheduler.get_last_lr() == pytest.approx([0.25 * cosine(5), 0.25 * linear(5)])
+    optimizer.step()
+    scheduler.step()
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx(
+        [0.25 * cosine(6), 0.25 * linear(6)]
+    )
+
+
+def test_scale_rejects_a_bad_factor_and_a_plateau_source():
+    _, optimizer = model_and_optimizer()
+    with pytest.raises(ValueError, match="factor: must be a positive finite number"):
+        Scheduler(optimizer, lr=S.constant(0.1)).scale(0.0)
+    _, optimizer = model_and_optimizer()
+    with pytest.raises(TypeError, match="ReduceOnPlateau learning rate cannot be scaled"):
+        Scheduler(optimizer, lr=ReduceOnPlateau(0.1, patience=2)).scale(0.5)

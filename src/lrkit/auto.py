@@ -5,6 +5,9 @@ around ``lr*`` — ``lr`` when given (``lrkit.torch.fit`` passes the probe's sug
 :mod:`lrkit.probe`), else ``result.suggestion`` — and the curve's cyclical bounds
 ``(base_lr, max_lr) = result.clr_bounds()``:
 
+- ``wsd`` (the default): warm-up from 0 to ``lr*`` over the first 5 % of the steps, ``lr*``
+  until the last 20 %, then linear decay to 0 — the constant rate the probe measured, with
+  the warm-up and the final decay that a constant rate lacks;
 - ``one_cycle``: one-cycle with peak ``2·lr*``, starting at peak/25 (torch ``OneCycleLR``
   defaults otherwise);
 - ``triangular`` / ``triangular2`` / ``exp_range``: Smith's CLR between ``base_lr`` and
@@ -21,11 +24,14 @@ from lrkit import schedules
 from lrkit.rangetest import RangeTestResult
 from lrkit.schedules import Schedule
 
-POLICIES = ("one_cycle", "triangular", "triangular2", "exp_range", "cosine", "constant")
+POLICIES = ("wsd", "one_cycle", "triangular", "triangular2", "exp_range", "cosine", "constant")
+#: ``wsd``: warm-up and decay lengths as fractions of the run.
+WARMUP_FRACTION = 0.05
+DECAY_FRACTION = 0.2
 #: One-cycle peak as a multiple of the suggested constant learning rate.
 ONE_CYCLE_PEAK = 2.0
 #: The policies built around ``lr*`` (the others read only the cyclical bounds).
-RATE_POLICIES = ("one_cycle", "cosine", "constant")
+RATE_POLICIES = ("wsd", "one_cycle", "cosine", "constant")
 
 
 def policy_schedule(
@@ -48,6 +54,13 @@ def policy_schedule(
         lr = result.suggestion
     elif not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr: must be a positive finite learning rate, got {lr!r}")
+    if policy == "wsd":
+        return schedules.wsd(
+            lr=lr,
+            total_steps=total_steps,
+            decay_steps=max(1, int(DECAY_FRACTION * total_steps)),
+            warmup_steps=int(WARMUP_FRACTION * total_steps),
+        )
     if policy == "constant":
         return schedules.constant(lr=lr)
     if policy == "cosine":

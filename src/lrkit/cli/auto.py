@@ -22,15 +22,20 @@ def register(subparsers: Any) -> None:
         "auto",
         help="find the learning rate, schedule it and train, in one go",
         description="Run the range test, probe its bold and safe candidates (for the "
-        "policies built around one rate: one_cycle, cosine, constant), turn the winner into a "
+        "policies built around one rate: wsd, one_cycle, cosine, constant), turn the winner into a "
         "schedule (--policy) and train the task. Writes auto.json, history.csv, lr_find.png "
         "and training.png into --out.",
     )
     add_task_arguments(parser)
-    parser.add_argument("--policy", default="one_cycle", choices=POLICIES)
+    parser.add_argument("--policy", default="wsd", choices=POLICIES)
     parser.add_argument("--epochs", type=int, default=None, help="default: the task's budget")
     parser.add_argument(
         "--no-probe", action="store_true", help="use the range test's suggestion, unprobed"
+    )
+    parser.add_argument(
+        "--no-guard",
+        action="store_true",
+        help="train without the divergence guard (no rollback when the loss climbs back)",
     )
     add_out_arguments(parser)
     parser.set_defaults(run=run)
@@ -74,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         metric_name=task.metric_name,
         range_test=found,
         lr=lr,
+        guard=not args.no_guard,
         progress=progress,
     )
     history.save(outputs["history.csv"])
@@ -87,6 +93,11 @@ def run(args: argparse.Namespace) -> int:
         "suggested_lr": found.suggestion,
         "lr": lr,
         "peak_lr": float(history.column("lr").max()),
+        "rollbacks": [
+            {"step": int(row["step"]), "factor": row["rollback"]}
+            for row in history
+            if "rollback" in row
+        ],
         "probe": probed.to_dict() if probed is not None else None,
         "final": final,
         "range_test": found.to_dict(),
@@ -102,6 +113,11 @@ def run(args: argparse.Namespace) -> int:
         f"after {epochs} epochs: val loss {final['loss']:.4f}, "
         f"{task.metric_name} {final[task.metric_name]:.4f}"
     )
+    for rollback in summary["rollbacks"]:
+        out.print(
+            f"the loss diverged: rolled back at step {rollback['step']}, the schedule now runs "
+            f"at {rollback['factor']:.3g}× its rates"
+        )
     out.print(f"wrote {', '.join(str(p) for p in outputs.values())}")
     return 0
 

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from lrkit.auto import POLICIES, RATE_POLICIES, policy_schedule
+from lrkit.guard import DivergenceGuard
 from lrkit.history import History
 from lrkit.probe import probe_steps
 from lrkit.progress import progress_bar
@@ -16,6 +17,7 @@ from lrkit.rangetest import RangeTestResult
 from lrkit.torch.evaluation import Metric, evaluate
 from lrkit.torch.probe import probe_lr
 from lrkit.torch.rangetest import StepFn, default_step_fn, find_lr, model_device, to_device
+from lrkit.torch.rollback import Rollback
 from lrkit.torch.scheduler import Scheduler, momentum_curve
 
 
@@ -27,12 +29,13 @@ def fit(
     epochs: int,
     *,
     val_loader: Iterable[Any] | None = None,
-    policy: str = "one_cycle",
+    policy: str = "wsd",
     metric: Metric | None = None,
     metric_name: str = "metric",
     range_test: RangeTestResult | None = None,
     probe: bool = True,
     lr: float | None = None,
+    guard: DivergenceGuard | bool = True,
     find_kwargs: dict[str, Any] | None = None,
     step_fn: StepFn | None = None,
     device: str | torch.device | None = None,
@@ -40,8 +43,8 @@ def fit(
 ) -> History:
     """Run the range test (unless ``range_test`` is given), probe, schedule by ``policy``, train.
 
-    The policies built around one rate (``one_cycle``, ``cosine``, ``constant``) use ``lr``
-    when given; otherwise, with ``probe`` (the default), the suggestion of
+    The policies built around one rate (``wsd``, the default, ``one_cycle``, ``cosine``,
+    ``constant``) use ``lr`` when given; otherwise, with ``probe`` (the default), the suggestion of
     :func:`~lrkit.torch.probe_lr` after probing the range test's two candidates for a third of
     the run's steps each (compared on training loss, so ``val_loader`` stays unseen);
     otherwise the range test's suggestion. The schedule comes from
@@ -51,6 +54,13 @@ def fit(
     ``val_loss`` and ``val_metric`` (``metric(outputs, targets)``, averaged over
     ``val_loader`` weighted by batch size). To keep or plot the range test or the probe, run
     them first and pass ``range_test`` and ``lr``.
+
+    ``guard`` (a :class:`~lrkit.guard.DivergenceGuard`, or ``True`` for the default one)
+    watches the training loss: when, after the first tenth of the run, the smoothed loss gives
+    back half of its fall (or a loss is non-finite), the model and
+    optimizer go back to a copy saved near the best smoothed loss (at most 50 copies per run)
+    and the rest of the schedule is divided by 3; the history records the new factor in a
+    ``rollback`` column at that step. ``guard=False`` trains without it.
     """
     if policy not in POLICIES:
         raise ValueError(f"policy: must be one of {', '.join(POLICIES)}, got {policy!r}")
@@ -89,6 +99,13 @@ def fit(
     scheduler = Scheduler(optimizer, lr=schedule, momentum=momentum)
     target = torch.device(device) if device is not None else model_device(model)
     history = History(metric_name=metric_name if metric is not None else None)
+    if guard is True:
+        guard = DivergenceGuard(warmup=total_steps // 10)
+    rollback = (
+        Rollback(model, optimizer, scheduler, guard, every=max(1, total_steps // 50))
+        if guard
+        else None
+    )
     step = 0
     with progress_bar(f"training ({policy})", total_steps, enabled=progress) as bar:
         for _ in range(epochs):
@@ -102,7 +119,13 @@ def fit(
                 if step + 1 < total_steps:  # the last step needs no next learning rate
                     scheduler.step()
                 value = float(loss.detach())
-                history.append(step, lr=current, loss=value)
+                rolled = rollback is not None and rollback.update(step, value)
+                history.append(
+                    step,
+                    lr=current,
+                    loss=value,
+                    rollback=rollback.guard.factor if rollback is not None and rolled else None,
+                )
                 bar(f"lr {current:.2e}  loss {value:.4f}")
                 step += 1
             if val_loader is not None:

@@ -38,13 +38,14 @@ def to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
-def _cpu_copy(value: Any) -> Any:
+def cpu_copy(value: Any) -> Any:
+    """A copy of ``value`` (a state dict, nested) with every tensor detached and on the CPU."""
     if isinstance(value, torch.Tensor):
         return value.detach().to("cpu", copy=True)
     if isinstance(value, dict):
-        return {key: _cpu_copy(item) for key, item in value.items()}
+        return {key: cpu_copy(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(_cpu_copy(item) for item in value)
+        return type(value)(cpu_copy(item) for item in value)
     return copy.deepcopy(value)
 
 
@@ -56,7 +57,7 @@ def preserved(model: nn.Module, optimizer: torch.optim.Optimizer, snapshot: str 
     """
     if snapshot not in SNAPSHOTS:
         raise ValueError(f"snapshot: must be one of {', '.join(SNAPSHOTS)}, got {snapshot!r}")
-    state = {"model": _cpu_copy(model.state_dict()), "optimizer": _cpu_copy(optimizer.state_dict())}
+    state = {"model": cpu_copy(model.state_dict()), "optimizer": cpu_copy(optimizer.state_dict())}
     modes = {name: module.training for name, module in model.named_modules()}
     with tempfile.TemporaryDirectory(prefix="lrkit-snapshot-") as tmp:
         if snapshot == "disk":

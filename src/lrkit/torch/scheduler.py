@@ -16,6 +16,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from lrkit import schedules
 from lrkit.plateau import ReduceOnPlateau
 from lrkit.schedules.base import Schedule
 from lrkit.schedules.registry import from_dict
@@ -159,6 +160,27 @@ class Scheduler(LRScheduler):
             )
             self.warned_past_end = True
             self._warn_after = math.inf
+
+    def scale(self, factor: float) -> None:
+        """Multiply every learning-rate schedule by ``factor`` from now on, and the learning
+        rates in the param groups with them (for example to lower the rate after rolling back
+        a divergence)."""
+        if not (math.isfinite(factor) and factor > 0):
+            raise ValueError(f"factor: must be a positive finite number, got {factor!r}")
+        scaled: list[LRSource] = []
+        for source in self.lr_schedules:
+            if not isinstance(source, Schedule):
+                raise TypeError("scale: a ReduceOnPlateau learning rate cannot be scaled")
+            scaled.append(schedules.scale(source, factor))
+        self.lr_schedules = scaled
+        self._prepare()
+        t = float(self.last_epoch)
+        for group, lr_at in zip(self.optimizer.param_groups, self._lr_at, strict=True):
+            if isinstance(group["lr"], Tensor):
+                group["lr"].fill_(lr_at(t))
+            else:
+                group["lr"] = lr_at(t)
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def _report(self, metric: float) -> None:
         plateaus = {id(s): s for s in self.lr_schedules if isinstance(s, ReduceOnPlateau)}
