@@ -8,7 +8,8 @@ For every built-in task, optimizer (Adam, SGD with momentum 0.9) and seed:
 3. probe the range test's two candidates for a third of the budget each
    (``lrkit.torch.probe_lr``), train at the probe's suggestion, score it;
 4. train Prodigy and Schedule-Free AdamW at their defaults (when installed), and
-   ``lrkit.torch.fit`` (range test + probe + one-cycle).
+   ``lrkit.torch.fit`` with its defaults (range test + probe + ``wsd`` under the divergence
+   guard).
 
 Regret = grid-best score - score, in points (accuracy x 100, or R² x 100 for regression).
 Every finished run is appended to a JSON-lines cache, so an interrupted run resumes.
@@ -25,6 +26,7 @@ import math
 import os
 import platform
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
@@ -168,8 +170,15 @@ def _points(score: float) -> float:
     return 100.0 * max(score, 0.0) if math.isfinite(score) else 0.0
 
 
-def run_jobs(jobs: list[dict[str, Any]], cache: Path, workers: int) -> dict[str, dict[str, Any]]:
-    """Run the jobs not yet in ``cache`` (append each as it finishes); return all by key."""
+def run_jobs(
+    jobs: list[dict[str, Any]],
+    cache: Path,
+    workers: int,
+    worker: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Run the jobs not yet in ``cache`` (append each as it finishes); return all by key.
+
+    ``worker(job) -> record`` runs a job; by default it is chosen by the job's ``kind``."""
     done: dict[str, dict[str, Any]] = {}
     if cache.exists():
         for line in cache.read_text().splitlines():
@@ -182,7 +191,7 @@ def run_jobs(jobs: list[dict[str, Any]], cache: Path, workers: int) -> dict[str,
     print(f"{len(jobs) - len(todo)} cached, {len(todo)} to run", flush=True)
     with ProcessPoolExecutor(workers) as pool, cache.open("a") as out:
         work = {"range": range_test, "probe": probe}
-        futures = [pool.submit(work.get(j["kind"], train), j) for j in todo]
+        futures = [pool.submit(worker or work.get(j["kind"], train), j) for j in todo]
         for i, future in enumerate(futures, 1):
             record = future.result()
             done[record["key"]] = record
@@ -443,7 +452,7 @@ def write_table(
         "machine. Seconds do, and the cached runs were timed at different times under "
         "different load (the grid in an earlier run of this script), so treat them as rough. "
         "Rules cost one 100-step range test; `probe` adds two probes of a third of the budget "
-        "each; `auto` (range test, probe, one-cycle), Prodigy and Schedule-Free include the "
+        "each; `auto` (range test, probe, `wsd`), Prodigy and Schedule-Free include the "
         "training run that is kept. A rule with no answer scores as the grid's lowest "
         "learning rate would. `probe` and `auto` compare training losses only: the validation "
         "split stays unseen until the score.",

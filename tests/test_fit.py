@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lrkit import RangeTestResult, range_test
-from lrkit.auto import ONE_CYCLE_PEAK, POLICIES, policy_schedule
+from lrkit.auto import ONE_CYCLE_PEAK, POLICIES, policy_schedule, probed_rate
 from lrkit.cli import main
 from lrkit.probe import PROBE_FRACTION, ProbeResult, probe_candidates
 from lrkit.torch import find_lr, fit, probe_lr
@@ -52,6 +52,16 @@ def test_wsd_warms_up_holds_the_rate_then_decays_to_zero():
     # linearly to 0 at step 200: lr · (1 − (t − 160)/40)
     expected = [0.0, lr * 5 / 10, lr, lr, lr, lr * (1 - 20 / 40), lr * (1 - 39 / 40)]
     assert schedule([0, 5, 10, 100, 160, 180, 199]) == pytest.approx(expected)
+
+
+def test_wsd_builds_on_the_probes_winner_and_the_others_on_its_suggestion():
+    bold_won = ProbeResult(lrs=[0.3, 0.05], losses=[[1.0] * 5, [2.0] * 5], steps=5)
+    assert bold_won.best == 0.3 and bold_won.suggestion == pytest.approx(0.2)
+    assert probed_rate(bold_won, "wsd") == 0.3
+    for policy in ("one_cycle", "cosine", "constant"):
+        assert probed_rate(bold_won, policy) == pytest.approx(0.2)
+    safe_won = ProbeResult(lrs=[0.3, 0.05], losses=[[2.0] * 5, [1.0] * 5], steps=5)
+    assert probed_rate(safe_won, "wsd") == probed_rate(safe_won, "one_cycle") == 0.05
 
 
 def test_unknown_policy_and_bad_rate_are_named():
@@ -177,10 +187,10 @@ def test_auto_command_writes_everything(tmp_path):
     probed = ProbeResult.from_dict(summary["probe"])
     found = RangeTestResult.from_dict(summary["range_test"])
     assert probed.lrs == pytest.approx(probe_candidates(found))
-    assert summary["lr"] == probed.suggestion
+    assert summary["lr"] == probed.best  # wsd holds the winner itself
     assert summary["policy"] == "wsd"  # the default: it holds the probed rate
     assert summary["rollbacks"] == []  # a healthy run: the guard stays silent
-    assert summary["peak_lr"] == pytest.approx(probed.suggestion)
+    assert summary["peak_lr"] == pytest.approx(probed.best)
     assert main(["auto", "--task", "tabular-mlp", "--out", str(out), "--no-progress"]) == 2
 
 

@@ -1,8 +1,8 @@
 """From a range test to a schedule: the policies ``lrkit.torch.fit`` and ``lrkit auto`` train with.
 
 ``policy_schedule(result, policy, total_steps, steps_per_epoch, lr=None)`` builds the schedule
-around ``lr*`` — ``lr`` when given (``lrkit.torch.fit`` passes the probe's suggestion, see
-:mod:`lrkit.probe`), else ``result.suggestion`` — and the curve's cyclical bounds
+around ``lr*`` — ``lr`` when given (``lrkit.torch.fit`` passes ``probed_rate(probe, policy)``,
+see :mod:`lrkit.probe`), else ``result.suggestion`` — and the curve's cyclical bounds
 ``(base_lr, max_lr) = result.clr_bounds()``:
 
 - ``wsd`` (the default): warm-up from 0 to ``lr*`` over the first 5 % of the steps, ``lr*``
@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 from lrkit import schedules
+from lrkit.probe import ProbeResult
 from lrkit.rangetest import RangeTestResult
 from lrkit.schedules import Schedule
 
@@ -32,6 +33,16 @@ DECAY_FRACTION = 0.2
 ONE_CYCLE_PEAK = 2.0
 #: The policies built around ``lr*`` (the others read only the cyclical bounds).
 RATE_POLICIES = ("wsd", "one_cycle", "cosine", "constant")
+#: The policies built on the probe's winner itself rather than on its suggestion.
+WINNER_POLICIES = ("wsd",)
+
+
+def probed_rate(probed: ProbeResult, policy: str) -> float:
+    """``lr*`` for ``policy`` from a probe: the winner (``probed.best``) for ``wsd``, whose
+    final decay and ``fit``'s divergence guard cover the late divergence that the step-back
+    guards a constant rate against; the suggestion (a step below a bold winner) for the
+    others."""
+    return probed.best if policy in WINNER_POLICIES else probed.suggestion
 
 
 def policy_schedule(

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from lrkit.auto import POLICIES, RATE_POLICIES
+from lrkit.auto import POLICIES, RATE_POLICIES, probed_rate
 from lrkit.cli.find import print_probe
 from lrkit.cli.output import add_out_arguments, add_task_arguments, console, prepare_out_dir
 from lrkit.probe import probe_steps
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
             probe_steps(total_steps),
             progress=progress,
         )
-        lr = probed.suggestion
+        lr = probed_rate(probed, args.policy)
     history = fit(
         task.model,
         optimizer,

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lrkit.auto import POLICIES, RATE_POLICIES, policy_schedule
+from lrkit.auto import POLICIES, RATE_POLICIES, policy_schedule, probed_rate
 from lrkit.guard import DivergenceGuard
 from lrkit.history import History
 from lrkit.probe import probe_steps
@@ -44,10 +44,11 @@ def fit(
     """Run the range test (unless ``range_test`` is given), probe, schedule by ``policy``, train.
 
     The policies built around one rate (``wsd``, the default, ``one_cycle``, ``cosine``,
-    ``constant``) use ``lr`` when given; otherwise, with ``probe`` (the default), the suggestion of
-    :func:`~lrkit.torch.probe_lr` after probing the range test's two candidates for a third of
-    the run's steps each (compared on training loss, so ``val_loader`` stays unseen);
-    otherwise the range test's suggestion. The schedule comes from
+    ``constant``) use ``lr`` when given; otherwise, with ``probe`` (the default), the rate
+    :func:`lrkit.auto.probed_rate` takes from :func:`~lrkit.torch.probe_lr` after probing the
+    range test's two candidates for a third of the run's steps each (compared on training
+    loss, so ``val_loader`` stays unseen): the winner for ``wsd``, the suggestion for the
+    others; without the probe, the range test's suggestion. The schedule comes from
     :func:`lrkit.auto.policy_schedule` over ``epochs × len(loader)`` steps; with
     ``one_cycle`` and the CLR policies, momentum (or Adam's beta1) follows the mirrored
     curve. Returns the history: per step ``lr`` and ``loss``; per epoch, at its last step,
@@ -83,7 +84,7 @@ def fit(
     steps_per_epoch = len(train_loader)
     total_steps = epochs * steps_per_epoch
     if lr is None and probe and policy in RATE_POLICIES:
-        lr = probe_lr(
+        probed = probe_lr(
             model,
             optimizer,
             loss_fn,
@@ -93,7 +94,8 @@ def fit(
             step_fn=step_fn,
             device=device,
             progress=progress,
-        ).suggestion
+        )
+        lr = probed_rate(probed, policy)
     schedule = policy_schedule(range_test, policy, total_steps, steps_per_epoch, lr=lr)
     momentum = momentum_curve(schedule, optimizer)
     scheduler = Scheduler(optimizer, lr=schedule, momentum=momentum)
