@@ -145,6 +145,25 @@ def test_reduce_multiplies_the_learning_rate_and_the_schedule_base() -> None:
     assert scheduler.get_last_lr() == pytest.approx([0.02, 0.01])
 
 
+def test_reduce_scales_an_lrkit_scheduler_for_the_rest_of_the_run() -> None:
+    from lrkit import schedules
+    from lrkit.torch import Scheduler
+
+    model, _, _ = setup()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    decay = schedules.linear(start=0.1, end=0.0, total_steps=200)
+    scheduler = Scheduler(optimizer, lr=decay)
+    watch = Watch(
+        model, optimizer, Doctor(on_critical="reduce", verbose=False), scheduler=scheduler
+    )
+    _diverging(watch, model, optimizer)  # the loop does not step the scheduler
+    assert [f.kind for f in watch.findings] == ["divergence"]
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * decay(0))
+    for _ in range(10):
+        scheduler.step()  # lrkit's Scheduler rewrites the rate each step: it stays reduced
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * decay(10))
+
+
 def test_stop_on_critical() -> None:
     model, _, _ = setup()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)

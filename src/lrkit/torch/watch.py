@@ -23,6 +23,8 @@ import torch
 from torch import nn
 
 from lrkit.doctor import Doctor, Finding
+from lrkit.schedules import Schedule
+from lrkit.torch.scheduler import Scheduler
 
 
 def global_grad_norm(parameters: Iterable[torch.Tensor]) -> float | None:
@@ -37,8 +39,14 @@ def scale_lr(optimizer: torch.optim.Optimizer, factor: float, scheduler: Any = N
     """Multiply every parameter group's learning rate by ``factor``.
 
     Also scales ``initial_lr`` (where a scheduler keeps its starting point) and, when a
-    ``scheduler`` is given, its ``base_lrs``, so the schedule continues from the lower rate.
+    ``scheduler`` is given, its ``base_lrs``, so the schedule continues from the lower rate;
+    lrkit's own :class:`~lrkit.torch.Scheduler` (on schedules) is scaled with its ``scale``.
     """
+    if isinstance(scheduler, Scheduler) and all(
+        isinstance(source, Schedule) for source in scheduler.lr_schedules
+    ):
+        scheduler.scale(factor)
+        return
     for group in optimizer.param_groups:
         group["lr"] *= factor
         if "initial_lr" in group:
