@@ -76,12 +76,15 @@ def timed_search(
     if storage is None:
         return wall, wall / n_trials
     trials = optuna.load_study(study_name=name, storage=search.open_storage(storage)).trials
+    # every trial is done (asserted above), so each has its start and completion times
+    timed = [(t, t.datetime_start, t.datetime_complete) for t in trials]
+    spans = [(t, start, end) for t, start, end in timed if start and end]
     first_done: dict[str, Any] = {}
-    for trial in sorted(trials, key=lambda t: t.datetime_complete):
-        first_done.setdefault(str(trial.user_attrs["lrkit_worker"]).rsplit(":", 1)[0], trial)
-    warm = max(t.datetime_complete for t in first_done.values())
-    steady = [t for t in trials if t.datetime_start >= warm]
-    last = max(t.datetime_complete for t in steady)
+    for trial, _, end in sorted(spans, key=lambda span: span[2]):
+        first_done.setdefault(str(trial.user_attrs["lrkit_worker"]).rsplit(":", 1)[0], end)
+    warm = max(first_done.values())
+    steady = [(start, end) for _, start, end in spans if start >= warm]
+    last = max(end for _, end in steady)
     return wall, (last - warm).total_seconds() / len(steady)
 
 
