@@ -164,6 +164,25 @@ def test_reduce_scales_an_lrkit_scheduler_for_the_rest_of_the_run() -> None:
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * decay(10))
 
 
+def test_every_param_group_rate_is_recorded() -> None:
+    model, _, _ = setup()
+    optimizer = torch.optim.SGD(
+        [{"params": model[0].parameters(), "lr": 0.2}, {"params": model[2].parameters()}],
+        lr=0.1,
+    )
+    watch = Watch(model, optimizer, Doctor(verbose=False))
+    x, y = torch.randn(8, 4), torch.randn(8, 1)
+    for _ in range(3):
+        optimizer.zero_grad()
+        backward(model, x, y)
+        optimizer.step()
+        watch.step(1.0)
+        optimizer.param_groups[1]["lr"] *= 0.5  # what the next step trains with
+    history = watch.doctor.history
+    assert list(history.column("lr")) == pytest.approx([0.2, 0.2, 0.2])
+    assert list(history.column("lr/1")) == pytest.approx([0.1, 0.05, 0.025])
+
+
 def test_stop_on_critical() -> None:
     model, _, _ = setup()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)

@@ -58,8 +58,10 @@ def scale_lr(optimizer: torch.optim.Optimizer, factor: float, scheduler: Any = N
 class Watch:
     """Records loss, learning rate and global gradient norm each optimizer step.
 
-    Hooks into ``optimizer.step()``: just before each update it reads the learning rate
-    and the gradient norm over ``model``'s parameters (after any clipping you did). Call
+    Hooks into ``optimizer.step()``: just before each update it reads the learning rates
+    (the first param group's as ``lr``, which the doctor's rules read, the others' as
+    ``lr/1``, ``lr/2``, ...) and the gradient norm over ``model``'s parameters (after any
+    clipping you did). Call
     :meth:`step` with the loss once per optimizer step, and :meth:`validate` after each
     evaluation. ``layer_ratios=True`` also records, for every parameter tensor, the
     update/weight ratio ||w_after - w_before|| / ||w_before|| as column
@@ -92,7 +94,7 @@ class Watch:
         self.doctor = doctor if doctor is not None else Doctor()
         self.layer_ratios = layer_ratios
         self.steps = 0
-        self._pending: tuple[float | None, float] | None = None
+        self._pending: tuple[float | None, list[float]] | None = None
         self._before: dict[str, torch.Tensor] = {}
         self._ratios: dict[str, float] = {}
         self.doctor.history.record_to(log, tensorboard)
@@ -104,7 +106,7 @@ class Watch:
 
     def _before_update(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         grad_norm = global_grad_norm(self.model.parameters())
-        self._pending = (grad_norm, float(self.optimizer.param_groups[0]["lr"]))
+        self._pending = (grad_norm, self._group_lrs())
         if self.layer_ratios:
             self._before = {
                 name: p.detach().clone()
@@ -133,22 +135,23 @@ class Watch:
         """
         value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
         if self._pending is None:
-            measured, lr = (
-                global_grad_norm(self.model.parameters()),
-                float(self.optimizer.param_groups[0]["lr"]),
-            )
+            measured, lrs = global_grad_norm(self.model.parameters()), self._group_lrs()
         else:
-            measured, lr = self._pending
+            measured, lrs = self._pending
         self._pending = None
         step = self.steps
         self.steps += 1
         found = self.doctor.observe(
-            step, value, lr=lr, grad_norm=grad_norm if grad_norm is not None else measured
+            step, value, lr=lrs[0], grad_norm=grad_norm if grad_norm is not None else measured
         )
-        if self._ratios:
-            self.doctor.history.append(step, **self._ratios)
+        extra = {f"lr/{i}": lr for i, lr in enumerate(lrs[1:], 1)} | self._ratios
+        if extra:
+            self.doctor.history.append(step, **extra)
             self._ratios = {}
         return found
+
+    def _group_lrs(self) -> list[float]:
+        return [float(group["lr"]) for group in self.optimizer.param_groups]
 
     def validate(
         self, val_loss: float | None = None, val_metric: float | None = None
