@@ -33,7 +33,8 @@ def test_find_can_probe_the_candidates(tmp_path, capsys):
     assert probed.steps == probe_steps(len(tasks.get("tabular-mlp").train_loader))
     printed = capsys.readouterr().out
     assert "Probe" in printed and "won" in printed
-    assert f"train at {probed.suggestion:.3g}" in printed
+    assert f"train at {probed.suggestion:.3g} at a constant rate" in printed
+    assert f"wsd (lrkit auto, fit) holds {probed.best:.3g}" in printed
     assert main([*argv, "--epochs", "0", "--out", str(tmp_path / "x"), "--no-progress"]) == 2
 
 

@@ -175,12 +175,13 @@ def test_find_lr_records_the_effective_batch_size():
     assert found.settings["batch_size"] == 64
 
 
-def test_auto_command_writes_everything(tmp_path):
+def test_auto_command_writes_everything(tmp_path, capsys):
     out = tmp_path / "auto"
     assert (
         main(["auto", "--task", "tabular-mlp", "--epochs", "2", "--out", str(out), "--no-progress"])
         == 0
     )
+    printed = capsys.readouterr().out
     for name in ("auto.json", "history.csv", "lr_find.png", "training.png"):
         assert (out / name).stat().st_size > 0
     summary = json.loads((out / "auto.json").read_text())
@@ -188,6 +189,7 @@ def test_auto_command_writes_everything(tmp_path):
     found = RangeTestResult.from_dict(summary["range_test"])
     assert probed.lrs == pytest.approx(probe_candidates(found))
     assert summary["lr"] == probed.best  # wsd holds the winner itself
+    assert f"wsd builds on {probed.best:.3g}" in printed
     assert summary["policy"] == "wsd"  # the default: it holds the probed rate
     assert summary["rollbacks"] == []  # a healthy run: the guard stays silent
     assert summary["peak_lr"] == pytest.approx(probed.best)

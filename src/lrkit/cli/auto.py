@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     outputs["auto.json"].write_text(json.dumps(summary, indent=2) + "\n")
     plot_training(history, outputs["training.png"], title=f"{task.name}: {args.policy}")
     if probed is not None:
-        print_probe(probed)
+        print_probe(probed, args.policy)
     out = console()
     source = "probed" if probed is not None else "suggested"
     out.print(

@@ -91,27 +91,35 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_probe(probed: ProbeResult) -> None:
-    """The candidates, their scores and the winner, as a table."""
+def print_probe(probed: ProbeResult, policy: str | None = None) -> None:
+    """The candidates, their scores and the winner, as a table, then the rate to train at:
+    for ``policy`` (``lrkit auto``), or as a constant rate and with ``wsd`` (``lrkit find``)."""
     from rich.table import Table
+
+    from lrkit.auto import probed_rate
 
     table = Table(title=f"Probe: {probed.steps} steps per candidate")
     table.add_column("learning rate", justify="right")
     table.add_column("training loss, last fifth", justify="right")
     table.add_column("")
     best: float | None = None
-    suggestion: float | None = None
     try:
-        best, suggestion = probed.best, probed.suggestion
+        best = probed.best
     except ValueError as exc:
         console().print(str(exc))
     for lr, score in zip(probed.lrs, probed.scores, strict=True):
         shown = f"{score:.4g}" if math.isfinite(score) else "diverged"
         table.add_row(f"{lr:.3g}", shown, "← won" if lr == best else "")
     console().print(table)
-    if suggestion is not None:
-        why = " (a step below the bold winner)" if suggestion != best else ""
-        console().print(f"train at {suggestion:.3g}{why}")
+    if best is None:
+        return
+    if policy is not None:
+        console().print(f"{policy} builds on {probed_rate(probed, policy):.3g}")
+        return
+    suggestion = probed.suggestion
+    why = " (a step below the bold winner)" if suggestion != best else ""
+    console().print(f"train at {suggestion:.3g} at a constant rate{why}")
+    console().print(f"wsd (lrkit auto, fit) holds {best:.3g}")
 
 
 def _print_summary(result: Any) -> None:
