@@ -225,3 +225,25 @@ def test_evaluate_weights_by_batch_size_and_restores_the_mode():
     assert by_step["loss"] == pytest.approx(expected, rel=1e-6)
     with pytest.raises(ValueError, match="loss_fn, step_fn: give exactly one"):
         evaluate(model, loader)
+
+
+def test_training_plot_marks_the_rollbacks(tmp_path, monkeypatch):
+    from lrkit.cli import auto as auto_cli
+    from lrkit.history import History
+    from lrkit.plotting import pyplot
+
+    plt = pyplot()
+    drawn: list[float] = []
+    real_axvline = plt.Axes.axvline
+    monkeypatch.setattr(
+        plt.Axes, "axvline", lambda ax, x, **kw: drawn.append(x) or real_axvline(ax, x, **kw)
+    )
+    history = History()
+    for step in range(30):
+        history.append(step, lr=0.1 if step < 13 else 0.1 / 3, loss=1 / (step + 1))
+        if step == 12:
+            history.append(step, rollback=1 / 3)
+    history.close()
+    auto_cli.plot_training(history, tmp_path / "training.png", title="t")
+    assert drawn == [12, 12]  # one line in each panel
+    assert (tmp_path / "training.png").stat().st_size > 0

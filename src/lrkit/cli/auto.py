@@ -123,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def plot_training(history: Any, path: Path, title: str) -> None:
-    """Loss (and validation metric) against step above the learning rate against step."""
+    """Loss (and validation loss) against step above the learning rate against step; a dashed
+    line where the divergence guard rolled back."""
     from lrkit.plotting import pyplot
 
     plt = pyplot()
@@ -140,7 +141,13 @@ def plot_training(history: Any, path: Path, title: str) -> None:
     bottom.plot(steps, history.column("lr"), color="C0")
     bottom.set_ylabel("learning rate")
     bottom.set_xlabel("step")
+    rollbacks = [row["step"] for row in history if "rollback" in row]
     for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
+        for i, step in enumerate(rollbacks):
+            label = "rollback (guard)" if ax is top and i == 0 else None
+            ax.axvline(step, color="C3", linestyle="--", linewidth=1, label=label)
+    if rollbacks:
+        top.legend(loc="best", fontsize="small")
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
