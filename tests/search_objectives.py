@@ -23,6 +23,18 @@ def peak(trial: SearchTrial) -> float:
     return target
 
 
+def paired(trial: SearchTrial) -> float:
+    """:func:`peak` once two processes have each started a trial (``pid-PID`` files under
+    ``LRKIT_TEST_MARKS``; gives up waiting after 120 s), so that a test of two workers sees
+    both at work however long the second one takes to start."""
+    marks = Path(os.environ["LRKIT_TEST_MARKS"])
+    (marks / f"pid-{os.getpid()}").touch()
+    deadline = time.monotonic() + 120
+    while len(list(marks.glob("pid-*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return peak(trial)
+
+
 def slow(trial: SearchTrial) -> float:
     """:func:`peak` taking ~0.3 s, leaving ``start-N-PID`` / ``done-N-PID`` files behind.
 

@@ -115,9 +115,14 @@ def test_three_workers_one_killed_mid_trial(postgres_url: str, tmp_path: Path) -
             assert "lrkit:***@127.0.0.1" in text
 
 
-def test_run_with_two_processes_on_postgres(postgres_url: str) -> None:  # noqa: F811
+def test_run_with_two_processes_on_postgres(
+    postgres_url: str,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LRKIT_TEST_MARKS", str(tmp_path))
     result = search.run(
-        "search_objectives:peak",
+        "search_objectives:paired",
         space={"lr": (1e-4, 1.0)},
         sampler="log",
         n_trials=5,
