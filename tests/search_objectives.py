@@ -26,13 +26,15 @@ def peak(trial: SearchTrial) -> float:
 def paired(trial: SearchTrial) -> float:
     """:func:`peak` once two processes have each started a trial (``pid-PID`` files under
     ``LRKIT_TEST_MARKS``; gives up waiting after 120 s), so that a test of two workers sees
-    both at work however long the second one takes to start."""
+    both at work however long the second one takes to start. Leaves ``done-N-PID`` behind."""
     marks = Path(os.environ["LRKIT_TEST_MARKS"])
     (marks / f"pid-{os.getpid()}").touch()
     deadline = time.monotonic() + 120
     while len(list(marks.glob("pid-*"))) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    return peak(trial)
+    value = peak(trial)
+    (marks / f"done-{trial.number}-{os.getpid()}").touch()
+    return value
 
 
 def slow(trial: SearchTrial) -> float:

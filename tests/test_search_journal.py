@@ -25,7 +25,7 @@ def test_two_processes_share_a_journal_and_run_each_point_once(
 ) -> None:
     monkeypatch.setenv("LRKIT_TEST_MARKS", str(tmp_path))
     result = search.run(
-        "search_objectives:slow",
+        "search_objectives:paired",
         space={"lr": (1e-4, 1.0), "optimizer": ["sgd", "adam"]},
         sampler="grid",
         n_trials=10,
