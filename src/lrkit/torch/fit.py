@@ -59,7 +59,7 @@ def fit(
     ``guard`` (a :class:`~lrkit.guard.DivergenceGuard`, or ``True`` for the default one)
     watches the training loss: when, after the first tenth of the run, the smoothed loss gives
     back half of its fall (or a loss is non-finite), the model and
-    optimizer go back to a copy saved near the best smoothed loss (at most 50 copies per run)
+    optimizer go back to a copy saved near the best smoothed loss (refreshed at most 50 times)
     and the rest of the schedule is divided by 3; the history records the new factor in a
     ``rollback`` column at that step. ``guard=False`` trains without it.
     """
