@@ -38,15 +38,28 @@ def to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
-def cpu_copy(value: Any) -> Any:
+def _cpu_copy(value: Any) -> Any:
     """A copy of ``value`` (a state dict, nested) with every tensor detached and on the CPU."""
     if isinstance(value, torch.Tensor):
         return value.detach().to("cpu", copy=True)
     if isinstance(value, dict):
-        return {key: cpu_copy(item) for key, item in value.items()}
+        return {key: _cpu_copy(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(cpu_copy(item) for item in value)
+        return type(value)(_cpu_copy(item) for item in value)
     return copy.deepcopy(value)
+
+
+def state_copy(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """A CPU copy of ``model``'s and ``optimizer``'s state dicts, for :func:`load_state`."""
+    return {"model": _cpu_copy(model.state_dict()), "optimizer": _cpu_copy(optimizer.state_dict())}
+
+
+def load_state(
+    model: nn.Module, optimizer: torch.optim.Optimizer, state: Mapping[str, Any]
+) -> None:
+    """Put back a :func:`state_copy` into ``model`` and ``optimizer``."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
 
 
 @contextmanager
@@ -57,7 +70,7 @@ def preserved(model: nn.Module, optimizer: torch.optim.Optimizer, snapshot: str 
     """
     if snapshot not in SNAPSHOTS:
         raise ValueError(f"snapshot: must be one of {', '.join(SNAPSHOTS)}, got {snapshot!r}")
-    state = {"model": cpu_copy(model.state_dict()), "optimizer": cpu_copy(optimizer.state_dict())}
+    state = state_copy(model, optimizer)
     modes = {name: module.training for name, module in model.named_modules()}
     with tempfile.TemporaryDirectory(prefix="lrkit-snapshot-") as tmp:
         if snapshot == "disk":
@@ -68,8 +81,7 @@ def preserved(model: nn.Module, optimizer: torch.optim.Optimizer, snapshot: str 
             yield
         finally:
             saved = torch.load(path, weights_only=True) if snapshot == "disk" else state
-            model.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
+            load_state(model, optimizer, saved)
             model.zero_grad(set_to_none=True)
             for name, module in model.named_modules():
                 module.train(modes[name])

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from lrkit.guard import DivergenceGuard
-from lrkit.torch.rangetest import cpu_copy
+from lrkit.torch.rangetest import load_state, state_copy
 from lrkit.torch.scheduler import Scheduler
 
 
@@ -37,14 +37,10 @@ class Rollback:
     def update(self, step: int, loss: float) -> bool:
         signal = self.guard.update(loss)
         if signal == "best" and step - self._saved_step >= self.every:
-            self._saved = {
-                "model": cpu_copy(self.model.state_dict()),
-                "optimizer": cpu_copy(self.optimizer.state_dict()),
-            }
+            self._saved = state_copy(self.model, self.optimizer)
             self._saved_step = step
         if signal != "rollback" or self._saved is None:
             return False
-        self.model.load_state_dict(self._saved["model"])
-        self.optimizer.load_state_dict(self._saved["optimizer"])
+        load_state(self.model, self.optimizer, self._saved)
         self.scheduler.scale(1 / self.guard.divisor)
         return True
