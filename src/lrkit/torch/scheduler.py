@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 from torch import Tensor
 from torch.optim import Optimizer
@@ -47,6 +47,17 @@ def _per_group(name: str, value: Any, groups: int) -> list[Any]:
             )
         return list(value)
     raise TypeError(f"{name}: must be a schedule or a list of them, got {value!r}{_hint(value)}")
+
+
+def _put_lr(group: dict[str, Any], lr: float) -> Any:
+    """Set ``group["lr"]`` (in place when it is a tensor); return the value to keep as the last
+    learning rate."""
+    current = group["lr"]
+    if isinstance(current, Tensor):
+        current.fill_(lr)
+        return current.clone()
+    group["lr"] = lr
+    return lr
 
 
 def _evaluator(source: LRSource) -> Callable[[float], float]:
@@ -136,14 +147,7 @@ class Scheduler(LRScheduler):
         lr_at, momentum_at, beta1 = self._lr_at, self._momentum_at, self._use_beta1
         last_lr: list[Any] = []
         for i, group in enumerate(self.optimizer.param_groups):
-            lr = lr_at[i](t)
-            current = group["lr"]
-            if isinstance(current, Tensor):
-                current.fill_(lr)
-                last_lr.append(current.clone())
-            else:
-                group["lr"] = lr
-                last_lr.append(lr)
+            last_lr.append(_put_lr(group, lr_at[i](t)))
             if momentum_at is not None:
                 momentum = momentum_at[i](t)
                 if beta1:
@@ -161,26 +165,29 @@ class Scheduler(LRScheduler):
             self.warned_past_end = True
             self._warn_after = math.inf
 
+    @property
+    def scalable(self) -> bool:
+        """Whether :meth:`scale` works: every learning-rate source is a schedule (a
+        ``ReduceOnPlateau`` is not)."""
+        return all(isinstance(source, Schedule) for source in self.lr_schedules)
+
     def scale(self, factor: float) -> None:
         """Multiply every learning-rate schedule by ``factor`` from now on, and the learning
         rates in the param groups with them (for example to lower the rate after rolling back
         a divergence)."""
         if not (math.isfinite(factor) and factor > 0):
             raise ValueError(f"factor: must be a positive finite number, got {factor!r}")
-        scaled: list[LRSource] = []
-        for source in self.lr_schedules:
-            if not isinstance(source, Schedule):
-                raise TypeError("scale: a ReduceOnPlateau learning rate cannot be scaled")
-            scaled.append(schedules.scale(source, factor))
-        self.lr_schedules = scaled
+        if not self.scalable:
+            raise TypeError("scale: a ReduceOnPlateau learning rate cannot be scaled")
+        self.lr_schedules = [
+            schedules.scale(cast(Schedule, source), factor) for source in self.lr_schedules
+        ]
         self._prepare()
         t = float(self.last_epoch)
-        for group, lr_at in zip(self.optimizer.param_groups, self._lr_at, strict=True):
-            if isinstance(group["lr"], Tensor):
-                group["lr"].fill_(lr_at(t))
-            else:
-                group["lr"] = lr_at(t)
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        self._last_lr = [
+            _put_lr(group, lr_at(t))
+            for group, lr_at in zip(self.optimizer.param_groups, self._lr_at, strict=True)
+        ]
 
     def _report(self, metric: float) -> None:
         plateaus = {id(s): s for s in self.lr_schedules if isinstance(s, ReduceOnPlateau)}

@@ -23,7 +23,6 @@ import torch
 from torch import nn
 
 from lrkit.doctor import Doctor, Finding
-from lrkit.schedules import Schedule
 from lrkit.torch.scheduler import Scheduler
 
 
@@ -42,9 +41,7 @@ def scale_lr(optimizer: torch.optim.Optimizer, factor: float, scheduler: Any = N
     ``scheduler`` is given, its ``base_lrs``, so the schedule continues from the lower rate;
     lrkit's own :class:`~lrkit.torch.Scheduler` (on schedules) is scaled with its ``scale``.
     """
-    if isinstance(scheduler, Scheduler) and all(
-        isinstance(source, Schedule) for source in scheduler.lr_schedules
-    ):
+    if isinstance(scheduler, Scheduler) and scheduler.scalable:
         scheduler.scale(factor)
         return
     for group in optimizer.param_groups:
