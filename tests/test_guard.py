@@ -109,7 +109,7 @@ def test_rollback_restores_the_saved_copy_and_lowers_the_rates():
     scheduler = Scheduler(optimizer, lr=schedules.linear(start=0.3, end=0.0, total_steps=10))
     keeper = Rollback(model, optimizer, scheduler, DivergenceGuard(smoothing=0.0), every=1)
 
-    def train_step(step: int, loss: float) -> bool:
+    def train_step(step: int, loss: float) -> float | None:
         optimizer.zero_grad()
         model(torch.ones(1, 3)).sum().backward()
         optimizer.step()

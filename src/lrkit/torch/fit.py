@@ -121,13 +121,8 @@ def fit(
                 if step + 1 < total_steps:  # the last step needs no next learning rate
                     scheduler.step()
                 value = float(loss.detach())
-                rolled = rollback is not None and rollback.update(step, value)
-                history.append(
-                    step,
-                    lr=current,
-                    loss=value,
-                    rollback=rollback.guard.factor if rollback is not None and rolled else None,
-                )
+                factor = rollback.update(step, value) if rollback is not None else None
+                history.append(step, lr=current, loss=value, rollback=factor)
                 bar(f"lr {current:.2e}  loss {value:.4f}")
                 step += 1
             if val_loader is not None:

@@ -19,7 +19,8 @@ from lrkit.torch.scheduler import Scheduler
 
 
 class Rollback:
-    """``update(step, loss)`` after each optimizer step; ``True`` when it rolled back."""
+    """``update(step, loss)`` after each optimizer step; the schedule's new factor when it
+    rolled back, else ``None``."""
 
     def __init__(
         self,
@@ -34,13 +35,13 @@ class Rollback:
         self._saved: dict[str, Any] | None = None
         self._saved_step = -every
 
-    def update(self, step: int, loss: float) -> bool:
+    def update(self, step: int, loss: float) -> float | None:
         signal = self.guard.update(loss)
         if signal == "best" and step - self._saved_step >= self.every:
             self._saved = state_copy(self.model, self.optimizer)
             self._saved_step = step
         if signal != "rollback" or self._saved is None:
-            return False
+            return None
         load_state(self.model, self.optimizer, self._saved)
         self.scheduler.scale(1 / self.guard.divisor)
-        return True
+        return self.guard.factor
