@@ -108,10 +108,7 @@ def write_table(
     seeds: list[int], orders: list[int], quality: dict[str, Any], done: dict[str, Any]
 ) -> None:
     def best(task: str, optimizer: str, seed: int) -> float:
-        return max(
-            quality[sq.key("grid", task, optimizer, seed, f"{lr:.6g}")]["score"]
-            for lr in sq.grid(optimizer)
-        )
+        return max(run["score"] for run in sq.grid_runs(quality, task, optimizer, seed).values())
 
     pairs = [(task, optimizer) for task in sq.TASKS for optimizer in sq.OPTIMIZERS]
     header = ["policy", "mean regret", "worst task", f"failed runs (> {FAILED:.0f} points)"]

@@ -51,6 +51,11 @@ def grid(optimizer: str) -> list[float]:
     return [float(10**e) for e in np.round(np.arange(low, high + 1e-9, 1 / 3), 6)]
 
 
+def grid_runs(done: dict[str, Any], task: str, optimizer: str, seed: int) -> dict[float, Any]:
+    """The cached grid runs of one task, optimizer and seed, by learning rate."""
+    return {lr: done[key("grid", task, optimizer, seed, f"{lr:.6g}")] for lr in grid(optimizer)}
+
+
 def key(*parts: Any) -> str:
     return "|".join(str(p) for p in parts)
 
@@ -328,10 +333,7 @@ def write_table(
         for optimizer in OPTIMIZERS:
             best_lrs, best_scores = [], []
             for seed in seeds:
-                scores = {
-                    lr: done[key("grid", task, optimizer, seed, f"{lr:.6g}")]
-                    for lr in grid(optimizer)
-                }
+                scores = grid_runs(done, task, optimizer, seed)
                 best_lr = max(scores, key=lambda lr: scores[lr]["score"])
                 best = scores[best_lr]["score"]
                 best_lrs.append(best_lr)
