@@ -7,6 +7,7 @@ import json
 import math
 from typing import Any
 
+from lrkit.auto import probed_rate
 from lrkit.cli.output import add_out_arguments, add_task_arguments, console, prepare_out_dir
 from lrkit.probe import ProbeResult, probe_steps
 from lrkit.suggest import Suggestion
@@ -95,8 +96,6 @@ def print_probe(probed: ProbeResult, policy: str | None = None) -> None:
     """The candidates, their scores and the winner, as a table, then the rate to train at:
     for ``policy`` (``lrkit auto``), or as a constant rate and with ``wsd`` (``lrkit find``)."""
     from rich.table import Table
-
-    from lrkit.auto import probed_rate
 
     table = Table(title=f"Probe: {probed.steps} steps per candidate")
     table.add_column("learning rate", justify="right")
