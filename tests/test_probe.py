@@ -1,5 +1,6 @@
 """lrkit.probe: candidates from the curve, scores, the winner, and the driver loop."""
 
+import itertools
 import math
 
 import numpy as np
@@ -10,6 +11,7 @@ from lrkit.probe import (
     PROBE_DIVISORS,
     STEP_BACK,
     ProbeResult,
+    candidate_schedule,
     probe,
     probe_candidates,
     probe_score,
@@ -33,12 +35,13 @@ def quadratic_train(curvature: float = 1.0, start: float = 5.0):
     """Gradient descent on curvature·x²/2 from ``start``; loss grows when lr·curvature > 2."""
     opened, closed = [], []
 
-    def train(lr: float):
+    def train(rate):
+        lr = rate(0)
         opened.append(lr)
         x = start
         try:
-            while True:
-                x -= lr * curvature * x
+            for step in itertools.count():
+                x -= rate(step) * curvature * x
                 yield 0.5 * curvature * x * x
         finally:
             closed.append(lr)
@@ -112,11 +115,61 @@ def test_all_diverged_is_an_error_that_says_why():
 def test_to_dict_is_standard_json_and_round_trips():
     result = ProbeResult(lrs=[0.1, 0.2], losses=[[1.0, math.nan], [0.5, 0.4]], steps=2)
     data = result.to_dict()
-    assert data == {"lrs": [0.1, 0.2], "losses": [[1.0, None], [0.5, 0.4]], "steps": 2}
+    assert data == {
+        "lrs": [0.1, 0.2],
+        "losses": [[1.0, None], [0.5, 0.4]],
+        "steps": 2,
+        "cooldown": 0.0,
+    }
     again = ProbeResult.from_dict(data)
     assert again.best == 0.2 and math.isnan(again.losses[0][1])
+    cooled = ProbeResult.from_dict({**data, "cooldown": 0.6})
+    assert cooled.cooldown == 0.6 and cooled.to_dict()["cooldown"] == 0.6
+    del data["cooldown"]  # written before the cooldown existed: a constant probe
+    assert ProbeResult.from_dict(data).cooldown == 0.0
     with pytest.raises(ValueError, match="probe result: missing field 'steps'"):
         ProbeResult.from_dict({"lrs": [], "losses": []})
+
+
+def test_a_candidate_holds_its_rate_then_decays_linearly_over_the_cooldown():
+    assert [candidate_schedule(0.1, 10)(t) for t in range(10)] == [0.1] * 10
+    rates = [candidate_schedule(0.1, 10, cooldown=0.4)(t) for t in range(10)]
+    # held for 6 steps, then 0.1·(10 − t)/4 over the last 4: no step is wasted at 0
+    assert rates == pytest.approx([0.1] * 7 + [0.075, 0.05, 0.025])
+    assert candidate_schedule(0.1, 3, cooldown=0.01)(2) == pytest.approx(0.1)  # at least 1 step
+
+
+@pytest.mark.parametrize("cooldown", [-0.1, 1.5, math.nan, True, "0.5"])
+def test_bad_cooldown_is_named(cooldown):
+    train, opened, _ = quadratic_train()
+    with pytest.raises(ValueError, match="cooldown: must be a fraction in"):
+        probe(train, [0.1], 5, cooldown=cooldown)
+    assert opened == []
+
+
+def noisy_descent(curvature: float = 0.1, noise: float = 5.0, start: float = 10.0):
+    """SGD on the mean of curvature·x²/2 over 100 coordinates, with the same seeded gradient
+    noise for every candidate."""
+
+    def train(rate):
+        rng = np.random.default_rng(0)
+        x = np.full(100, start)
+        for step in itertools.count():
+            x = x - rate(step) * (curvature * x + noise * rng.standard_normal(x.size))
+            yield float(0.5 * curvature * np.mean(x * x))
+
+    return train
+
+
+def test_a_cooldown_scores_the_rate_to_hold_before_a_decay_not_the_rate_to_keep():
+    # At a constant rate the bold candidate settles on a noise floor lr·noise²/4 above the
+    # safe one's loss; after a decay its noise anneals and the ground it covered counts.
+    train = noisy_descent()
+    kept = probe(train, [0.5, 0.05], steps=100)
+    cooled = probe(train, [0.5, 0.05], steps=100, cooldown=0.6)
+    assert kept.best == 0.05 and kept.cooldown == 0.0
+    assert cooled.best == 0.5 and cooled.cooldown == 0.6
+    assert cooled.scores[0] < kept.scores[0] / 1.5  # the decay took the bold rate off its floor
 
 
 def test_probe_steps_is_a_third_of_the_run():

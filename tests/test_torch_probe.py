@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lrkit import range_test
-from lrkit.probe import probe_candidates
+from lrkit.probe import candidate_schedule, probe_candidates
 from lrkit.torch import probe_lr
 
 
@@ -163,3 +163,34 @@ def test_accumulation_and_a_sampler_generator():
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="accumulation_steps: must be >= 1"):
         probe_lr(model, optimizer, None, sampled, [0.01], 5, accumulation_steps=0, step_fn=step_fn)
+
+
+def test_with_a_cooldown_each_candidate_trains_at_its_decaying_rate():
+    model, loader = regression()
+    optimizer = torch.optim.SGD(
+        [{"params": model[0].parameters()}, {"params": model[2].parameters(), "lr": 0.5}], lr=1.0
+    )
+    seen = []
+
+    def step_fn(model, batch):
+        seen.append([group["lr"] for group in optimizer.param_groups])
+        inputs, targets = batch
+        return nn.functional.mse_loss(model(inputs), targets)
+
+    result = probe_lr(
+        model,
+        optimizer,
+        None,
+        loader,
+        [0.02, 0.01],
+        10,
+        step_fn=step_fn,
+        cooldown=0.4,
+        progress=False,
+    )
+    assert result.cooldown == 0.4
+    for lr, run in zip([0.02, 0.01], [seen[:10], seen[10:]], strict=True):
+        expected = [candidate_schedule(lr, 10, 0.4)(t) for t in range(10)]
+        assert [rates[0] for rates in run] == pytest.approx(expected)
+        assert [rates[1] for rates in run] == pytest.approx([0.5 * v for v in expected])
+    assert [group["lr"] for group in optimizer.param_groups] == [1.0, 0.5]  # restored

@@ -13,13 +13,21 @@ The lowest score wins. :func:`probe_candidates` gives lrkit's pair, a bold ``lr_
 a safe ``lr_low / 9``; probing them for a third of the planned training
 (:data:`PROBE_FRACTION`) costs two thirds of a training run.
 
+A candidate holds its rate, or, with ``cooldown = c > 0``, holds it and then decays it
+linearly to 0 over the last ``c · steps`` steps (:func:`candidate_schedule`), the way a
+``wsd`` run ends. A constant rate is scored at the noise floor it settles on, which a higher
+rate raises, so the constant probe answers "which rate to keep"; the cooled-down probe
+answers "which rate to hold before a decay", and there the bold rate wins more often.
+``benchmarks/probe_cooldown.py`` measures it before ``fit``'s ``wsd``: better on reshuffled
+data orders, worse on one task of the benchmark's own order, so ``fit`` keeps the constant
+probe.
+
 A third of a run rewards a high rate that the whole run cannot always sustain: on
 ``benchmarks/suggestion_quality.py`` the bold candidate sometimes won the probe and then
-diverged late in training. So when the highest candidate wins, the rate to train at
+diverged late in training. So when the highest candidate wins, the constant rate to train at
 (:attr:`ProbeResult.suggestion`) is a step below it, ``best / STEP_BACK``; for lrkit's pair,
-``lr_low / 3``. The adapters
-(:func:`lrkit.torch.probe_lr`) build the ``train(lr)`` callable, as they build ``step(lr)``
-for the range test.
+``lr_low / 3``. The adapters (:func:`lrkit.torch.probe_lr`) build the ``train(rate)``
+callable, as they build ``step(lr)`` for the range test.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ import numpy as np
 from lrkit import suggest as rules
 from lrkit.progress import progress_bar
 from lrkit.rangetest import RangeTestResult
+from lrkit.schedules import Schedule, constant, wsd
 
 #: ``lr_low`` is divided by these to give the candidates: one bold, one safe.
 PROBE_DIVISORS = (2.0, 9.0)
@@ -43,7 +52,8 @@ PROBE_FRACTION = 1 / 3
 #: When the highest candidate wins, train at that rate divided by this.
 STEP_BACK = 1.5
 
-TrainFn = Callable[[float], Iterator[float]]
+#: ``train(rate)`` trains step ``i`` at ``rate(i)`` and yields its loss.
+TrainFn = Callable[[Schedule], Iterator[float]]
 
 
 def probe_steps(total_steps: int) -> int:
@@ -65,6 +75,18 @@ def probe_candidates(
     return [max(lr_low / d, float(lrs[0])) for d in divisors]
 
 
+def candidate_schedule(lr: float, steps: int, cooldown: float = 0.0) -> Schedule:
+    """``lr`` throughout when ``cooldown`` is 0; else ``lr``, then linear decay to 0 over the
+    last ``max(1, round(cooldown · steps))`` of the ``steps``."""
+    if isinstance(cooldown, bool) or not (
+        isinstance(cooldown, (int, float)) and 0 <= cooldown <= 1
+    ):
+        raise ValueError(f"cooldown: must be a fraction in [0, 1], got {cooldown!r}")
+    if not cooldown:
+        return constant(lr=lr)
+    return wsd(lr=lr, total_steps=steps, decay_steps=max(1, round(cooldown * steps)))
+
+
 def probe_score(losses: Sequence[float]) -> float:
     """Mean of the last fifth of ``losses`` (at least 3 of them); ``inf`` if any is not
     finite or there are none."""
@@ -77,11 +99,13 @@ def probe_score(losses: Sequence[float]) -> float:
 @dataclass(frozen=True)
 class ProbeResult:
     """The candidates, the training losses each produced, their scores, the winner
-    (:attr:`best`) and the rate to train at (:attr:`suggestion`)."""
+    (:attr:`best`) and the constant rate to train at (:attr:`suggestion`); ``cooldown`` is
+    the fraction of the steps each candidate decayed over (0: held throughout)."""
 
     lrs: list[float]
     losses: list[list[float]]
     steps: int
+    cooldown: float = 0.0
 
     @property
     def scores(self) -> list[float]:
@@ -112,6 +136,7 @@ class ProbeResult:
             "lrs": list(self.lrs),
             "losses": [[v if math.isfinite(v) else None for v in run] for run in self.losses],
             "steps": self.steps,
+            "cooldown": self.cooldown,
         }
 
     @classmethod
@@ -124,29 +149,37 @@ class ProbeResult:
                     [math.nan if v is None else float(v) for v in run] for run in data["losses"]
                 ],
                 steps=int(data["steps"]),
+                cooldown=float(data.get("cooldown", 0.0)),
             )
         except KeyError as exc:
             raise ValueError(f"probe result: missing field {exc.args[0]!r}") from None
 
 
 def probe(
-    train: TrainFn, lrs: Sequence[float], steps: int, *, progress: bool = False
+    train: TrainFn,
+    lrs: Sequence[float],
+    steps: int,
+    *,
+    cooldown: float = 0.0,
+    progress: bool = False,
 ) -> ProbeResult:
-    """Score each learning rate in ``lrs`` by ``steps`` steps of ``train(lr)``.
+    """Score each learning rate in ``lrs`` by ``steps`` steps of
+    ``train(candidate_schedule(lr, steps, cooldown))``.
 
-    ``train(lr)`` starts from the common initial state and yields one training loss per
-    step; it is closed after ``steps`` losses or at the first non-finite one, and must
-    restore that state when closed.
+    ``train(rate)`` starts from the common initial state, trains step ``i`` at ``rate(i)``
+    and yields one training loss per step; it is closed after ``steps`` losses or at the
+    first non-finite one, and must restore that state when closed.
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps: must be an integer >= 1, got {steps!r}")
     if not lrs or any(not (math.isfinite(lr) and lr > 0) for lr in lrs):
         raise ValueError(f"lrs: must be positive finite learning rates, got {list(lrs)!r}")
+    rates = [candidate_schedule(float(lr), steps, cooldown) for lr in lrs]
     runs: list[list[float]] = []
     with progress_bar("probe", steps * len(lrs), enabled=progress) as advance:
-        for lr in lrs:
+        for lr, rate in zip(lrs, rates, strict=True):
             losses: list[float] = []
-            run = train(float(lr))
+            run = train(rate)
             try:
                 for loss in itertools.islice(run, steps):
                     losses.append(float(loss))
@@ -158,4 +191,4 @@ def probe(
                 if close is not None:
                     close()
             runs.append(losses)
-    return ProbeResult([float(lr) for lr in lrs], runs, steps)
+    return ProbeResult([float(lr) for lr in lrs], runs, steps, float(cooldown))

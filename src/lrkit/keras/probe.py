@@ -1,4 +1,4 @@
-"""The probe for a compiled Keras 3 model: builds the ``train(lr)`` callable
+"""The probe for a compiled Keras 3 model: builds the ``train(rate)`` callable
 :func:`lrkit.probe.probe` drives.
 
 Each candidate starts from the same variables (model, optimizer, metrics) and global
@@ -18,6 +18,7 @@ from lrkit.keras.batches import batch_stream
 from lrkit.keras.rangetest import build_variables, checked_optimizer, preserved
 from lrkit.probe import ProbeResult, probe, probe_candidates
 from lrkit.rangetest import RangeTestResult, check_count
+from lrkit.schedules import Schedule
 
 
 def probe_lr(
@@ -30,6 +31,7 @@ def probe_lr(
     batch_size: int = 32,
     shuffle: bool = True,
     seed: int = 0,
+    cooldown: float = 0.0,
     progress: bool = True,
 ) -> ProbeResult:
     """Train ``steps`` batches at each candidate learning rate (``model.train_on_batch``) and
@@ -40,7 +42,7 @@ def probe_lr(
     ``candidates`` is a range-test result (its :func:`~lrkit.probe.probe_candidates`) or the
     learning rates themselves; ``x``, ``y``, ``batch_size``, ``shuffle`` and ``seed`` are as in
     :func:`~lrkit.keras.find_lr`; :func:`~lrkit.probe.probe_steps` gives a good ``steps`` for
-    a planned run (a third of it).
+    a planned run (a third of it); ``cooldown`` is as in :func:`lrkit.torch.probe_lr`.
     """
     check_count("batch_size", batch_size)
     optimizer = checked_optimizer(model)
@@ -55,13 +57,13 @@ def probe_lr(
 
     build_variables(model, next(batches())[0])
 
-    def train(lr: float) -> Iterator[float]:
+    def train(rate: Schedule) -> Iterator[float]:
         with preserved(model):
-            optimizer.learning_rate.assign(lr)
-            for batch_x, batch_y, weight in batches():
+            for step, (batch_x, batch_y, weight) in enumerate(batches()):
+                optimizer.learning_rate.assign(rate(step))
                 logs = model.train_on_batch(
                     batch_x, batch_y, sample_weight=weight, return_dict=True
                 )
                 yield float(logs["loss"])
 
-    return probe(train, lrs, steps, progress=progress)
+    return probe(train, lrs, steps, cooldown=cooldown, progress=progress)

@@ -1,4 +1,4 @@
-"""The probe for a torch model: builds the ``train(lr)`` callable :func:`lrkit.probe.probe`
+"""The probe for a torch model: builds the ``train(rate)`` callable :func:`lrkit.probe.probe`
 drives.
 
 Every candidate starts from the same model and optimizer state and the same random state —
@@ -9,6 +9,7 @@ whatever happens.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ from torch import nn
 
 from lrkit.probe import ProbeResult, probe, probe_candidates
 from lrkit.rangetest import RangeTestResult, check_count
+from lrkit.schedules import Schedule
 from lrkit.torch.rangetest import (
     StepFn,
     accumulated_step,
@@ -41,6 +43,7 @@ def probe_lr(
     step_fn: StepFn | None = None,
     device: str | torch.device | None = None,
     snapshot: str = "cpu",
+    cooldown: float = 0.0,
     progress: bool = True,
 ) -> ProbeResult:
     """Train ``steps`` steps at each candidate learning rate and return the scores; the best
@@ -52,7 +55,9 @@ def probe_lr(
     their ratio to it. A step runs ``accumulation_steps`` batches forward and backward, then
     the optimizer; batches, ``step_fn``, ``device`` and ``snapshot`` are as in
     :func:`~lrkit.torch.find_lr`; :func:`~lrkit.probe.probe_steps` gives a good ``steps``
-    for a planned run (a third of it).
+    for a planned run (a third of it). With ``cooldown`` > 0 each candidate decays to 0 over
+    that fraction of its steps (:func:`~lrkit.probe.candidate_schedule`), which scores the
+    rate to hold before a decay rather than the rate to keep.
     """
     lrs = (
         probe_candidates(candidates)
@@ -64,14 +69,14 @@ def probe_lr(
     target = torch.device(device) if device is not None else model_device(model)
     set_lr = lr_setter(optimizer)
 
-    def train(lr: float) -> Iterator[float]:
+    def train(rate: Schedule) -> Iterator[float]:
         with preserved(model, optimizer, snapshot), randomness_preserved(train_loader):
-            set_lr(lr)
             model.train()
             batches = cycle_batches(train_loader, "train_loader")
-            while True:
+            for step in itertools.count():
+                set_lr(rate(step))
                 yield accumulated_step(
                     model, optimizer, compute_loss, batches, target, accumulation_steps
                 )
 
-    return probe(train, lrs, steps, progress=progress)
+    return probe(train, lrs, steps, cooldown=cooldown, progress=progress)
