@@ -104,26 +104,46 @@ def main() -> None:
     write_table(args.seeds, list(orders), quality, done)
 
 
-def write_table(
-    seeds: list[int], orders: list[int], quality: dict[str, Any], done: dict[str, Any]
-) -> None:
+PAIRS = [(task, optimizer) for task in sq.TASKS for optimizer in sq.OPTIMIZERS]
+
+
+def regrets_by_pair(
+    name: str, seeds: list[int], orders: list[int], quality: dict[str, Any], done: dict[str, Any]
+) -> dict[tuple[str, str], list[float]]:
+    """Grid-best score minus the score of run ``name``, per (task, optimizer), over every seed
+    and data order."""
+
     def best(task: str, optimizer: str, seed: int) -> float:
         return max(run["score"] for run in sq.grid_runs(quality, task, optimizer, seed).values())
 
-    pairs = [(task, optimizer) for task in sq.TASKS for optimizer in sq.OPTIMIZERS]
+    return {
+        pair: [
+            best(*pair, seed) - done[sq.key(name, *pair, seed, order)]["score"]
+            for seed in seeds
+            for order in orders
+        ]
+        for pair in PAIRS
+    }
+
+
+def orders_line(seeds: list[int], orders: list[int]) -> str:
+    """The date, the machine, the seeds and the data orders, for a results page."""
+    return (
+        f"Date: {date.today().isoformat()}. Machine: {platform.system()} {platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}. Seeds: {seeds}; data "
+        f"orders {orders} per seed (the benchmark's own order is not among them)."
+    )
+
+
+def write_table(
+    seeds: list[int], orders: list[int], quality: dict[str, Any], done: dict[str, Any]
+) -> None:
     header = ["policy", "mean regret", "worst task", f"failed runs (> {FAILED:.0f} points)"]
-    header += [f"{task} {optimizer}" for task, optimizer in pairs]
+    header += [f"{task} {optimizer}" for task, optimizer in PAIRS]
     rows = []
     for name in POLICIES:
-        regrets = {
-            pair: [
-                best(*pair, seed) - done[sq.key(name, *pair, seed, order)]["score"]
-                for seed in seeds
-                for order in orders
-            ]
-            for pair in pairs
-        }
-        per_pair = [float(np.mean(regrets[pair])) for pair in pairs]
+        regrets = regrets_by_pair(name, seeds, orders, quality, done)
+        per_pair = [float(np.mean(regrets[pair])) for pair in PAIRS]
         failed = sum(r > FAILED for values in regrets.values() for r in values)
         runs = sum(len(values) for values in regrets.values())
         cells = [f"`{name}`", f"{np.mean(per_pair):.2f}", f"{max(per_pair):.1f}"]
@@ -132,9 +152,7 @@ def write_table(
     lines = [
         "# `fit` policies on reshuffled data orders",
         "",
-        f"Date: {date.today().isoformat()}. Machine: {platform.system()} {platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}. Seeds: {seeds}; data "
-        f"orders {orders} per seed (the benchmark's own order is not among them).",
+        orders_line(seeds, orders),
         "",
         "Regret = grid-best score (from `suggestion_quality.md`) - score, in points, averaged "
         "per task and optimizer, then over them.",

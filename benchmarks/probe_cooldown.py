@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-from collections import defaultdict
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+import auto_policies as ap
 import suggestion_quality as sq
 
 #: name -> (candidate divisors, cooldown fraction, label)
@@ -123,30 +121,17 @@ def main() -> None:
 def write_table(
     seeds: list[int], orders: list[int], quality: dict[str, Any], done: dict[str, Any]
 ) -> None:
-    pairs = [(task, optimizer) for task in sq.TASKS for optimizer in sq.OPTIMIZERS]
-    best: dict[tuple[str, str, int], float] = {}
-    for task, optimizer in pairs:
-        for seed in seeds:
-            runs = sq.grid_runs(quality, task, optimizer, seed).values()
-            best[task, optimizer, seed] = max(run["score"] for run in runs)
-    header = ["probe", "mean regret", "worst task", *(f"{t} {o}" for t, o in pairs)]
+    header = ["probe", "mean regret", "worst task", *(f"{t} {o}" for t, o in ap.PAIRS)]
     rows = []
     for variant, (_, _, label) in VARIANTS.items():
-        regrets: dict[tuple[str, str], list[float]] = defaultdict(list)
-        for task, optimizer in pairs:
-            for seed in seeds:
-                for order in orders:
-                    run = done[sq.key(variant, task, optimizer, seed, order)]
-                    regrets[task, optimizer].append(best[task, optimizer, seed] - run["score"])
-        per_pair = [float(np.mean(regrets[pair])) for pair in pairs]
+        regrets = ap.regrets_by_pair(variant, seeds, orders, quality, done)
+        per_pair = [float(np.mean(regrets[pair])) for pair in ap.PAIRS]
         cells = [label, f"{np.mean(per_pair):.2f}", f"{max(per_pair):.1f}"]
         rows.append("| " + " | ".join(cells + [f"{v:.1f}" for v in per_pair]) + " |")
     lines = [
         "# The probe before `wsd`: constant rate or cooldown",
         "",
-        f"Date: {date.today().isoformat()}. Machine: {platform.system()} {platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}. Seeds: {seeds}; data "
-        f"orders {orders} per seed (the benchmark's own order is not among them).",
+        ap.orders_line(seeds, orders),
         "",
         "Each variant probes on the run's own data order, then `fit` trains `wsd` at the "
         "probe's winner with the divergence guard. Regret = grid-best score (from "
