@@ -62,3 +62,27 @@ def test_candidates_come_from_a_range_test_and_bad_input_is_named():
         probe_lr(model, x, y, candidates=[0.1], steps=0, progress=False)
     with pytest.raises(ValueError, match="model: is not compiled"):
         probe_lr(keras.Sequential([keras.layers.Dense(1)]), x, y, candidates=[0.1], steps=3)
+
+
+def test_with_a_cooldown_the_rate_decays_from_the_second_step():
+    x, y = data()
+    held = probe_lr(
+        make_model("sgd", dropout=False), x, y, candidates=[0.1], steps=6, progress=False
+    )
+    cooled = probe_lr(
+        make_model("sgd", dropout=False),
+        x,
+        y,
+        candidates=[0.1],
+        steps=6,
+        cooldown=1.0,
+        progress=False,
+    )
+    assert cooled.cooldown == 1.0 and held.cooldown == 0.0
+    # step 0 trains at the full rate in both, so the first two losses agree; from step 1 on
+    # the cooled-down candidate trains at 0.1·(6 − t)/6 and its losses part ways
+    assert cooled.losses[0][:2] == pytest.approx(held.losses[0][:2], rel=1e-6)
+    assert all(
+        a != pytest.approx(b, rel=1e-6)
+        for a, b in zip(cooled.losses[0][2:], held.losses[0][2:], strict=True)
+    )
