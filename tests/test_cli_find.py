@@ -8,6 +8,7 @@ import pytest
 
 from lrkit import RangeTestResult, tasks
 from lrkit.cli import main
+from lrkit.cli.find import print_probe
 from lrkit.probe import ProbeResult, probe_candidates, probe_steps
 
 
@@ -34,8 +35,19 @@ def test_find_can_probe_the_candidates(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "Probe" in printed and "won" in printed
     assert f"train at {probed.suggestion:.3g} at a constant rate" in printed
-    assert f"wsd (lrkit auto, fit) holds {probed.best:.3g}" in printed
+    assert f"wsd (lrkit auto, fit) holds {probed.hold:.3g}" in printed
     assert main([*argv, "--epochs", "0", "--out", str(tmp_path / "x"), "--no-progress"]) == 2
+
+
+def test_the_probe_table_says_when_wsd_holds_a_bolder_rate_than_the_winner(capsys):
+    close = ProbeResult(lrs=[0.02, 0.004], losses=[[0.55] * 5, [0.47] * 5], steps=5)
+    print_probe(close)
+    printed = capsys.readouterr().out
+    assert "train at 0.004 at a constant rate" in printed
+    assert "wsd (lrkit auto, fit) holds 0.02 (bolder than the winner" in printed
+    print_probe(ProbeResult(lrs=[0.02, 0.004], losses=[[0.9] * 5, [0.47] * 5], steps=5))
+    printed = capsys.readouterr().out
+    assert "wsd (lrkit auto, fit) holds 0.004\n" in printed
 
 
 def test_find_refuses_to_overwrite_results(tmp_path, capsys):

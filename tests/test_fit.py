@@ -54,12 +54,16 @@ def test_wsd_warms_up_holds_the_rate_then_decays_to_zero():
     assert schedule([0, 5, 10, 100, 160, 180, 199]) == pytest.approx(expected)
 
 
-def test_wsd_builds_on_the_probes_winner_and_the_others_on_its_suggestion():
+def test_wsd_holds_the_probes_hold_rate_and_the_others_build_on_its_suggestion():
     bold_won = ProbeResult(lrs=[0.3, 0.05], losses=[[1.0] * 5, [2.0] * 5], steps=5)
     assert bold_won.best == 0.3 and bold_won.suggestion == pytest.approx(0.2)
     assert probed_rate(bold_won, "wsd") == 0.3
     for policy in ("one_cycle", "cosine", "constant"):
         assert probed_rate(bold_won, policy) == pytest.approx(0.2)
+    # the safe rate won, but the bold one scored within the hold tolerance: wsd holds it
+    bold_close = ProbeResult(lrs=[0.3, 0.05], losses=[[1.2] * 5, [1.0] * 5], steps=5)
+    assert probed_rate(bold_close, "wsd") == 0.3
+    assert probed_rate(bold_close, "one_cycle") == bold_close.best == 0.05
     safe_won = ProbeResult(lrs=[0.3, 0.05], losses=[[2.0] * 5, [1.0] * 5], steps=5)
     assert probed_rate(safe_won, "wsd") == probed_rate(safe_won, "one_cycle") == 0.05
 
@@ -188,11 +192,11 @@ def test_auto_command_writes_everything(tmp_path, capsys):
     probed = ProbeResult.from_dict(summary["probe"])
     found = RangeTestResult.from_dict(summary["range_test"])
     assert probed.lrs == pytest.approx(probe_candidates(found))
-    assert summary["lr"] == probed.best  # wsd holds the winner itself
-    assert f"wsd builds on {probed.best:.3g}" in printed
+    assert summary["lr"] == probed.hold  # wsd holds the probe's hold rate
+    assert f"wsd builds on {probed.hold:.3g}" in printed
     assert summary["policy"] == "wsd"  # the default: it holds the probed rate
     assert summary["rollbacks"] == []  # a healthy run: the guard stays silent
-    assert summary["peak_lr"] == pytest.approx(probed.best)
+    assert summary["peak_lr"] == pytest.approx(probed.hold)
     assert main(["auto", "--task", "tabular-mlp", "--out", str(out), "--no-progress"]) == 2
 
 

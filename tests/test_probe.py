@@ -8,6 +8,7 @@ import pytest
 
 from lrkit import SuggestionError, range_test
 from lrkit.probe import (
+    HOLD_TOLERANCE,
     PROBE_DIVISORS,
     STEP_BACK,
     ProbeResult,
@@ -99,6 +100,27 @@ def test_a_winning_bold_rate_is_stepped_back_for_training():
     assert middle_wins.suggestion == 0.1
     alone = ProbeResult(lrs=[0.3], losses=[[0.3]], steps=1)
     assert alone.suggestion == 0.3
+
+
+def test_the_rate_held_before_a_decay_is_the_boldest_within_the_tolerance_of_the_best():
+    assert HOLD_TOLERANCE == 1.5
+
+    def result(*scores: float) -> ProbeResult:
+        lrs = [0.3, 0.05] if len(scores) == 2 else [0.3, 0.1, 0.05]
+        return ProbeResult(lrs=lrs, losses=[[s] * 5 for s in scores], steps=5)
+
+    assert result(1.0, 2.0).hold == 0.3  # the bold rate won outright
+    assert result(1.5, 1.0).hold == 0.3  # lost, but scored within 1.5x of the best
+    assert result(1.51, 1.0).hold == 0.05  # lost by more: the safe rate is held
+    assert result(1.51, 1.0).best == 0.05 == result(1.5, 1.0).best  # best is unchanged
+    assert result(3.0, 1.4, 1.0).hold == 0.1  # the boldest within the tolerance
+    assert result(math.inf, 1.4, 1.0).hold == 0.1  # a diverged candidate never is
+    # a negative best score: the tolerance is (1.5 - 1)·|s_min| above it
+    assert result(-1.5, -2.0).hold == 0.3
+    assert result(-0.9, -2.0).hold == 0.05
+    diverged = ProbeResult(lrs=[0.1, 0.2], losses=[[math.inf], [math.nan]], steps=5)
+    with pytest.raises(SuggestionError, match="every candidate diverged"):
+        _ = diverged.hold
 
 
 def test_ties_go_to_the_lower_rate():

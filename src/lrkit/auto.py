@@ -6,8 +6,8 @@ see :mod:`lrkit.probe`), else ``result.suggestion`` — and the curve's cyclical
 ``(base_lr, max_lr) = result.clr_bounds()``:
 
 - ``wsd`` (the default): warm-up from 0 to ``lr*`` over the first 5 % of the steps, ``lr*``
-  until the last 20 %, then linear decay to 0 — the constant rate the probe measured, with
-  the warm-up and the final decay that a constant rate lacks;
+  until the last 20 %, then linear decay to 0 — a rate the probe measured, held, with the
+  warm-up and the final decay that a constant rate lacks;
 - ``one_cycle``: one-cycle with peak ``2·lr*``, starting at peak/25 (torch ``OneCycleLR``
   defaults otherwise);
 - ``triangular`` / ``triangular2`` / ``exp_range``: Smith's CLR between ``base_lr`` and
@@ -33,16 +33,16 @@ DECAY_FRACTION = 0.2
 ONE_CYCLE_PEAK = 2.0
 #: The policies built around ``lr*`` (the others read only the cyclical bounds).
 RATE_POLICIES = ("wsd", "one_cycle", "cosine", "constant")
-#: The policies built on the probe's winner itself rather than on its suggestion.
-WINNER_POLICIES = ("wsd",)
+#: The policies that hold the probed rate and then decay: built on the probe's ``hold``.
+HOLD_POLICIES = ("wsd",)
 
 
 def probed_rate(probed: ProbeResult, policy: str) -> float:
-    """``lr*`` for ``policy`` from a probe: the winner (``probed.best``) for ``wsd``, whose
-    final decay and ``fit``'s divergence guard cover the late divergence that the step-back
-    guards a constant rate against; the suggestion (a step below a bold winner) for the
-    others."""
-    return probed.best if policy in WINNER_POLICIES else probed.suggestion
+    """``lr*`` for ``policy`` from a probe: for ``wsd``, the rate to hold before its final
+    decay (``probed.hold``: the boldest candidate within a factor 1.5 of the best score; the
+    decay and ``fit``'s divergence guard cover the late divergence that the step-back guards
+    a constant rate against); the suggestion (a step below a bold winner) for the others."""
+    return probed.hold if policy in HOLD_POLICIES else probed.suggestion
 
 
 def policy_schedule(

@@ -22,8 +22,8 @@ def register(subparsers: Any) -> None:
         "auto",
         help="find the learning rate, schedule it and train, in one go",
         description="Run the range test, probe its bold and safe candidates (for the "
-        "policies built around one rate: wsd, one_cycle, cosine, constant), turn the winner into a "
-        "schedule (--policy) and train the task. Writes auto.json, history.csv, lr_find.png "
+        "policies built around one rate: wsd, one_cycle, cosine, constant), turn the result into "
+        "a schedule (--policy) and train the task. Writes auto.json, history.csv, lr_find.png "
         "and training.png into --out.",
     )
     add_task_arguments(parser)

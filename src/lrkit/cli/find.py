@@ -9,7 +9,7 @@ from typing import Any
 
 from lrkit.auto import probed_rate
 from lrkit.cli.output import add_out_arguments, add_task_arguments, console, prepare_out_dir
-from lrkit.probe import ProbeResult, probe_steps
+from lrkit.probe import HOLD_TOLERANCE, ProbeResult, probe_steps
 from lrkit.suggest import Suggestion
 
 
@@ -118,7 +118,9 @@ def print_probe(probed: ProbeResult, policy: str | None = None) -> None:
     suggestion = probed.suggestion
     why = " (a step below the bold winner)" if suggestion != best else ""
     console().print(f"train at {suggestion:.3g} at a constant rate{why}")
-    console().print(f"wsd (lrkit auto, fit) holds {best:.3g}")
+    hold = probed.hold
+    bolder = f" (bolder than the winner: its loss is within {HOLD_TOLERANCE:g}×)"
+    console().print(f"wsd (lrkit auto, fit) holds {hold:.3g}{bolder if hold != best else ''}")
 
 
 def _print_summary(result: Any) -> None:

@@ -47,9 +47,9 @@ def fit(
     ``constant``) use ``lr`` when given; otherwise, with ``probe`` (the default), the rate
     :func:`lrkit.auto.probed_rate` takes from :func:`~lrkit.torch.probe_lr` after probing the
     range test's two candidates for a third of the run's steps each (compared on training
-    loss, so ``val_loader`` stays unseen): the winner for ``wsd``, the suggestion for the
-    others; without the probe, the range test's suggestion. The schedule comes from
-    :func:`lrkit.auto.policy_schedule` over ``epochs × len(loader)`` steps; with
+    loss, so ``val_loader`` stays unseen): the rate to hold (``.hold``) for ``wsd``, the
+    suggestion for the others; without the probe, the range test's suggestion. The schedule
+    comes from :func:`lrkit.auto.policy_schedule` over ``epochs × len(loader)`` steps; with
     ``one_cycle`` and the CLR policies, momentum (or Adam's beta1) follows the mirrored
     curve. Returns the history: per step ``lr`` and ``loss``; per epoch, at its last step,
     ``val_loss`` and ``val_metric`` (``metric(outputs, targets)``, averaged over
