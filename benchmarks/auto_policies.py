@@ -6,7 +6,10 @@ policy below from that seed's range test and probe, on ``--orders`` data orders 
 benchmark's own: the task's initial weights stay, the loader's shuffling and torch's random
 state are reseeded with ``1000 · seed + order``. Regret is against the same grid as there.
 
-- ``wsd@best+guard``: ``wsd`` at the probe's winner, with the divergence guard (the default);
+- ``wsd@hold+guard``: ``wsd`` at the probe's hold rate (the boldest candidate scoring within
+  1.5× of the best, :attr:`lrkit.probe.ProbeResult.hold`), with the divergence guard (the
+  default);
+- ``wsd@best+guard``: ``wsd`` at the probe's winner, with the guard (the default before);
 - ``wsd@best``: the same without the guard;
 - ``wsd@suggestion+guard``: ``wsd`` at the probe's suggestion (a step below a bold winner);
 - ``one_cycle@suggestion``: one-cycle peaking at 2 × the suggestion, no guard.
@@ -18,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ import numpy as np
 import suggestion_quality as sq
 
 POLICIES = {
+    "wsd@hold+guard": ("wsd", "hold", True),
     "wsd@best+guard": ("wsd", "best", True),
     "wsd@best": ("wsd", "best", False),
     "wsd@suggestion+guard": ("wsd", "suggestion", True),
@@ -129,8 +131,7 @@ def regrets_by_pair(
 def orders_line(seeds: list[int], orders: list[int]) -> str:
     """The date, the machine, the seeds and the data orders, for a results page."""
     return (
-        f"Date: {date.today().isoformat()}. Machine: {platform.system()} {platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}. Seeds: {seeds}; data "
+        f"{sq.dated_machine()} Seeds: {seeds}; data "
         f"orders {orders} per seed (the benchmark's own order is not among them)."
     )
 

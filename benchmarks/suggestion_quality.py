@@ -56,6 +56,14 @@ def grid_runs(done: dict[str, Any], task: str, optimizer: str, seed: int) -> dic
     return {lr: done[key("grid", task, optimizer, seed, f"{lr:.6g}")] for lr in grid(optimizer)}
 
 
+def dated_machine() -> str:
+    """Today's date and this machine, for the first line of a results page."""
+    return (
+        f"Date: {date.today().isoformat()}. Machine: {platform.system()} {platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}."
+    )
+
+
 def key(*parts: Any) -> str:
     return "|".join(str(p) for p in parts)
 
@@ -374,8 +382,7 @@ def write_table(
     lines = [
         "# Suggestion quality",
         "",
-        f"Date: {date.today().isoformat()}. Machine: {platform.system()} {platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}. Seeds: {seeds}. "
+        f"{dated_machine()} Seeds: {seeds}. "
         f"Held-out task: `{HELD_OUT}`. The default rule and the probe were designed on the "
         f"other tasks and on seeds {DESIGN_SEEDS[0]}-{DESIGN_SEEDS[-1]}; later seeds were run "
         "after that, as a fresh check. `auto`'s policy was chosen on all tasks and seeds, but on "
