@@ -1,5 +1,6 @@
 """lrkit.torch.fit and lrkit auto: history shape, the schedule applied, state after training."""
 
+import itertools
 import json
 import math
 
@@ -229,6 +230,26 @@ def test_evaluate_weights_by_batch_size_and_restores_the_mode():
     assert by_step["loss"] == pytest.approx(expected, rel=1e-6)
     with pytest.raises(ValueError, match="loss_fn, step_fn: give exactly one"):
         evaluate(model, loader)
+
+
+def test_validating_between_epochs_leaves_the_training_run_as_it_was():
+    from lrkit import tasks
+
+    def losses(validate: bool) -> list[float]:
+        task = tasks.get("digits-cnn", seed=3)  # dropout: every step draws from torch's RNG
+        history = fit(
+            task.model,
+            task.make_optimizer("adam"),
+            task.loss_fn,
+            list(itertools.islice(task.train_loader, 6)),
+            3,
+            val_loader=task.val_loader if validate else None,
+            lr=1e-3,
+            progress=False,
+        )
+        return list(history.column("loss"))
+
+    assert losses(validate=True) == losses(validate=False)
 
 
 def test_training_plot_marks_the_rollbacks(tmp_path, monkeypatch):

@@ -38,8 +38,9 @@ candidate whose score is within a factor :data:`HOLD_TOLERANCE` of the lowest:
 
 In ``benchmarks/hold_tolerance.py``, where the bold rate ended a ``wsd`` run more than 3
 points ahead of the safe one, its constant-probe score was 0.57–1.33× the safe one's; where it
-ended more than 3 points behind, 1.85× at the median. The adapters (:func:`lrkit.torch.probe_lr`) build the
-``train(rate)`` callable, as they build ``step(lr)`` for the range test.
+ended more than 3 points behind, 1.85× at the median. The adapters
+(:func:`lrkit.torch.probe_lr`) build the ``train(rate)`` callable, as they build ``step(lr)``
+for the range test.
 """
 
 from __future__ import annotations

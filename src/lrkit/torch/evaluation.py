@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lrkit.torch.rangetest import StepFn, model_device, to_device
+from lrkit.torch.rangetest import StepFn, model_device, randomness_preserved, to_device
 
 Metric = Callable[[torch.Tensor, torch.Tensor], float]
 
@@ -28,7 +28,10 @@ def evaluate(
 
     Batches are ``(inputs, targets)`` pairs scored with ``loss_fn`` (one forward pass for loss
     and metric), or anything ``step_fn(model, batch) -> loss`` reads. The model's train/eval
-    mode is restored afterwards.
+    mode is restored afterwards, and so is the random state (torch's, numpy's, ``random``'s
+    and the loader's generators): iterating a ``DataLoader`` draws from torch's generator, so
+    without that a validation pass between epochs would change the dropout masks and data
+    order of the training that follows.
     """
     if (loss_fn is None) == (step_fn is None):
         raise ValueError("loss_fn, step_fn: give exactly one of them")
@@ -36,21 +39,22 @@ def evaluate(
     was_training = model.training
     model.eval()
     loss_sum, metric_sum, count = 0.0, 0.0, 0
-    for batch in loader:
-        batch = to_device(batch, target)
-        size = len(batch[-1]) if isinstance(batch, (tuple, list)) else 1
-        outputs = None
-        if step_fn is not None:
-            loss = step_fn(model, batch)
-        else:
-            inputs, targets = batch
-            outputs = model(inputs)
-            loss = loss_fn(outputs, targets)  # type: ignore[misc]
-        loss_sum += float(loss) * size
-        if metric is not None:
-            inputs, targets = batch
-            metric_sum += metric(model(inputs) if outputs is None else outputs, targets) * size
-        count += size
+    with randomness_preserved(loader):
+        for batch in loader:
+            batch = to_device(batch, target)
+            size = len(batch[-1]) if isinstance(batch, (tuple, list)) else 1
+            outputs = None
+            if step_fn is not None:
+                loss = step_fn(model, batch)
+            else:
+                inputs, targets = batch
+                outputs = model(inputs)
+                loss = loss_fn(outputs, targets)  # type: ignore[misc]
+            loss_sum += float(loss) * size
+            if metric is not None:
+                inputs, targets = batch
+                metric_sum += metric(model(inputs) if outputs is None else outputs, targets) * size
+            count += size
     model.train(was_training)
     scores = {"loss": loss_sum / count}
     if metric is not None:
