@@ -16,7 +16,7 @@ that rate, with no further training; regret is against the grid of ``suggestion_
 - ``winner``: the constant probe's winner (``ProbeResult.best``; ``fit``'s rule before);
 - ``winner, cooldown``: the cooled-down probe's winner;
 - ``tolerance k``: the bold rate unless its constant-probe score is more than ``k`` times the
-  safe one's (``ProbeResult.hold`` with ``HOLD_TOLERANCE = k``);
+  safe one's (``ProbeResult.boldest_within(k)``; ``.hold`` is ``k = HOLD_TOLERANCE``);
 - ``always bold`` / ``always lr_low / 3`` / ``always safe``: no probe;
 - ``best of the three (hindsight)``: seen after the fact — the floor for any rule.
 
@@ -111,19 +111,14 @@ def rules() -> dict[str, Callable[[dict[str, Any]], str]]:
     """Rule name -> which run (a key of ``record["fit"]``) it picks for a record."""
     from lrkit.probe import HOLD_TOLERANCE, ProbeResult
 
-    def scores(record: dict[str, Any], probe: str) -> list[float]:
-        return ProbeResult([2.0, 1.0], record[probe], 1).scores  # bold, safe
+    def probed(record: dict[str, Any], probe: str) -> ProbeResult:
+        return ProbeResult([2.0, 1.0], record[probe], 1)  # 2: the bold rate, 1: the safe one
 
     def winner(probe: str) -> Callable[[dict[str, Any]], str]:
-        return lambda r: BOLD if scores(r, probe)[0] < scores(r, probe)[1] else SAFE
+        return lambda r: BOLD if probed(r, probe).best == 2.0 else SAFE
 
     def tolerance(k: float) -> Callable[[dict[str, Any]], str]:
-        def pick(record: dict[str, Any]) -> str:  # as ProbeResult.hold, with k for the tolerance
-            bold, safe = scores(record, "const")
-            lowest = min(bold, safe)
-            return BOLD if bold <= lowest + (k - 1) * abs(lowest) else SAFE
-
-        return pick
+        return lambda r: BOLD if probed(r, "const").boldest_within(k) == 2.0 else SAFE
 
     picks: dict[str, Callable[[dict[str, Any]], str]] = {
         "winner": winner("const"),
@@ -188,11 +183,12 @@ def write_table(
     groups = ("design", "fresh", "benchmark order")
     # (rule, group) -> (task, optimizer) -> regrets
     regrets: dict[tuple[str, str], dict[tuple[str, str], list[float]]] = {}
+    picks = rules()
     for record in records:
         pair = (record["task"], record["optimizer"])
         runs = sq.grid_runs(quality, *pair, record["seed"])
         best = max(run["score"] for run in runs.values())
-        for name, pick in rules().items():
+        for name, pick in picks.items():
             regret = best - record["fit"][pick(record)][0]
             for where in (group(record), "all"):
                 regrets.setdefault((name, where), {}).setdefault(pair, []).append(regret)
@@ -203,7 +199,7 @@ def write_table(
 
     header = ["rule", *(f"{g}: mean, worst" for g in groups), "all: mean, worst"]
     rows = []
-    for name in rules():
+    for name in picks:
         cells = [f"{m:.2f}, {w:.1f}" for m, w in (summary(name, g) for g in (*groups, "all"))]
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     pair_header = ["rule", *(f"{t} {o}" for t, o in ap.PAIRS)]
@@ -211,7 +207,7 @@ def write_table(
         f"| {name} | "
         + " | ".join(f"{np.mean(regrets[(name, 'all')][pair]):.1f}" for pair in ap.PAIRS)
         + " |"
-        for name in rules()
+        for name in picks
     ]
     counts = {g: sum(group(r) == g for r in records) for g in groups}
     lines = [

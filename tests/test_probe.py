@@ -118,6 +118,10 @@ def test_the_rate_held_before_a_decay_is_the_boldest_within_the_tolerance_of_the
     # a negative best score: the tolerance is (1.5 - 1)·|s_min| above it
     assert result(-1.5, -2.0).hold == 0.3
     assert result(-0.9, -2.0).hold == 0.05
+    assert result(1.4, 1.0).boldest_within(1.2) == 0.05  # a tighter tolerance of your own
+    assert result(1.0, 1.0).boldest_within(1.0) == 0.3  # 1: the best, ties to the bolder
+    with pytest.raises(ValueError, match="tolerance: must be a finite number >= 1, got 0.5"):
+        result(1.0, 2.0).boldest_within(0.5)
     diverged = ProbeResult(lrs=[0.1, 0.2], losses=[[math.inf], [math.nan]], steps=5)
     with pytest.raises(SuggestionError, match="every candidate diverged"):
         _ = diverged.hold

@@ -152,11 +152,18 @@ class ProbeResult:
 
     @property
     def hold(self) -> float:
-        """The rate to hold before a final decay: the highest candidate whose score is at
-        most ``s_min + (HOLD_TOLERANCE − 1)·|s_min|``, ``s_min`` the lowest score."""
+        """The rate to hold before a final decay: :meth:`boldest_within` the
+        :data:`HOLD_TOLERANCE`."""
+        return self.boldest_within(HOLD_TOLERANCE)
+
+    def boldest_within(self, tolerance: float) -> float:
+        """The highest candidate whose score is at most ``s_min + (tolerance − 1)·|s_min|``,
+        ``s_min`` the lowest score; ``tolerance = 1`` gives :attr:`best` but for ties."""
+        if not (math.isfinite(tolerance) and tolerance >= 1):
+            raise ValueError(f"tolerance: must be a finite number >= 1, got {tolerance!r}")
         scores = self._usable_scores()
         lowest = min(scores)
-        within = lowest + (HOLD_TOLERANCE - 1) * abs(lowest)
+        within = lowest + (tolerance - 1) * abs(lowest)
         return max(lr for lr, score in zip(self.lrs, scores, strict=True) if score <= within)
 
     def to_dict(self) -> dict[str, Any]:
