@@ -49,7 +49,9 @@ class DevTools:
     def __init__(self, url: str) -> None:
         import websocket
 
-        self.socket = websocket.create_connection(url, timeout=60)
+        # no Origin header: chromium refuses DevTools connections from an origin it was not
+        # told to allow, and websocket-client sends one by default
+        self.socket = websocket.create_connection(url, timeout=60, suppress_origin=True)
         self.ids = itertools.count(1)
         self.events: list[dict[str, Any]] = []
 
