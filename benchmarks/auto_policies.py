@@ -148,8 +148,7 @@ def write_table(
         failed = sum(r > FAILED for values in regrets.values() for r in values)
         runs = sum(len(values) for values in regrets.values())
         cells = [f"`{name}`", f"{np.mean(per_pair):.2f}", f"{max(per_pair):.1f}"]
-        cells += [f"{failed} of {runs}", *(f"{v:.1f}" for v in per_pair)]
-        rows.append("| " + " | ".join(cells) + " |")
+        rows.append([*cells, f"{failed} of {runs}", *(f"{v:.1f}" for v in per_pair)])
     lines = [
         "# `fit` policies on reshuffled data orders",
         "",
@@ -158,16 +157,13 @@ def write_table(
         "Regret = grid-best score (from `suggestion_quality.md`) - score, in points, averaged "
         "per task and optimizer, then over them.",
         "",
-        "| " + " | ".join(header) + " |",
-        "| --- | " + " | ".join("---:" for _ in header[1:]) + " |",
-        *rows,
+        *sq.markdown_table(header, rows),
         "",
         "Regenerate: `python benchmarks/auto_policies.py` (runs are cached in "
         "`benchmarks/results/auto_policies_runs.jsonl`).",
         "",
     ]
-    (sq.RESULTS / "auto_policies.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    sq.publish("auto_policies.md", lines)
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ def write_table(done: dict[str, Any], base: list[int], extra: list[int]) -> None
             error = paired.std(ddof=1) / np.sqrt(paired.size)
             gaps.append(f"{paired.mean():+.2f} ± {error:.2f}")
             ps.append(f"{sign_flip_p(paired):.3f}")
-        rows.append("| " + " | ".join(cells + gaps + ps) + " |")
+        rows.append(cells + gaps + ps)
     lines = [
         "# `auto` against the learning-rate-free optimizers, on more seeds",
         "",
@@ -104,17 +104,14 @@ def write_table(done: dict[str, Any], base: list[int], extra: list[int]) -> None
         "The difference is paired by seed (same data, split and initial weights), ± one "
         "standard error; p is the two-sided sign-flip test of a zero mean difference.",
         "",
-        "| " + " | ".join(header) + " |",
-        "| --- | " + " | ".join("---:" for _ in header[1:]) + " |",
-        *rows,
+        *sq.markdown_table(header, rows),
         "",
         "Regenerate: `python benchmarks/auto_vs_lr_free.py` (runs are cached in "
         "`benchmarks/results/auto_vs_lr_free_runs.jsonl`; the first 13 seeds come from "
         "`suggestion_quality_runs.jsonl`).",
         "",
     ]
-    (sq.RESULTS / "auto_vs_lr_free.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    sq.publish("auto_vs_lr_free.md", lines)
 
 
 if __name__ == "__main__":

@@ -201,12 +201,10 @@ def write_table(
     rows = []
     for name in picks:
         cells = [f"{m:.2f}, {w:.1f}" for m, w in (summary(name, g) for g in (*groups, "all"))]
-        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+        rows.append([name, *cells])
     pair_header = ["rule", *(f"{t} {o}" for t, o in ap.PAIRS)]
     pair_rows = [
-        f"| {name} | "
-        + " | ".join(f"{np.mean(regrets[(name, 'all')][pair]):.1f}" for pair in ap.PAIRS)
-        + " |"
+        [name, *(f"{np.mean(regrets[(name, 'all')][pair]):.1f}" for pair in ap.PAIRS)]
         for name in picks
     ]
     counts = {g: sum(group(r) == g for r in records) for g in groups}
@@ -225,22 +223,17 @@ def write_table(
         "chosen on the design runs (seeds 0-9, reshuffled orders, tasks other than "
         f"`{sq.HELD_OUT}`); fresh runs are seeds 10-12 and `{sq.HELD_OUT}`.",
         "",
-        "| " + " | ".join(header) + " |",
-        "| --- | " + " | ".join("---:" for _ in header[1:]) + " |",
-        *rows,
+        *sq.markdown_table(header, rows),
         "",
         "## Per task and optimizer, all runs",
         "",
-        "| " + " | ".join(pair_header) + " |",
-        "| --- | " + " | ".join("---:" for _ in pair_header[1:]) + " |",
-        *pair_rows,
+        *sq.markdown_table(pair_header, pair_rows),
         "",
         "Regenerate: `python benchmarks/hold_tolerance.py` (runs are cached in "
         "`benchmarks/results/hold_tolerance_runs.jsonl`).",
         "",
     ]
-    (sq.RESULTS / "hold_tolerance.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    sq.publish("hold_tolerance.md", lines)
 
 
 if __name__ == "__main__":

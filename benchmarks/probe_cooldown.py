@@ -127,7 +127,7 @@ def write_table(
         regrets = ap.regrets_by_pair(variant, seeds, orders, quality, done)
         per_pair = [float(np.mean(regrets[pair])) for pair in ap.PAIRS]
         cells = [label, f"{np.mean(per_pair):.2f}", f"{max(per_pair):.1f}"]
-        rows.append("| " + " | ".join(cells + [f"{v:.1f}" for v in per_pair]) + " |")
+        rows.append([*cells, *(f"{v:.1f}" for v in per_pair)])
     lines = [
         "# The probe before `wsd`: constant rate or cooldown",
         "",
@@ -138,16 +138,13 @@ def write_table(
         "`suggestion_quality.md`) - score, in points, averaged per task and optimizer, then "
         "over them.",
         "",
-        "| " + " | ".join(header) + " |",
-        "| --- | " + " | ".join("---:" for _ in header[1:]) + " |",
-        *rows,
+        *sq.markdown_table(header, rows),
         "",
         "Regenerate: `python benchmarks/probe_cooldown.py` (runs are cached in "
         "`benchmarks/results/probe_cooldown_runs.jsonl`).",
         "",
     ]
-    (sq.RESULTS / "probe_cooldown.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    sq.publish("probe_cooldown.md", lines)
 
 
 if __name__ == "__main__":

@@ -64,6 +64,21 @@ def dated_machine() -> str:
     )
 
 
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """The lines of a markdown table: the first column left-aligned, the others right."""
+    return [
+        "| " + " | ".join(header) + " |",
+        "| --- | " + " | ".join("---:" for _ in header[1:]) + " |",
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
+def publish(name: str, lines: list[str]) -> None:
+    """Write a results page to ``benchmarks/results/name`` and print it."""
+    (RESULTS / name).write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
 def key(*parts: Any) -> str:
     return "|".join(str(p) for p in parts)
 
@@ -475,8 +490,7 @@ def write_table(
         "`benchmarks/results/suggestion_quality_runs.jsonl`; delete it to start over).",
         "",
     ]
-    (RESULTS / "suggestion_quality.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    publish("suggestion_quality.md", lines)
 
 
 SPENT = ("steps", "seconds")
@@ -486,12 +500,7 @@ def _against_lr_free(task_names: list[str], seeds: list[int], done: dict[str, An
     """Per task (Adam): mean scores of ``auto`` and each learning-rate-free optimizer, and the
     paired difference auto − it over the seeds, ± its standard error s/√n."""
     header = ["task", "auto", *LR_FREE, *(f"auto − {m}" for m in LR_FREE)]
-    lines = [
-        "## `auto` against the learning-rate-free optimizers (Adam, mean score in points)",
-        "",
-        "| " + " | ".join(header) + " |",
-        "| --- | " + " | ".join("---:" for _ in header[1:]) + " |",
-    ]
+    rows = []
     for task in task_names:
         auto = [done.get(key("auto", task, "adam", seed)) for seed in seeds]
         cells, gaps = [_fmt([r["score"] for r in auto if r])], []
@@ -500,13 +509,15 @@ def _against_lr_free(task_names: list[str], seeds: list[int], done: dict[str, An
             cells.append(_fmt([r["score"] for r in runs if r]))
             paired = [a["score"] - r["score"] for a, r in zip(auto, runs, strict=True) if a and r]
             gaps.append(_gap(paired))
-        lines.append(f"| {task} | " + " | ".join(cells + gaps) + " |")
-    lines += [
+        rows.append([task, *cells, *gaps])
+    return [
+        "## `auto` against the learning-rate-free optimizers (Adam, mean score in points)",
+        "",
+        *markdown_table(header, rows),
         "",
         "The difference is paired by seed (same data, split and initial weights). Where it is "
         "within about two standard errors of 0, the table cannot tell the two apart.",
     ]
-    return lines
 
 
 def _gap(paired: list[float]) -> str:
