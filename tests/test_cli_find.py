@@ -40,12 +40,15 @@ def test_find_can_probe_the_candidates(tmp_path, capsys):
 
 
 def test_the_probe_table_says_when_wsd_holds_a_bolder_rate_than_the_winner(capsys):
-    close = ProbeResult(lrs=[0.02, 0.004], losses=[[0.55] * 5, [0.47] * 5], steps=5)
+    close = ProbeResult(
+        lrs=[0.02, 0.004], losses=[[2.3] * 3 + [0.55] * 7, [2.3] * 3 + [0.47] * 7], steps=10
+    )
     print_probe(close)
     printed = capsys.readouterr().out
     assert "train at 0.004 at a constant rate" in printed
     assert "wsd (lrkit auto, fit) holds 0.02 (bolder than the winner" in printed
-    print_probe(ProbeResult(lrs=[0.02, 0.004], losses=[[0.9] * 5, [0.47] * 5], steps=5))
+    far = [[2.3] * 3 + [0.9] * 7, [2.3] * 3 + [0.47] * 7]
+    print_probe(ProbeResult(lrs=[0.02, 0.004], losses=far, steps=10))
     printed = capsys.readouterr().out
     assert "wsd (lrkit auto, fit) holds 0.004\n" in printed
 

@@ -7,8 +7,16 @@ import math
 import pytest
 import torch
 
-from lrkit import RangeTestResult, range_test
-from lrkit.auto import ONE_CYCLE_PEAK, POLICIES, policy_schedule, probed_rate
+from lrkit import RangeTestResult, SuggestionError, range_test
+from lrkit.auto import (
+    ONE_CYCLE_PEAK,
+    POLICIES,
+    overhead_budget,
+    policy_schedule,
+    probe_budget,
+    probed_rate,
+    sweep_budget,
+)
 from lrkit.cli import main
 from lrkit.probe import PROBE_FRACTION, ProbeResult, probe_candidates
 from lrkit.torch import find_lr, fit, probe_lr
@@ -55,17 +63,21 @@ def test_wsd_warms_up_holds_the_rate_then_decays_to_zero():
     assert schedule([0, 5, 10, 100, 160, 180, 199]) == pytest.approx(expected)
 
 
+def fell_to(*scores: float) -> list[list[float]]:
+    return [[3.0] * 3 + [score] * 7 for score in scores]
+
+
 def test_wsd_holds_the_probes_hold_rate_and_the_others_build_on_its_suggestion():
-    bold_won = ProbeResult(lrs=[0.3, 0.05], losses=[[1.0] * 5, [2.0] * 5], steps=5)
+    bold_won = ProbeResult(lrs=[0.3, 0.05], losses=fell_to(1.0, 2.0), steps=10)
     assert bold_won.best == 0.3 and bold_won.suggestion == pytest.approx(0.2)
     assert probed_rate(bold_won, "wsd") == 0.3
     for policy in ("one_cycle", "cosine", "constant"):
         assert probed_rate(bold_won, policy) == pytest.approx(0.2)
-    # the safe rate won, but the bold one scored within the hold tolerance: wsd holds it
-    bold_close = ProbeResult(lrs=[0.3, 0.05], losses=[[1.2] * 5, [1.0] * 5], steps=5)
+    # the safe rate won, but the bold one made most of its fall: wsd holds it
+    bold_close = ProbeResult(lrs=[0.3, 0.05], losses=fell_to(1.2, 1.0), steps=10)
     assert probed_rate(bold_close, "wsd") == 0.3
     assert probed_rate(bold_close, "one_cycle") == bold_close.best == 0.05
-    safe_won = ProbeResult(lrs=[0.3, 0.05], losses=[[2.0] * 5, [1.0] * 5], steps=5)
+    safe_won = ProbeResult(lrs=[0.3, 0.05], losses=fell_to(2.0, 1.0), steps=10)
     assert probed_rate(safe_won, "wsd") == probed_rate(safe_won, "one_cycle") == 0.05
 
 
@@ -272,3 +284,74 @@ def test_training_plot_marks_the_rollbacks(tmp_path, monkeypatch):
     auto_cli.plot_training(history, tmp_path / "training.png", title="t")
     assert drawn == [12, 12]  # one line in each panel
     assert (tmp_path / "training.png").stat().st_size > 0
+
+
+def test_the_overhead_budget_is_half_a_long_run_and_at_most_a_short_one():
+    # hand-derived from the formulas in lrkit.auto
+    assert [overhead_budget(t) for t in (60, 115, 299, 300, 1000, 5000)] == [
+        60,
+        115,
+        150,
+        150,
+        500,
+        2500,
+    ]
+    assert sweep_budget(115) == (57, 115 - 2 * 19)
+    assert sweep_budget(1000) == (100, 500 - 2 * 83)
+    assert probe_budget(115, 57) == 29  # (115 - 57) // 2, below a third of the run
+    assert probe_budget(5000, 100) == 1200
+    assert probe_budget(90, 0) == 30  # a third of the run when the budget allows it
+    for total in range(20, 6000, 7):
+        budget = overhead_budget(total)
+        assert budget <= (total / 2 if total >= 300 else total)
+        num_steps, max_steps = sweep_budget(total)
+        for spent in (num_steps, max_steps):  # one sweep, or every retry the bound allows
+            assert spent + 2 * probe_budget(total, spent) <= budget
+
+
+@pytest.mark.parametrize("epochs", [2, 20])
+def test_fit_decides_within_its_overhead_budget(epochs):
+    from lrkit import tasks
+
+    task = tasks.get("tabular-mlp", seed=0)
+    history = fit(
+        task.model,
+        task.make_optimizer("adam"),
+        task.loss_fn,
+        task.train_loader,
+        epochs,
+        progress=False,
+    )
+    plan = history.plan
+    total = epochs * len(task.train_loader)
+    assert plan["total_steps"] == total == len(history)
+    found, probed = plan["range_test"], plan["probe"]
+    assert plan["overhead_steps"] == found.steps_run + probed.steps * len(probed.lrs)
+    assert plan["overhead_steps"] <= overhead_budget(total)
+    assert found.settings["num_steps"] == sweep_budget(total)[0]
+    assert plan["lr"] == probed.hold == pytest.approx(history.column("lr").max())
+
+
+def test_fit_refuses_a_model_that_cannot_learn_and_says_why():
+    class Constant(torch.nn.Module):
+        """Trainable weights that never reach the output: nothing to learn."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.linear(x) * 0.0
+
+    data = torch.utils.data.TensorDataset(torch.randn(64, 4), torch.randint(0, 3, (64,)))
+    loader = torch.utils.data.DataLoader(data, batch_size=8)
+    model = Constant()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    found = find_lr(model, optimizer, loss_fn, loader, progress=False)
+    assert len(found.sweeps) == 3 and all("unreadable" in s for s in found.sweeps[:2])
+    with pytest.raises(SuggestionError, match="never fell by 1%.*in all 3 sweeps"):
+        probe_lr(model, optimizer, loss_fn, loader, found, 5, progress=False)
+    # fit retries within its budget: a 320-step run leaves room for one more sweep
+    with pytest.raises(SuggestionError, match="never fell by 1%.*in all 2 sweeps"):
+        fit(model, optimizer, loss_fn, loader, 40, progress=False)

@@ -8,7 +8,8 @@ import pytest
 
 from lrkit import SuggestionError, range_test
 from lrkit.probe import (
-    HOLD_TOLERANCE,
+    HOLD_FRACTION,
+    NOISE_Z,
     PROBE_DIVISORS,
     STEP_BACK,
     ProbeResult,
@@ -90,41 +91,84 @@ def test_a_diverging_rate_loses_and_is_stopped_at_its_first_non_finite_loss():
     assert opened == closed == [1.0, 0.05]  # every run was closed, so the adapter restored
 
 
+def fell_to(*scores: float, start: float = 3.0) -> list[list[float]]:
+    """Noiseless runs that start at ``start`` and settle on each score (the last fifth)."""
+    return [[start] * 3 + [score] * 7 for score in scores]
+
+
 def test_a_winning_bold_rate_is_stepped_back_for_training():
-    bold_wins = ProbeResult(lrs=[0.3, 0.05], losses=[[0.1] * 5, [0.2] * 5], steps=5)
+    bold_wins = ProbeResult(lrs=[0.3, 0.05], losses=fell_to(0.1, 0.2), steps=10)
     assert bold_wins.best == 0.3
     assert bold_wins.suggestion == pytest.approx(0.3 / STEP_BACK)
-    safe_wins = ProbeResult(lrs=[0.3, 0.05], losses=[[0.3] * 5, [0.2] * 5], steps=5)
+    safe_wins = ProbeResult(lrs=[0.3, 0.05], losses=fell_to(0.3, 0.2), steps=10)
     assert safe_wins.suggestion == safe_wins.best == 0.05
-    middle_wins = ProbeResult(lrs=[0.3, 0.1, 0.05], losses=[[0.3], [0.1], [0.2]], steps=1)
+    middle_wins = ProbeResult(lrs=[0.3, 0.1, 0.05], losses=fell_to(0.3, 0.1, 0.2), steps=10)
     assert middle_wins.suggestion == 0.1
-    alone = ProbeResult(lrs=[0.3], losses=[[0.3]], steps=1)
+    alone = ProbeResult(lrs=[0.3], losses=fell_to(0.3), steps=10)
     assert alone.suggestion == 0.3
 
 
-def test_the_rate_held_before_a_decay_is_the_boldest_within_the_tolerance_of_the_best():
-    assert HOLD_TOLERANCE == 1.5
+def test_the_rate_held_before_a_decay_is_the_boldest_that_made_most_of_the_largest_fall():
+    assert HOLD_FRACTION == 0.8
 
-    def result(*scores: float) -> ProbeResult:
+    def result(*scores: float, start: float = 3.0) -> ProbeResult:
         lrs = [0.3, 0.05] if len(scores) == 2 else [0.3, 0.1, 0.05]
-        return ProbeResult(lrs=lrs, losses=[[s] * 5 for s in scores], steps=5)
+        return ProbeResult(lrs=lrs, losses=fell_to(*scores, start=start), steps=10)
 
     assert result(1.0, 2.0).hold == 0.3  # the bold rate won outright
-    assert result(1.5, 1.0).hold == 0.3  # lost, but scored within 1.5x of the best
-    assert result(1.51, 1.0).hold == 0.05  # lost by more: the safe rate is held
-    assert result(1.51, 1.0).best == 0.05 == result(1.5, 1.0).best  # best is unchanged
-    assert result(3.0, 1.4, 1.0).hold == 0.1  # the boldest within the tolerance
-    assert result(math.inf, 1.4, 1.0).hold == 0.1  # a diverged candidate never is
-    # a negative best score: the tolerance is (1.5 - 1)·|s_min| above it
-    assert result(-1.5, -2.0).hold == 0.3
-    assert result(-0.9, -2.0).hold == 0.05
-    assert result(1.4, 1.0).boldest_within(1.2) == 0.05  # a tighter tolerance of your own
+    assert result(1.4, 1.0).hold == 0.3  # lost, but made 1.6 of the largest fall, 2.0: 80 %
+    assert result(1.41, 1.0).hold == 0.05  # made less: the safe rate is held
+    assert result(1.41, 1.0).best == 0.05 == result(1.4, 1.0).best  # best is unchanged
+    assert result(2.0, 1.1, 1.0).hold == 0.1  # the boldest that made 80 % of the fall
+    assert result(math.inf, 1.1, 1.0).hold == 0.1  # a diverged candidate never is
+    # the same losses mean the same on any scale: a fall, not a ratio of raw losses
+    assert result(14.0, 10.0, start=30.0).hold == 0.3
+    assert result(0.14, 0.1, start=0.3).hold == 0.3
+    # near a floor a ratio of raw losses punishes what a fall does not
+    assert result(0.03, 0.01).hold == 0.3
+    assert result(0.03, 0.01).boldest_within(1.5) == 0.05
     assert result(1.0, 1.0).boldest_within(1.0) == 0.3  # 1: the best, ties to the bolder
     with pytest.raises(ValueError, match="tolerance: must be a finite number >= 1, got 0.5"):
         result(1.0, 2.0).boldest_within(0.5)
     diverged = ProbeResult(lrs=[0.1, 0.2], losses=[[math.inf], [math.nan]], steps=5)
     with pytest.raises(SuggestionError, match="every candidate diverged"):
         _ = diverged.hold
+
+
+def noisy_runs(bold_gap: float, noise: float = 0.1, start: float = 2.3, steps: int = 40):
+    """Two candidates that fall from ``start`` to 1.0 (safe) and ``1.0 + bold_gap`` (bold) on
+    the same batches: the same seeded batch-to-batch noise, plus each its own, smaller one."""
+    rng = np.random.default_rng(0)
+    batches = noise * rng.standard_normal(steps)
+    own = 0.3 * noise * rng.standard_normal((2, steps))
+    level = np.linspace(start, 1.0, steps // 2).tolist() + [1.0] * (steps - steps // 2)
+    safe = np.asarray(level) + batches + own[1]
+    bold = np.asarray(level) + np.linspace(0, bold_gap, steps) + batches + own[0]
+    return ProbeResult(lrs=[0.3, 0.05], losses=[bold.tolist(), safe.tolist()], steps=steps)
+
+
+def test_two_candidates_within_the_noise_of_each_other_keep_the_safe_rate():
+    assert NOISE_Z == 2.0
+    close = noisy_runs(bold_gap=-0.01)  # the bold rate is lower by far less than the noise
+    assert close.scores[0] < close.scores[1]
+    assert close.tied and close.best == close.suggestion == 0.05
+    assert "within the noise" in close.verdict
+    apart = noisy_runs(bold_gap=-0.3)  # lower by three noise units
+    assert not apart.tied and apart.best == 0.3
+    assert apart.verdict == "the candidates differ by more than their noise"
+
+
+def test_a_probe_that_learned_nothing_beyond_its_noise_keeps_the_safe_rate():
+    # both candidates barely moved from 2.30: the bold one's lower loss is within the noise
+    rng = np.random.default_rng(1)
+    bold = (2.30 - 0.05 * np.linspace(0, 1, 40) + 0.15 * rng.standard_normal(40)).tolist()
+    safe = (2.30 - 0.02 * np.linspace(0, 1, 40) + 0.15 * rng.standard_normal(40)).tolist()
+    stalled = ProbeResult(lrs=[0.3, 0.05], losses=[bold, safe], steps=40)
+    assert not stalled.informative
+    assert stalled.best == stalled.hold == stalled.suggestion == 0.05
+    assert stalled.verdict.startswith("no candidate's loss fell by more than 2")
+    learned = ProbeResult(lrs=[0.3, 0.05], losses=[[x - 1.0 for x in bold], safe], steps=40)
+    assert learned.informative and learned.hold == 0.3
 
 
 def test_ties_go_to_the_lower_rate():

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from lrkit import RangeTestResult, lr_sweep, range_test
+from lrkit import RangeTestResult, SuggestionError, lr_sweep, range_test
 
 
 def bowl(lr: float) -> float:
@@ -155,3 +155,81 @@ def test_suggestion_interval_brackets_the_suggestion():
     result = range_test(bowl, start_lr=1e-5, end_lr=1.0, num_steps=101, smoothing=0.0)
     low, high = result.suggestion_interval
     assert low < result.suggestion < high
+
+
+def slow_learner(rate: float = 3e-4, diverges_above: float = 0.3):
+    """A model that learns ``rate`` per step at lr >= 1e-2 (proportionally less below) and
+    blows up above ``diverges_above``: a sparse sweep crosses its useful range too fast to
+    see the loss fall."""
+    state = {"progress": 0.0, "resets": 0}
+
+    def step(lr: float) -> float:
+        if lr > diverges_above:
+            return math.inf
+        state["progress"] += rate * min(lr / 1e-2, 1.0)
+        return 1.0 - state["progress"]
+
+    def reset() -> None:
+        state["progress"] = 0.0
+        state["resets"] += 1
+
+    return step, reset, state
+
+
+def test_a_curve_that_needs_more_steps_gets_them():
+    step, reset, state = slow_learner()
+    once = range_test(step, smoothing=0.0)  # no reset: one sweep, as before
+    with pytest.raises(SuggestionError, match="never fell by 1%"):
+        once.suggest()
+    step, reset, state = slow_learner()
+    result = range_test(step, smoothing=0.0, reset=reset)
+    assert state["resets"] == 1 and len(result.sweeps) == 2
+    first, second = result.sweeps
+    assert first["stop_reason"] == "non-finite" and "never fell by 1%" in first["unreadable"]
+    # the retry: twice the steps over the four decades below where the first sweep stopped
+    stopped = once.lrs[-1]
+    assert second["start_lr"] == pytest.approx(stopped / 1e4)
+    assert second["end_lr"] == pytest.approx(stopped)
+    assert second["num_steps"] == 2 * 100 and "unreadable" not in second
+    assert result.lrs[0] == pytest.approx(stopped / 1e4) and len(result.lrs) == second["steps"]
+    assert result.steps_run == first["steps"] + second["steps"]
+    assert 1e-2 < result.suggestion < 0.3
+    assert result.settings["num_steps"] == 100  # what was asked for stays recorded
+
+
+def test_a_model_that_cannot_learn_is_refused_after_every_sweep_with_the_reason():
+    resets = []
+    result = range_test(lambda lr: 1.0, reset=lambda: resets.append(1))
+    assert len(resets) == 2 and len(result.sweeps) == 3  # MAX_SWEEPS
+    assert [s["num_steps"] for s in result.sweeps] == [100, 200, 200]
+    assert result.steps_run == 500  # the bound: num_steps · (1 + 2 · RETRY_FACTOR)
+    with pytest.raises(SuggestionError, match=r"never fell by 1%.*in all 3 sweeps, the last"):
+        result.suggest()
+
+
+def test_max_steps_bounds_every_sweep_together():
+    resets = []
+    result = range_test(lambda lr: 1.0, reset=lambda: resets.append(1), max_steps=160)
+    assert [s["steps"] for s in result.sweeps] == [100, 60]  # the retry gets what is left
+    result = range_test(lambda lr: 1.0, reset=lambda: resets.append(1), max_steps=110)
+    assert len(result.sweeps) == 1  # 10 steps left: too few for a retry
+    with pytest.raises(ValueError, match="max_steps: must be >= num_steps"):
+        range_test(lambda lr: 1.0, max_steps=50)
+
+
+def test_a_readable_curve_is_swept_once_and_old_results_read_as_one_sweep():
+    resets = []
+    result = range_test(lambda lr: 1 + (math.log10(lr) + 2) ** 2, reset=lambda: resets.append(1))
+    assert not resets and len(result.sweeps) == 1 and result.steps_run == 100
+    data = result.to_dict()
+    del data["settings"]["sweeps"]
+    old = RangeTestResult.from_dict(data)
+    assert old.sweeps == [
+        {
+            "start_lr": 1e-7,
+            "end_lr": 10.0,
+            "num_steps": 100,
+            "steps": 100,
+            "stop_reason": "completed",
+        }
+    ]

@@ -9,6 +9,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lrkit.torch import find_lr
+from lrkit.torch.rangetest import load_state, state_copy
 
 
 def make_problem(seed: int = 0, n: int = 256):
@@ -100,8 +101,15 @@ def test_restores_after_the_loss_goes_nan():
         loss = nn.functional.cross_entropy(out, target)
         return loss * math.nan if calls["n"] == 5 else loss
 
-    result = find_lr(model, optimizer, nan_on_fifth, loader, num_steps=20, progress=False)
+    result = find_lr(
+        model, optimizer, nan_on_fifth, loader, num_steps=20, retry=False, progress=False
+    )
     assert result.stop_reason == "non-finite" and len(result.lrs) == 5
+    assert_identical(before, model, optimizer)
+    calls["n"] = 0  # with retries, the too-short curve is swept again, and restored after
+    retried = find_lr(model, optimizer, nan_on_fifth, loader, num_steps=20, progress=False)
+    assert [s["stop_reason"] for s in retried.sweeps][0] == "non-finite"
+    assert len(retried.sweeps) > 1 and "finite points" in retried.sweeps[0]["unreadable"]
     assert_identical(before, model, optimizer)
 
 
@@ -320,3 +328,19 @@ def test_real_task_curve_falls_then_rises():
     after = result.losses[smoothed.index(lowest) :]
     assert smoothed[-1] > lowest * 1.1 and max(after) > 1.5 * lowest  # and is hurt at the top
     assert 1e-7 <= result.suggestion <= 10
+
+
+def test_a_state_copy_can_be_loaded_again_after_training_from_it():
+    # a CPU optimizer keeps the tensors it loads and updates them in place; the copy must not
+    # follow, or a second rollback (or a second sweep) starts from a corrupted state
+    model, loader = make_problem()
+    optimizer = warmed_up_adam(model, loader)
+    before = snapshot(model, optimizer)
+    saved = state_copy(model, optimizer)
+    for _ in range(2):
+        load_state(model, optimizer, saved)
+        assert_identical(before, model, optimizer)
+        for inputs, targets in loader:
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(inputs), targets).backward()
+            optimizer.step()

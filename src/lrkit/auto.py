@@ -14,6 +14,17 @@ see :mod:`lrkit.probe`), else ``result.suggestion`` — and the curve's cyclical
   ``max_lr`` with half-cycles of ``2·steps_per_epoch`` steps (Smith: 2–10 epochs);
 - ``cosine``: cosine decay from ``lr*`` to 0 over the run;
 - ``constant``: ``lr*`` throughout.
+
+What the decision may cost is bounded by the run it is for. ``fit``'s range test and probe
+together take at most :func:`overhead_budget` steps of a planned run of ``T`` steps:
+
+    budget(T) = T / 2              for T ≥ 300     (LONG_RUN)
+              = min(T, T_short)    for T < 300     (T_short = LONG_RUN / 2 = 150)
+
+The first sweep takes ``min(100, budget / 2)`` steps, its retries (:func:`lrkit.range_test`)
+at most what leaves each probe candidate a sixth of the budget, and each candidate probes
+for ``min(T / 3, (budget − sweep steps) / 2)`` steps (:func:`sweep_budget`,
+:func:`probe_budget`).
 """
 
 from __future__ import annotations
@@ -21,7 +32,7 @@ from __future__ import annotations
 import math
 
 from lrkit import schedules
-from lrkit.probe import ProbeResult
+from lrkit.probe import PROBE_DIVISORS, ProbeResult, probe_steps
 from lrkit.rangetest import RangeTestResult
 from lrkit.schedules import Schedule
 
@@ -35,11 +46,44 @@ ONE_CYCLE_PEAK = 2.0
 RATE_POLICIES = ("wsd", "one_cycle", "cosine", "constant")
 #: The policies that hold the probed rate and then decay: built on the probe's ``hold``.
 HOLD_POLICIES = ("wsd",)
+#: Runs of at least this many steps spend at most half of their length deciding the rate.
+LONG_RUN = 300
+#: The first sweep of ``fit``'s range test takes at most this many steps.
+SWEEP_STEPS = 100
+
+
+def overhead_budget(total_steps: int) -> int:
+    """Steps ``fit`` may spend on its range test and probe for a run of ``total_steps``."""
+    _check_total(total_steps)
+    if total_steps >= LONG_RUN:
+        return total_steps // 2
+    return min(total_steps, LONG_RUN // 2)
+
+
+def sweep_budget(total_steps: int) -> tuple[int, int]:
+    """``(num_steps, max_steps)`` of ``fit``'s range test: the first sweep's steps and the
+    most its sweeps may take together."""
+    budget = overhead_budget(total_steps)
+    num_steps = max(2, min(SWEEP_STEPS, budget // 2))
+    floor = len(PROBE_DIVISORS) * max(1, budget // 6)
+    return num_steps, max(num_steps, budget - floor)
+
+
+def probe_budget(total_steps: int, range_steps: int) -> int:
+    """Steps per probe candidate once the range test took ``range_steps``: a third of the run,
+    or what the budget leaves, split between the candidates (at least 1)."""
+    left = overhead_budget(total_steps) - range_steps
+    return max(1, min(probe_steps(total_steps), left // len(PROBE_DIVISORS)))
+
+
+def _check_total(total_steps: int) -> None:
+    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
+        raise ValueError(f"total_steps: must be an integer >= 1, got {total_steps!r}")
 
 
 def probed_rate(probed: ProbeResult, policy: str) -> float:
     """``lr*`` for ``policy`` from a probe: for ``wsd``, the rate to hold before its final
-    decay (``probed.hold``: the boldest candidate within a factor 1.5 of the best score; the
+    decay (``probed.hold``: the boldest candidate that made most of the largest fall; the
     decay and ``fit``'s divergence guard cover the late divergence that the step-back guards
     a constant rate against); the suggestion (a step below a bold winner) for the others."""
     return probed.hold if policy in HOLD_POLICIES else probed.suggestion

@@ -68,6 +68,8 @@ class History:
         self.unit = unit
         self.metric_name = metric_name
         self.writers: list[HistoryWriter] = list(writers)
+        #: How the run's schedule was chosen, when ``lrkit.torch.fit`` made it (not saved).
+        self.plan: dict[str, Any] = {}
         self._rows: list[Row] = []
         self._written = 0
         for row in rows:

@@ -31,14 +31,26 @@ diverged late in training. So when the highest candidate wins, the constant rate
 A run that ends in a decay (``wsd``) asks a third question: which rate to *hold* before the
 decay (:attr:`ProbeResult.hold`). The decay takes away most of the noise floor a constant
 rate settles on, so the constant-rate score overstates what a higher rate costs; a rate that
-stalls or diverges, though, scores far worse, not a little. So the rate held is the highest
-candidate whose score is within a factor :data:`HOLD_TOLERANCE` of the lowest:
+stalls or diverges, though, falls far less, not a little. So the rate held is the highest
+candidate that made at least :data:`HOLD_FRACTION` of the largest fall from the starting loss:
 
-    hold = max{ lr_i : score_i ≤ s_min + (HOLD_TOLERANCE − 1) · |s_min| }
+    fall_i = L0 − score_i,     hold = max{ lr_i : fall_i ≥ HOLD_FRACTION · max_j fall_j }
 
-In ``benchmarks/hold_tolerance.py``, where the bold rate ended a ``wsd`` run more than 3
-points ahead of the safe one, its constant-probe score was 0.57–1.33× the safe one's; where it
-ended more than 3 points behind, 1.85× at the median. The adapters
+(``L0``: the median of the first tenth of the safest candidate's losses, at least 3). A fall is
+the same on every task whatever the loss's scale or floor, where a ratio of raw losses is not.
+
+Decisions within the noise are not made. The noise is ``σ``, the per-step spread of the losses
+over the scored last fifth (pooled over the candidates):
+
+- when no candidate fell by more than :data:`NOISE_Z` ``· σ``, the probe learned nothing it
+  can rank by: every reading is the lowest candidate (:attr:`ProbeResult.informative` is
+  false);
+- :attr:`ProbeResult.best` is the lowest-scoring candidate only if it beats the lowest rate by
+  more than ``NOISE_Z`` standard errors of their paired step-by-step difference (the same
+  batches feed both); otherwise the two are tied and the lower rate is kept
+  (:attr:`ProbeResult.tied`).
+
+:attr:`ProbeResult.verdict` says in words which of these happened. The adapters
 (:func:`lrkit.torch.probe_lr`) build the ``train(rate)`` callable, as they build ``step(lr)``
 for the range test.
 """
@@ -64,8 +76,11 @@ PROBE_DIVISORS = (2.0, 9.0)
 PROBE_FRACTION = 1 / 3
 #: When the highest candidate wins, train at that rate divided by this.
 STEP_BACK = 1.5
-#: Before a final decay, hold the highest candidate scoring within this factor of the lowest.
-HOLD_TOLERANCE = 1.5
+#: Before a final decay, hold the highest candidate whose fall is at least this fraction of
+#: the largest fall.
+HOLD_FRACTION = 0.8
+#: Differences of fewer than this many noise units (or standard errors) decide nothing.
+NOISE_Z = 2.0
 
 #: ``train(rate)`` trains step ``i`` at ``rate(i)`` and yields its loss.
 TrainFn = Callable[[Schedule], Iterator[float]]
@@ -85,6 +100,7 @@ def probe_candidates(
     lowest point of the range test's lag-free curve; never below the first swept rate."""
     if not divisors or any(not (math.isfinite(d) and d > 0) for d in divisors):
         raise ValueError(f"divisors: must be positive finite numbers, got {list(divisors)!r}")
+    result.suggest()  # a curve no rule can read raises here, saying what every sweep found
     lrs, curve = rules.lagless_curve(result.lrs, result.losses, "probe")
     lr_low = float(lrs[int(np.argmin(curve))])
     return [max(lr_low / d, float(lrs[0])) for d in divisors]
@@ -102,13 +118,18 @@ def candidate_schedule(lr: float, steps: int, cooldown: float = 0.0) -> Schedule
     return wsd(lr=lr, total_steps=steps, decay_steps=max(1, round(cooldown * steps)))
 
 
+def score_window(losses: Sequence[float]) -> int:
+    """How many of the last ``losses`` a score reads: a fifth of them, at least 3."""
+    return max(3, len(losses) // 5)
+
+
 def probe_score(losses: Sequence[float]) -> float:
     """Mean of the last fifth of ``losses`` (at least 3 of them); ``inf`` if any is not
     finite or there are none."""
     values = np.asarray(losses, dtype=np.float64)
     if values.size == 0 or not np.all(np.isfinite(values)):
         return math.inf
-    return float(values[-max(3, values.size // 5) :].mean())
+    return float(values[-score_window(losses) :].mean())
 
 
 @dataclass(frozen=True)
@@ -138,10 +159,65 @@ class ProbeResult:
             )
         return scores
 
+    def _finite(self) -> list[int]:
+        """Indices of the candidates with a finite score, by increasing learning rate."""
+        scores = self._usable_scores()
+        return sorted(
+            (i for i, v in enumerate(scores) if math.isfinite(v)), key=self.lrs.__getitem__
+        )
+
+    @property
+    def starting_loss(self) -> float:
+        """``L0``: the median of the first tenth (at least 3) of the lowest candidate's losses."""
+        safest = min(range(len(self.lrs)), key=self.lrs.__getitem__)
+        return rules.start_level(np.asarray(self.losses[safest], dtype=np.float64))
+
+    @property
+    def falls(self) -> list[float]:
+        """``L0 − score`` of each candidate (``-inf`` for one that diverged)."""
+        start = self.starting_loss
+        return [start - v if math.isfinite(v) else -math.inf for v in self.scores]
+
+    @property
+    def noise(self) -> float:
+        """``σ``: the per-step standard deviation of the scored losses, pooled over the
+        candidates with a finite score."""
+        spreads = []
+        for i in self._finite():
+            run = np.asarray(self.losses[i], dtype=np.float64)
+            tail = run[-score_window(self.losses[i]) :]
+            spreads.append(float(tail.var(ddof=1)) if tail.size > 1 else 0.0)
+        return math.sqrt(float(np.mean(spreads)))
+
+    @property
+    def informative(self) -> bool:
+        """Whether some candidate fell by more than ``NOISE_Z · σ`` from the starting loss."""
+        return max(self.falls) > NOISE_Z * self.noise
+
+    @property
+    def tied(self) -> bool:
+        """Whether the lowest score fails to beat the lowest rate's by ``NOISE_Z`` standard
+        errors of their paired difference (always false when the lowest rate scores lowest)."""
+        finite = self._finite()
+        scores = self.scores
+        lowest = min(finite, key=lambda i: (scores[i], self.lrs[i]))
+        safest = finite[0]
+        if lowest == safest:
+            return False
+        n = min(score_window(self.losses[lowest]), len(self.losses[safest]))
+        diff = np.asarray(self.losses[lowest][-n:]) - np.asarray(self.losses[safest][-n:])
+        error = float(diff.std(ddof=1)) / math.sqrt(n) if n > 1 else math.inf
+        return not float(diff.mean()) + NOISE_Z * error < 0
+
     @property
     def best(self) -> float:
-        """The candidate with the lowest score (the lower learning rate on a tie)."""
-        return min(zip(self._usable_scores(), self.lrs, strict=True))[1]
+        """The candidate with the lowest score, unless the probe is not :attr:`informative`
+        or the lowest score is :attr:`tied` with the lowest rate's: then the lowest rate."""
+        finite = self._finite()
+        if not self.informative or self.tied:
+            return self.lrs[finite[0]]
+        scores = self.scores
+        return self.lrs[min(finite, key=lambda i: (scores[i], self.lrs[i]))]
 
     @property
     def suggestion(self) -> float:
@@ -152,13 +228,32 @@ class ProbeResult:
 
     @property
     def hold(self) -> float:
-        """The rate to hold before a final decay: :meth:`boldest_within` the
-        :data:`HOLD_TOLERANCE`."""
-        return self.boldest_within(HOLD_TOLERANCE)
+        """The rate to hold before a final decay: the highest candidate whose fall is at least
+        ``HOLD_FRACTION`` of the largest (the lowest rate when the probe is not
+        :attr:`informative`)."""
+        finite = self._finite()
+        if not self.informative:
+            return self.lrs[finite[0]]
+        falls = self.falls
+        largest = max(falls)
+        return max(self.lrs[i] for i in finite if falls[i] >= HOLD_FRACTION * largest)
+
+    @property
+    def verdict(self) -> str:
+        """In words: what the probe could tell apart, and so what it chose."""
+        if not self.informative:
+            return (
+                f"no candidate's loss fell by more than {NOISE_Z:g}× its noise "
+                f"({max(self.falls):.3g} vs σ {self.noise:.3g}): kept the lowest rate"
+            )
+        if self.tied:
+            return "the lowest loss is within the noise of the lowest rate's: kept the lower rate"
+        return "the candidates differ by more than their noise"
 
     def boldest_within(self, tolerance: float) -> float:
         """The highest candidate whose score is at most ``s_min + (tolerance − 1)·|s_min|``,
-        ``s_min`` the lowest score; ``tolerance = 1`` gives :attr:`best` but for ties."""
+        ``s_min`` the lowest score: a reading by a ratio of raw losses, which
+        ``benchmarks/hold_tolerance.py`` compares with :attr:`hold`."""
         if not (math.isfinite(tolerance) and tolerance >= 1):
             raise ValueError(f"tolerance: must be a finite number >= 1, got {tolerance!r}")
         scores = self._usable_scores()

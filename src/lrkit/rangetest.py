@@ -8,6 +8,18 @@ loss with a bias-corrected exponential moving average and stops early when the r
 
 The sweep stops when ``smoothed_i > diverge_factor · min_{j<=i} smoothed_j`` or when a loss is
 not finite. Adapters (``lrkit.torch``, ``lrkit.keras``) build the ``step`` callable.
+
+A curve no rule can read — the loss never fell, or it blew up within its first points — is
+not yet a verdict on the model: given a ``reset()`` that puts the model back, the engine sweeps
+again, as a practitioner would, with :data:`RETRY_FACTOR` times the steps over the
+:data:`RETRY_DECADES` decades below the rate where the last sweep stopped:
+
+    retry range = [lr_stop / 10^RETRY_DECADES, lr_stop],   steps = RETRY_FACTOR · num_steps
+
+(``lr_stop`` is ``end_lr`` for a sweep that completed), up to :data:`MAX_SWEEPS` sweeps and
+``max_steps`` steps in all. That is 50 steps a decade where the first sweep had 12, and a lower
+start when the first blew up at once. Only a model whose every sweep stays unreadable is
+refused; ``result.sweeps`` records each sweep and why the next one was run.
 """
 
 from __future__ import annotations
@@ -30,9 +42,18 @@ BATCH_RULES = ("linear", "sqrt")
 
 #: Why a sweep ended.
 COMPLETED, DIVERGED, NON_FINITE = "completed", "diverged", "non-finite"
+#: Sweeps in all (the first and its retries) when the curve cannot be read.
+MAX_SWEEPS = 3
+#: A retry sweeps this many times the first sweep's steps ...
+RETRY_FACTOR = 2
+#: ... over this many decades below the rate where the sweep before it stopped.
+RETRY_DECADES = 4
+#: A retry shorter than this (when ``max_steps`` leaves no more) is not run.
+MIN_RETRY_STEPS = 20
 
 StepFn = Callable[[float], float]
 ProgressFn = Callable[[int, float, float], None]
+ResetFn = Callable[[], None]
 
 
 def validate_sweep(
@@ -92,6 +113,29 @@ class RangeTestResult:
     settings: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def sweeps(self) -> list[dict[str, Any]]:
+        """Each sweep that was run, in order: its ``start_lr``, ``end_lr``, ``num_steps``,
+        ``steps`` taken, ``stop_reason`` and, for all but the last, ``unreadable`` (why the
+        next sweep was run). The curve is the last sweep's."""
+        recorded = self.settings.get("sweeps")
+        if recorded:
+            return [dict(s) for s in recorded]
+        return [
+            {
+                "start_lr": self.settings.get("start_lr", self.lrs[0] if self.lrs else None),
+                "end_lr": self.settings.get("end_lr", self.lrs[-1] if self.lrs else None),
+                "num_steps": self.settings.get("num_steps", len(self.lrs)),
+                "steps": len(self.lrs),
+                "stop_reason": self.stop_reason,
+            }
+        ]
+
+    @property
+    def steps_run(self) -> int:
+        """Optimizer steps the range test took, over all its sweeps."""
+        return sum(int(s["steps"]) for s in self.sweeps)
+
+    @property
     def suggestion(self) -> float:
         """The learning rate of lrkit's default rule."""
         return self.suggest("default").lr
@@ -108,7 +152,17 @@ class RangeTestResult:
     def suggest(self, method: str = "default") -> rules.Suggestion:
         """The suggestion of rule ``method`` (see :mod:`lrkit.suggest`) on the curve it reads."""
         raw = rules.resolve(method) in rules.READS_RAW
-        return rules.suggest(self.lrs, self.losses if raw else self.smoothed_losses, method)
+        try:
+            return rules.suggest(self.lrs, self.losses if raw else self.smoothed_losses, method)
+        except rules.SuggestionError as exc:
+            sweeps = self.sweeps
+            if len(sweeps) < 2:
+                raise
+            last = sweeps[-1]
+            raise rules.SuggestionError(
+                f"{exc} — in all {len(sweeps)} sweeps, the last from {last['start_lr']:.3g} to "
+                f"{last['end_lr']:.3g} in {last['num_steps']} steps"
+            ) from None
 
     def suggestions(self) -> dict[str, rules.Suggestion | rules.SuggestionError]:
         """Every rule's suggestion, or the reason it has none, by rule name."""
@@ -207,6 +261,8 @@ def range_test(
     mode: str = "exp",
     smoothing: float = 0.98,
     diverge_factor: float = 4.0,
+    reset: ResetFn | None = None,
+    max_steps: int | None = None,
     on_step: ProgressFn | None = None,
     progress: bool = False,
 ) -> RangeTestResult:
@@ -215,27 +271,70 @@ def range_test(
     ``on_step(i, lr, loss)`` is called after every step; ``progress=True`` shows a progress
     bar. The sweep stops early, keeping the offending point, when the smoothed loss exceeds
     ``diverge_factor`` times its best or the loss is not finite; ``stop_reason`` says which.
+
+    With ``reset`` (a callable that puts the model back as it was before the first step), a
+    curve the default rule cannot read is swept again (see the module docstring), up to
+    ``max_steps`` steps in all (default: ``num_steps · (1 + 2·RETRY_FACTOR)``, every retry
+    that :data:`MAX_SWEEPS` allows).
     """
     validate_sweep(start_lr, end_lr, num_steps, mode, smoothing, diverge_factor)
-    with progress_bar("range test", num_steps, enabled=progress) as advance:
+    if max_steps is None:
+        max_steps = num_steps * (1 + (MAX_SWEEPS - 1) * RETRY_FACTOR)
+    check_count("max_steps", max_steps)
+    if max_steps < num_steps:
+        raise ValueError(f"max_steps: must be >= num_steps ({num_steps}), got {max_steps}")
+    sweeps: list[dict[str, Any]] = []
+    low, high, steps = float(start_lr), float(end_lr), num_steps
+    while True:
+        label = "range test" if not sweeps else f"range test, sweep {len(sweeps) + 1}"
+        with progress_bar(label, steps, enabled=progress) as advance:
 
-        def record(i: int, lr: float, loss: float) -> None:
-            advance(f"lr {lr:.2e}  loss {loss:.4f}")
-            if on_step is not None:
-                on_step(i, lr, loss)
+            def record(i: int, lr: float, loss: float) -> None:
+                advance(f"lr {lr:.2e}  loss {loss:.4f}")
+                if on_step is not None:
+                    on_step(i, lr, loss)
 
-        lrs, losses, smoothed, reason = _sweep(
-            step, lr_sweep(start_lr, end_lr, num_steps, mode), smoothing, diverge_factor, record
+            lrs, losses, smoothed, reason = _sweep(
+                step, lr_sweep(low, high, steps, mode), smoothing, diverge_factor, record
+            )
+        sweeps.append(
+            {
+                "start_lr": low,
+                "end_lr": high,
+                "num_steps": steps,
+                "steps": len(lrs),
+                "stop_reason": reason,
+            }
         )
-    settings = {
+        result = RangeTestResult(lrs, losses, smoothed, reason)
+        why = _unreadable(result)
+        spent = sum(s["steps"] for s in sweeps)
+        steps = min(RETRY_FACTOR * num_steps, max_steps - spent)
+        if why is None or reset is None or len(sweeps) == MAX_SWEEPS or steps < MIN_RETRY_STEPS:
+            break
+        sweeps[-1]["unreadable"] = why
+        high = lrs[-1] if reason != COMPLETED else high
+        low = high / 10**RETRY_DECADES
+        reset()
+    result.settings = {
         "start_lr": start_lr,
         "end_lr": end_lr,
         "num_steps": num_steps,
         "mode": mode,
         "smoothing": smoothing,
         "diverge_factor": diverge_factor,
+        "sweeps": sweeps,
     }
-    return RangeTestResult(lrs, losses, smoothed, reason, settings)
+    return result
+
+
+def _unreadable(result: RangeTestResult) -> str | None:
+    """Why the default rule cannot read ``result``'s curve, or ``None`` when it can."""
+    try:
+        result.suggest("default")
+    except rules.SuggestionError as exc:
+        return str(exc)
+    return None
 
 
 def _sweep(

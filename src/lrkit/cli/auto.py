@@ -9,10 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from lrkit.auto import POLICIES, RATE_POLICIES, probed_rate
-from lrkit.cli.find import print_probe
+from lrkit.auto import POLICIES
+from lrkit.cli.find import print_probe, print_sweeps
 from lrkit.cli.output import add_out_arguments, add_task_arguments, console, prepare_out_dir
-from lrkit.probe import probe_steps
 
 OUTPUTS = ["auto.json", "history.csv", "lr_find.png", "training.png"]
 
@@ -43,7 +42,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lrkit import tasks
-    from lrkit.torch import find_lr, fit, probe_lr
+    from lrkit.torch import fit
 
     if args.epochs is not None and args.epochs < 1:
         raise ValueError(f"--epochs: must be >= 1, got {args.epochs}")
@@ -51,22 +50,7 @@ def run(args: argparse.Namespace) -> int:
     task = tasks.get(args.task, seed=args.seed, batch_size=args.batch_size)
     optimizer = task.make_optimizer(args.optimizer)
     progress = not args.no_progress
-    found = find_lr(task.model, optimizer, task.loss_fn, task.train_loader, progress=progress)
-    found.plot(outputs["lr_find.png"])
     epochs = args.epochs or task.default_epochs
-    total_steps = epochs * len(task.train_loader)
-    lr, probed = found.suggestion, None
-    if not args.no_probe and args.policy in RATE_POLICIES:
-        probed = probe_lr(
-            task.model,
-            optimizer,
-            task.loss_fn,
-            task.train_loader,
-            found,
-            probe_steps(total_steps),
-            progress=progress,
-        )
-        lr = probed_rate(probed, args.policy)
     history = fit(
         task.model,
         optimizer,
@@ -77,11 +61,12 @@ def run(args: argparse.Namespace) -> int:
         policy=args.policy,
         metric=task.metric,
         metric_name=task.metric_name,
-        range_test=found,
-        lr=lr,
+        probe=not args.no_probe,
         guard=not args.no_guard,
         progress=progress,
     )
+    found, probed, lr = (history.plan[k] for k in ("range_test", "probe", "lr"))
+    found.plot(outputs["lr_find.png"])
     history.save(outputs["history.csv"])
     final = task.evaluate()
     summary = {
@@ -101,12 +86,19 @@ def run(args: argparse.Namespace) -> int:
         "probe": probed.to_dict() if probed is not None else None,
         "final": final,
         "range_test": found.to_dict(),
+        "overhead_steps": history.plan["overhead_steps"],
+        "total_steps": history.plan["total_steps"],
     }
     outputs["auto.json"].write_text(json.dumps(summary, indent=2) + "\n")
     plot_training(history, outputs["training.png"], title=f"{task.name}: {args.policy}")
+    print_sweeps(found)
     if probed is not None:
         print_probe(probed, args.policy)
     out = console()
+    out.print(
+        f"deciding took {summary['overhead_steps']} steps, "
+        f"{summary['overhead_steps'] / summary['total_steps']:.0%} of the {epochs}-epoch run"
+    )
     source = "probed" if probed is not None else "suggested"
     out.print(
         f"{source} lr {lr:.3g}, {args.policy} peak {summary['peak_lr']:.3g}; "

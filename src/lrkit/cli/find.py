@@ -9,7 +9,7 @@ from typing import Any
 
 from lrkit.auto import probed_rate
 from lrkit.cli.output import add_out_arguments, add_task_arguments, console, prepare_out_dir
-from lrkit.probe import HOLD_TOLERANCE, ProbeResult, probe_steps
+from lrkit.probe import HOLD_FRACTION, ProbeResult, probe_steps
 from lrkit.suggest import Suggestion
 
 
@@ -112,6 +112,7 @@ def print_probe(probed: ProbeResult, policy: str | None = None) -> None:
     console().print(table)
     if best is None:
         return
+    console().print(f"probe: {probed.verdict}")
     if policy is not None:
         console().print(f"{policy} builds on {probed_rate(probed, policy):.3g}")
         return
@@ -119,7 +120,7 @@ def print_probe(probed: ProbeResult, policy: str | None = None) -> None:
     why = " (a step below the bold winner)" if suggestion != best else ""
     console().print(f"train at {suggestion:.3g} at a constant rate{why}")
     hold = probed.hold
-    bolder = f" (bolder than the winner: its loss is within {HOLD_TOLERANCE:g}×)"
+    bolder = f" (bolder than the winner: it made {HOLD_FRACTION:.0%} of the largest fall)"
     console().print(f"wsd (lrkit auto, fit) holds {hold:.3g}{bolder if hold != best else ''}")
 
 
@@ -148,4 +149,24 @@ def _print_summary(result: Any) -> None:
         table.add_row("cyclical bounds", "—", str(exc))
     out = console()
     out.print(table)
-    out.print(f"sweep: {len(result.lrs)} steps, stopped: {result.stop_reason}")
+    print_sweeps(result)
+
+
+def print_sweeps(result: Any) -> None:
+    """One line per sweep of the range test: its steps and why it stopped; for a retried
+    sweep, why the next one was run."""
+    out = console()
+    sweeps = result.sweeps
+    for number, sweep in enumerate(sweeps, 1):
+        label = "sweep" if len(sweeps) == 1 else f"sweep {number}"
+        line = f"{label}: {sweep['steps']} steps, stopped: {sweep['stop_reason']}"
+        if number > 1:
+            line = (
+                f"{label}: {sweep['start_lr']:.3g} … {sweep['end_lr']:.3g}, {sweep['steps']} "
+                f"steps, stopped: {sweep['stop_reason']}"
+            )
+        out.print(line, markup=False)
+        if "unreadable" in sweep:
+            out.print(
+                f"  no rule could read it ({sweep['unreadable']}); sweeping again", markup=False
+            )

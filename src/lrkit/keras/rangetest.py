@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -55,7 +55,8 @@ def find_lr(
     Each of the ``num_steps`` steps sets the optimizer's learning rate and trains on one batch
     (``model.train_on_batch``); the recorded loss is that batch's loss, or with
     ``validation_data`` the mean loss over its first ``val_batches`` batches after the step.
-    See :func:`lrkit.range_test` for the sweep and stopping rules.
+    See :func:`lrkit.range_test` for the sweep and stopping rules, and for the retries that a
+    curve no rule can read gets.
     """
     validate_sweep(start_lr, end_lr, num_steps, mode, smoothing, diverge_factor)
     check_count("batch_size", batch_size)
@@ -85,7 +86,7 @@ def find_lr(
         return total / len(val_slice)
 
     build_variables(model, first[0])
-    with preserved(model):
+    with preserved(model) as restore:
         result = range_test(
             step,
             start_lr=start_lr,
@@ -94,6 +95,7 @@ def find_lr(
             mode=mode,
             smoothing=smoothing,
             diverge_factor=diverge_factor,
+            reset=restore,
             progress=progress,
         )
     result.settings.update(
@@ -294,10 +296,11 @@ class _Snapshot:
 
 
 @contextmanager
-def preserved(model: keras.Model) -> Iterator[None]:
-    """Restore ``model``'s variables, its optimizer's, its metrics' and the generators on exit."""
+def preserved(model: keras.Model) -> Iterator[Callable[[], None]]:
+    """Restore ``model``'s variables, its optimizer's, its metrics' and the generators on exit;
+    yields a ``restore()`` that does the same at any time inside."""
     saved = _Snapshot(model)
     try:
-        yield
+        yield lambda: saved.restore(model)
     finally:
         saved.restore(model)

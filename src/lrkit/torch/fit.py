@@ -8,10 +8,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from lrkit.auto import POLICIES, RATE_POLICIES, policy_schedule, probed_rate
+from lrkit.auto import (
+    POLICIES,
+    RATE_POLICIES,
+    policy_schedule,
+    probe_budget,
+    probed_rate,
+    sweep_budget,
+)
 from lrkit.guard import DivergenceGuard
 from lrkit.history import History
-from lrkit.probe import probe_steps
 from lrkit.progress import progress_bar
 from lrkit.rangetest import RangeTestResult
 from lrkit.torch.evaluation import Metric, evaluate
@@ -48,7 +54,10 @@ def fit(
     :func:`lrkit.auto.probed_rate` takes from :func:`~lrkit.torch.probe_lr` after probing the
     range test's two candidates for a third of the run's steps each (compared on training
     loss, so ``val_loader`` stays unseen): the rate to hold (``.hold``) for ``wsd``, the
-    suggestion for the others; without the probe, the range test's suggestion. The schedule
+    suggestion for the others; without the probe, the range test's suggestion. The range test
+    and the probe together take at most :func:`lrkit.auto.overhead_budget` steps (half a run
+    of 300 steps or more, at most the run itself for a shorter one) unless ``find_kwargs``
+    sets the sweep's ``num_steps``/``max_steps``. The schedule
     comes from :func:`lrkit.auto.policy_schedule` over ``epochs × len(loader)`` steps; with
     ``one_cycle`` and the CLR policies, momentum (or Adam's beta1) follows the mirrored
     curve. Returns the history: per step ``lr`` and ``loss``; per epoch, at its last step,
@@ -62,6 +71,10 @@ def fit(
     optimizer go back to a copy saved near the best smoothed loss (refreshed at most 50 times)
     and the rest of the schedule is divided by 3; the history records the new factor in a
     ``rollback`` column at that step. ``guard=False`` trains without it.
+
+    ``history.plan`` says how the schedule was chosen: the ``range_test`` and ``probe``
+    results, the ``policy``, its ``lr``, and the ``overhead_steps`` they took out of the
+    ``total_steps`` of the run.
     """
     if policy not in POLICIES:
         raise ValueError(f"policy: must be one of {', '.join(POLICIES)}, got {policy!r}")
@@ -70,7 +83,12 @@ def fit(
     if not isinstance(train_loader, Sized) or len(train_loader) == 0:
         raise ValueError("train_loader: must have a length >= 1 (a DataLoader, a list, ...)")
     compute_loss = step_fn or default_step_fn(loss_fn)
+    steps_per_epoch = len(train_loader)
+    total_steps = epochs * steps_per_epoch
+    range_steps = 0
     if range_test is None:
+        num_steps, max_steps = sweep_budget(total_steps)
+        sweep = {"num_steps": num_steps, "max_steps": max_steps, **(find_kwargs or {})}
         range_test = find_lr(
             model,
             optimizer,
@@ -79,10 +97,10 @@ def fit(
             step_fn=step_fn,
             device=device,
             progress=progress,
-            **(find_kwargs or {}),
+            **sweep,
         )
-    steps_per_epoch = len(train_loader)
-    total_steps = epochs * steps_per_epoch
+        range_steps = range_test.steps_run
+    probed = None
     if lr is None and probe and policy in RATE_POLICIES:
         probed = probe_lr(
             model,
@@ -90,7 +108,7 @@ def fit(
             loss_fn,
             train_loader,
             range_test,
-            probe_steps(total_steps),
+            probe_budget(total_steps, range_steps),
             step_fn=step_fn,
             device=device,
             progress=progress,
@@ -101,6 +119,14 @@ def fit(
     scheduler = Scheduler(optimizer, lr=schedule, momentum=momentum)
     target = torch.device(device) if device is not None else model_device(model)
     history = History(metric_name=metric_name if metric is not None else None)
+    history.plan = {
+        "range_test": range_test,
+        "probe": probed,
+        "policy": policy,
+        "lr": lr if lr is not None else range_test.suggestion,
+        "overhead_steps": range_steps + (probed.steps * len(probed.lrs) if probed else 0),
+        "total_steps": total_steps,
+    }
     if guard is True:
         guard = DivergenceGuard(warmup=total_steps // 10)
     rollback = (

@@ -57,14 +57,17 @@ def state_copy(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, 
 def load_state(
     model: nn.Module, optimizer: torch.optim.Optimizer, state: Mapping[str, Any]
 ) -> None:
-    """Put back a :func:`state_copy` into ``model`` and ``optimizer``."""
+    """Put back a :func:`state_copy` into ``model`` and ``optimizer``; ``state`` stays as it
+    was, so it can be loaded again (a CPU optimizer would otherwise keep its tensors and update
+    them in place)."""
     model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
+    optimizer.load_state_dict(_cpu_copy(state["optimizer"]))
 
 
 @contextmanager
 def preserved(model: nn.Module, optimizer: torch.optim.Optimizer, snapshot: str = "cpu") -> Any:
-    """Restore ``model`` (parameters, buffers, train/eval mode) and ``optimizer`` on exit.
+    """Restore ``model`` (parameters, buffers, train/eval mode) and ``optimizer`` on exit;
+    yields a ``restore()`` that does the same at any time inside.
 
     Gradients are cleared (set to ``None``) rather than restored.
     """
@@ -77,14 +80,18 @@ def preserved(model: nn.Module, optimizer: torch.optim.Optimizer, snapshot: str 
             path = Path(tmp) / "state.pt"
             torch.save(state, path)
             del state
-        try:
-            yield
-        finally:
+
+        def restore() -> None:
             saved = torch.load(path, weights_only=True) if snapshot == "disk" else state
             load_state(model, optimizer, saved)
             model.zero_grad(set_to_none=True)
             for name, module in model.named_modules():
                 module.train(modes[name])
+
+        try:
+            yield restore
+        finally:
+            restore()
 
 
 def cycle_batches(loader: Iterable[Any], name: str) -> Iterator[Any]:
@@ -199,6 +206,8 @@ def find_lr(
     step_fn: StepFn | None = None,
     device: str | torch.device | None = None,
     snapshot: str = "cpu",
+    retry: bool = True,
+    max_steps: int | None = None,
     progress: bool = True,
 ) -> RangeTestResult:
     """Run the learning-rate range test on ``model`` and restore it, ``optimizer`` and the random
@@ -214,7 +223,9 @@ def find_lr(
 
     ``step_fn(model, batch) -> scalar loss`` replaces ``loss_fn`` for any batch shape; lrkit does
     the backward pass, accumulation and optimizer step. Batches are moved to ``device`` (by
-    default the model's). See :func:`lrkit.range_test` for the sweep and stopping rules.
+    default the model's). See :func:`lrkit.range_test` for the sweep and stopping rules, and
+    for the retries that a curve no rule can read gets (``retry=False`` turns them off;
+    ``max_steps`` bounds the steps of all sweeps together).
     """
     validate_sweep(start_lr, end_lr, num_steps, mode, smoothing, diverge_factor)
     check_count("accumulation_steps", accumulation_steps)
@@ -239,7 +250,7 @@ def find_lr(
                 return loss
             return _mean_loss(model, compute_loss, val_slice, target)
 
-        with preserved(model, optimizer, snapshot):
+        with preserved(model, optimizer, snapshot) as restore:
             result = range_test(
                 step,
                 start_lr=start_lr,
@@ -248,6 +259,8 @@ def find_lr(
                 mode=mode,
                 smoothing=smoothing,
                 diverge_factor=diverge_factor,
+                reset=restore if retry else None,
+                max_steps=max_steps,
                 progress=progress,
             )
     batch_size = getattr(train_loader, "batch_size", None)
