@@ -16,7 +16,10 @@ that rate, with no further training; regret is against the grid of ``suggestion_
 - ``winner``: the constant probe's winner (``ProbeResult.best``; ``fit``'s rule before);
 - ``winner, cooldown``: the cooled-down probe's winner;
 - ``tolerance k``: the bold rate unless its constant-probe score is more than ``k`` times the
-  safe one's (``ProbeResult.boldest_within(k)``; ``.hold`` is ``k = HOLD_TOLERANCE``);
+  safe one's (``ProbeResult.boldest_within(k)``; ``fit`` held ``k = 1.5`` before);
+- ``80 % of the largest fall``: ``ProbeResult.hold``, the bold rate when its fall from the
+  starting loss is at least 80 % of the largest, and the safe one when no candidate fell by
+  more than twice the noise;
 - ``always bold`` / ``always lr_low / 3`` / ``always safe``: no probe;
 - ``best of the three (hindsight)``: seen after the fact — the floor for any rule.
 
@@ -109,10 +112,16 @@ def train(job: dict[str, Any]) -> dict[str, Any]:
 
 def rules() -> dict[str, Callable[[dict[str, Any]], str]]:
     """Rule name -> which run (a key of ``record["fit"]``) it picks for a record."""
-    from lrkit.probe import HOLD_TOLERANCE, ProbeResult
+    from lrkit.probe import ProbeResult
 
     def probed(record: dict[str, Any], probe: str) -> ProbeResult:
         return ProbeResult([2.0, 1.0], record[probe], 1)  # 2: the bold rate, 1: the safe one
+
+    def fall(record: dict[str, Any]) -> str:
+        try:
+            return BOLD if probed(record, "const").hold == 2.0 else SAFE
+        except ValueError:  # both candidates diverged
+            return SAFE
 
     def winner(probe: str) -> Callable[[dict[str, Any]], str]:
         return lambda r: BOLD if probed(r, probe).best == 2.0 else SAFE
@@ -126,10 +135,11 @@ def rules() -> dict[str, Callable[[dict[str, Any]], str]]:
     }
     picks.update(
         {
-            f"tolerance {k}" + (" (`fit`'s rule)" if k == HOLD_TOLERANCE else ""): tolerance(k)
+            f"tolerance {k}" + (" (`fit`'s rule before)" if k == 1.5 else ""): tolerance(k)
             for k in TOLERANCES
         }
     )
+    picks["80 % of the largest fall, beyond the noise (`.hold`, `fit`'s rule)"] = fall
     picks.update(
         {
             "always bold": lambda r: BOLD,
