@@ -33,7 +33,7 @@ import math
 
 from lrkit import schedules
 from lrkit.probe import PROBE_DIVISORS, ProbeResult, probe_steps
-from lrkit.rangetest import RangeTestResult
+from lrkit.rangetest import RangeTestResult, check_count
 from lrkit.schedules import Schedule
 
 POLICIES = ("wsd", "one_cycle", "triangular", "triangular2", "exp_range", "cosine", "constant")
@@ -54,7 +54,7 @@ SWEEP_STEPS = 100
 
 def overhead_budget(total_steps: int) -> int:
     """Steps ``fit`` may spend on its range test and probe for a run of ``total_steps``."""
-    _check_total(total_steps)
+    check_count("total_steps", total_steps)
     if total_steps >= LONG_RUN:
         return total_steps // 2
     return min(total_steps, LONG_RUN // 2)
@@ -74,11 +74,6 @@ def probe_budget(total_steps: int, range_steps: int) -> int:
     or what the budget leaves, split between the candidates (at least 1)."""
     left = overhead_budget(total_steps) - range_steps
     return max(1, min(probe_steps(total_steps), left // len(PROBE_DIVISORS)))
-
-
-def _check_total(total_steps: int) -> None:
-    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
-        raise ValueError(f"total_steps: must be an integer >= 1, got {total_steps!r}")
 
 
 def probed_rate(probed: ProbeResult, policy: str) -> float:

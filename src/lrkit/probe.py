@@ -166,6 +166,11 @@ class ProbeResult:
             (i for i, v in enumerate(scores) if math.isfinite(v)), key=self.lrs.__getitem__
         )
 
+    def _lowest(self) -> int:
+        """Index of the lowest-scoring candidate (the lower learning rate on a tie)."""
+        scores = self.scores
+        return min(self._finite(), key=lambda i: (scores[i], self.lrs[i]))
+
     @property
     def starting_loss(self) -> float:
         """``L0``: the median of the first tenth (at least 3) of the lowest candidate's losses."""
@@ -198,10 +203,7 @@ class ProbeResult:
     def tied(self) -> bool:
         """Whether the lowest score fails to beat the lowest rate's by ``NOISE_Z`` standard
         errors of their paired difference (always false when the lowest rate scores lowest)."""
-        finite = self._finite()
-        scores = self.scores
-        lowest = min(finite, key=lambda i: (scores[i], self.lrs[i]))
-        safest = finite[0]
+        lowest, safest = self._lowest(), self._finite()[0]
         if lowest == safest:
             return False
         n = min(score_window(self.losses[lowest]), len(self.losses[safest]))
@@ -213,11 +215,9 @@ class ProbeResult:
     def best(self) -> float:
         """The candidate with the lowest score, unless the probe is not :attr:`informative`
         or the lowest score is :attr:`tied` with the lowest rate's: then the lowest rate."""
-        finite = self._finite()
         if not self.informative or self.tied:
-            return self.lrs[finite[0]]
-        scores = self.scores
-        return self.lrs[min(finite, key=lambda i: (scores[i], self.lrs[i]))]
+            return self.lrs[self._finite()[0]]
+        return self.lrs[self._lowest()]
 
     @property
     def suggestion(self) -> float:

@@ -159,13 +159,11 @@ def print_sweeps(result: Any) -> None:
     sweeps = result.sweeps
     for number, sweep in enumerate(sweeps, 1):
         label = "sweep" if len(sweeps) == 1 else f"sweep {number}"
-        line = f"{label}: {sweep['steps']} steps, stopped: {sweep['stop_reason']}"
-        if number > 1:
-            line = (
-                f"{label}: {sweep['start_lr']:.3g} … {sweep['end_lr']:.3g}, {sweep['steps']} "
-                f"steps, stopped: {sweep['stop_reason']}"
-            )
-        out.print(line, markup=False)
+        span = f"{sweep['start_lr']:.3g} … {sweep['end_lr']:.3g}, " if number > 1 else ""
+        out.print(
+            f"{label}: {span}{sweep['steps']} steps, stopped: {sweep['stop_reason']}",
+            markup=False,
+        )
         if "unreadable" in sweep:
             out.print(
                 f"  no rule could read it ({sweep['unreadable']}); sweeping again", markup=False

@@ -114,6 +114,8 @@ def fit(
             progress=progress,
         )
         lr = probed_rate(probed, policy)
+    if lr is None:
+        lr = range_test.suggestion
     schedule = policy_schedule(range_test, policy, total_steps, steps_per_epoch, lr=lr)
     momentum = momentum_curve(schedule, optimizer)
     scheduler = Scheduler(optimizer, lr=schedule, momentum=momentum)
@@ -123,7 +125,7 @@ def fit(
         "range_test": range_test,
         "probe": probed,
         "policy": policy,
-        "lr": lr if lr is not None else range_test.suggestion,
+        "lr": lr,
         "overhead_steps": range_steps + (probed.steps * len(probed.lrs) if probed else 0),
         "total_steps": total_steps,
     }
