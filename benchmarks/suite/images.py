@@ -21,33 +21,14 @@ from functools import lru_cache
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
-from lrkit.tasks.base import Task, accuracy, loaders, seeded_generator
+from lrkit.tasks.base import Task, classification_task, loaders, seeded_generator
 from lrkit.tasks.regression import r_squared
 from suite import SuiteTask
 
 SHAPES = ("circle", "square", "triangle", "cross")
 SHAPE_SIZE, PATCH_SIZE = 16, 16
 PRETRAIN_STEPS, PRETRAIN_BATCH = 100, 64
-
-
-def classification_task(
-    name: str, model: nn.Module, data: tuple[DataLoader, DataLoader], seed: int, epochs: int
-) -> Task:
-    """A Task scored by accuracy under cross-entropy."""
-    train_loader, val_loader = data
-    return Task(
-        name=name,
-        model=model,
-        train_loader=train_loader,
-        val_loader=val_loader,
-        loss_fn=nn.CrossEntropyLoss(),
-        metric=accuracy,
-        metric_name="accuracy",
-        seed=seed,
-        default_epochs=epochs,
-    )
 
 
 # --- data -----------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from lrkit._optional import require
-from lrkit.tasks.base import Task, accuracy, loaders
+from lrkit.tasks.base import Task, classification_task, loaders
 from suite import SuiteTask
 
 
@@ -152,17 +152,8 @@ def classification(
     x, y = data
     train_loader, val_loader = loaders(x, y, seed=seed, batch_size=batch_size)
     torch.manual_seed(seed)
-    return Task(
-        name=name,
-        model=model(x.shape[1], int(y.max()) + 1),
-        train_loader=train_loader,
-        val_loader=val_loader,
-        loss_fn=nn.CrossEntropyLoss(),
-        metric=accuracy,
-        metric_name="accuracy",
-        seed=seed,
-        default_epochs=epochs,
-    )
+    network = model(x.shape[1], int(y.max()) + 1)
+    return classification_task(name, network, (train_loader, val_loader), seed, epochs)
 
 
 def gunpoint_lstm(seed: int) -> Task:

@@ -71,6 +71,25 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
     return float((logits.argmax(dim=1) == targets).float().mean())
 
 
+def classification_task(
+    name: str, model: nn.Module, data: tuple[DataLoader, DataLoader], seed: int, epochs: int
+) -> Task:
+    """A task on ``data = (train_loader, val_loader)`` trained under cross-entropy and scored by
+    accuracy, with a budget of ``epochs``."""
+    train_loader, val_loader = data
+    return Task(
+        name=name,
+        model=model,
+        train_loader=train_loader,
+        val_loader=val_loader,
+        loss_fn=nn.CrossEntropyLoss(),
+        metric=accuracy,
+        metric_name="accuracy",
+        seed=seed,
+        default_epochs=epochs,
+    )
+
+
 def seeded_generator(seed: int) -> torch.Generator:
     generator = torch.Generator()
     generator.manual_seed(seed)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lrkit.tasks.base import Task, accuracy, loaders
+from lrkit.tasks.base import Task, classification_task, loaders
 
 
 def digits_cnn(seed: int = 0, batch_size: int | None = None) -> Task:
@@ -35,14 +35,4 @@ def digits_cnn(seed: int = 0, batch_size: int | None = None) -> Task:
         nn.Dropout(0.5),
         nn.Linear(64, 10),
     )
-    return Task(
-        name="digits-cnn",
-        model=model,
-        train_loader=train_loader,
-        val_loader=val_loader,
-        loss_fn=nn.CrossEntropyLoss(),
-        metric=accuracy,
-        metric_name="accuracy",
-        seed=seed,
-        default_epochs=10,
-    )
+    return classification_task("digits-cnn", model, (train_loader, val_loader), seed, epochs=10)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lrkit.tasks.base import Task, accuracy, loaders
+from lrkit.tasks.base import Task, classification_task, loaders
 
 LENGTH, VOCAB, MOTIF = 30, 12, (1, 2, 3)
 
@@ -59,14 +59,4 @@ def motif_gru(seed: int = 0, batch_size: int | None = None) -> Task:
     x, y = motif_sequences(3000, seed)
     train_loader, val_loader = loaders(x, y, seed=seed, batch_size=batch_size or 64)
     torch.manual_seed(seed)
-    return Task(
-        name="motif-gru",
-        model=MotifGRU(),
-        train_loader=train_loader,
-        val_loader=val_loader,
-        loss_fn=nn.CrossEntropyLoss(),
-        metric=accuracy,
-        metric_name="accuracy",
-        seed=seed,
-        default_epochs=8,
-    )
+    return classification_task("motif-gru", MotifGRU(), (train_loader, val_loader), seed, epochs=8)

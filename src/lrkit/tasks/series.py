@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from lrkit._optional import require
-from lrkit.tasks.base import Task, accuracy, loaders
+from lrkit.tasks.base import Task, classification_task, loaders
 
 
 class CNNLSTM(nn.Module):
@@ -48,14 +48,10 @@ def series_cnn_lstm(seed: int = 0, batch_size: int | None = None) -> Task:
     x, y = load_italy_power_demand()
     train_loader, val_loader = loaders(x, y, seed=seed, batch_size=batch_size or 32)
     torch.manual_seed(seed)
-    return Task(
-        name="series-cnn-lstm",
-        model=CNNLSTM(n_classes=int(y.max()) + 1),
-        train_loader=train_loader,
-        val_loader=val_loader,
-        loss_fn=nn.CrossEntropyLoss(),
-        metric=accuracy,
-        metric_name="accuracy",
-        seed=seed,
-        default_epochs=10,
+    return classification_task(
+        "series-cnn-lstm",
+        CNNLSTM(n_classes=int(y.max()) + 1),
+        (train_loader, val_loader),
+        seed,
+        epochs=10,
     )

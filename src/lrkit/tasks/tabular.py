@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lrkit.tasks.base import Task, accuracy, loaders
+from lrkit.tasks.base import Task, classification_task, loaders
 
 
 def tabular_mlp(seed: int = 0, batch_size: int | None = None) -> Task:
@@ -22,14 +22,4 @@ def tabular_mlp(seed: int = 0, batch_size: int | None = None) -> Task:
     model = nn.Sequential(
         nn.Linear(x.shape[1], 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2)
     )
-    return Task(
-        name="tabular-mlp",
-        model=model,
-        train_loader=train_loader,
-        val_loader=val_loader,
-        loss_fn=nn.CrossEntropyLoss(),
-        metric=accuracy,
-        metric_name="accuracy",
-        seed=seed,
-        default_epochs=5,
-    )
+    return classification_task("tabular-mlp", model, (train_loader, val_loader), seed, epochs=5)
