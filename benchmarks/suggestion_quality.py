@@ -230,12 +230,13 @@ def run_jobs(
     return done
 
 
-def suggestions(curve: dict[str, Any]) -> dict[str, float | None]:
+def suggestions(curve: dict[str, Any], rules: list[str] = RULES) -> dict[str, float | None]:
+    """Rule -> its learning rate on a cached curve, ``None`` where the rule has no answer."""
     from lrkit import RangeTestResult
 
     result = RangeTestResult.from_dict(curve)
     out: dict[str, float | None] = {}
-    for rule in RULES:
+    for rule in rules:
         try:
             out[rule] = result.suggest(rule).lr
         except ValueError:

@@ -42,6 +42,7 @@ import numpy as np
 import suggestion_quality as sq
 import suite
 
+key = sq.key
 CACHE = sq.RESULTS / "suite_quality_runs.jsonl"
 SEEDS = (0, 1, 2)
 #: log10 bounds of the fixed-rate grid per optimizer (3 points per decade).
@@ -57,10 +58,6 @@ METHODS = [*RULES, "probe", "auto", *LR_FREE, "hindsight", "wsd hindsight"]
 def grid(optimizer: str) -> list[float]:
     low, high = GRID[optimizer]
     return [float(10**e) for e in np.round(np.arange(low, high + 1e-9, 1 / 3), 6)]
-
-
-def key(*parts: Any) -> str:
-    return "|".join(str(p) for p in parts)
 
 
 def run(job: dict[str, Any]) -> dict[str, Any]:
@@ -287,16 +284,7 @@ def main() -> None:
 
 
 def suggestions(curve: dict[str, Any]) -> dict[str, float | None]:
-    from lrkit import RangeTestResult, SuggestionError
-
-    result = RangeTestResult.from_dict(curve)
-    out: dict[str, float | None] = {}
-    for rule in RULES:
-        try:
-            out[rule] = result.suggest(rule).lr
-        except SuggestionError:
-            out[rule] = None
-    return out
+    return sq.suggestions(curve, RULES)
 
 
 def hindsight_lr(done: dict[str, Any], name: str, opt: str, seeds: list[int]) -> float:
