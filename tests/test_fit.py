@@ -330,6 +330,17 @@ def test_fit_decides_within_its_overhead_budget(epochs):
     assert plan["overhead_steps"] <= overhead_budget(total)
     assert found.settings["num_steps"] == sweep_budget(total)[0]
     assert plan["lr"] == probed.hold == pytest.approx(history.column("lr").max())
+    # a sweep the caller chose is not cut to the budget
+    chosen = fit(
+        task.model,
+        task.make_optimizer("adam"),
+        task.loss_fn,
+        task.train_loader,
+        epochs,
+        find_kwargs={"num_steps": 120},
+        progress=False,
+    )
+    assert chosen.plan["range_test"].settings["num_steps"] == 120
 
 
 def test_fit_refuses_a_model_that_cannot_learn_and_says_why():

@@ -87,8 +87,10 @@ def fit(
     total_steps = epochs * steps_per_epoch
     range_steps = 0
     if range_test is None:
-        num_steps, max_steps = sweep_budget(total_steps)
-        sweep = {"num_steps": num_steps, "max_steps": max_steps, **(find_kwargs or {})}
+        sweep = dict(find_kwargs or {})
+        if "num_steps" not in sweep:  # the budget's sweep, unless the caller chose one
+            sweep["num_steps"], budget_max = sweep_budget(total_steps)
+            sweep.setdefault("max_steps", budget_max)
         range_test = find_lr(
             model,
             optimizer,
