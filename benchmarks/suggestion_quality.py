@@ -209,7 +209,11 @@ def run_jobs(
     ``worker(job) -> record`` runs a job; by default it is chosen by the job's ``kind``."""
     done: dict[str, dict[str, Any]] = {}
     if cache.exists():
-        for line in cache.read_text().splitlines():
+        data = cache.read_bytes()
+        if data and not data.endswith(b"\n"):  # a run killed while appending its last record
+            data = data[: data.rfind(b"\n") + 1]
+            os.truncate(cache, len(data))
+        for line in data.decode().splitlines():
             if line.strip():
                 record = json.loads(line)
                 if "score" in record:  # runs cached before scores were floored
