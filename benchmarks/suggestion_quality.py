@@ -216,7 +216,7 @@ def run_jobs(
         for line in data.decode().splitlines():
             if line.strip():
                 record = json.loads(line)
-                if "score" in record:  # runs cached before scores were floored
+                if record.get("score") is not None:  # runs cached before scores were floored
                     record["score"] = max(record["score"], 0.0)
                 done[record["key"]] = record
     todo = [job for job in jobs if job["key"] not in done]

@@ -172,8 +172,10 @@ def test_for_batch_size_rescales_the_suggestion():
     with pytest.raises(ValueError, match="new_batch_size: must be an integer >= 1"):
         result.for_batch_size(0)
     del result.settings["batch_size"]
-    with pytest.raises(ValueError, match="batch_size: must be an integer >= 1, got None"):
+    with pytest.raises(ValueError, match="batch_size: the range test did not record"):
         result.for_batch_size(64)
+    with pytest.raises(ValueError, match="batch_size: must be an integer >= 1, got 0"):
+        result.for_batch_size(64, batch_size=0)
 
 
 def test_find_lr_records_the_effective_batch_size():

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from lrkit import RangeTestResult, SuggestionError, lr_sweep, range_test
+from lrkit import RangeTest, RangeTestResult, SuggestionError, lr_sweep, range_test
 
 
 def bowl(lr: float) -> float:
@@ -233,3 +233,50 @@ def test_a_readable_curve_is_swept_once_and_old_results_read_as_one_sweep():
             "stop_reason": "completed",
         }
     ]
+
+
+# --- the push engine ------------------------------------------------------------------------
+
+
+def test_engine_driven_by_hand_gives_the_curve_range_test_gives():
+    def loss_at(lr: float) -> float:
+        return 2.0 - 0.1 * math.log10(lr) if lr < 1e-2 else 2.0 + 100 * lr
+
+    engine = RangeTest(start_lr=1e-6, end_lr=1.0, num_steps=40)
+    events = []
+    while not engine.done:
+        events.append(engine.tell(loss_at(engine.lr)))
+    pushed = engine.result()
+    pulled = range_test(loss_at, start_lr=1e-6, end_lr=1.0, num_steps=40)
+    assert pushed.lrs == pulled.lrs and pushed.losses == pulled.losses
+    assert pushed.stop_reason == pulled.stop_reason == "diverged"
+    assert events[-1] == "done" and set(events[:-1]) == {"step"}
+
+
+def test_engine_asks_for_a_restart_before_each_retry_sweep():
+    engine = RangeTest(start_lr=1e-6, end_lr=1.0, num_steps=20)
+    events = []
+    while not engine.done:
+        events.append(engine.tell(1.0))  # a model that cannot learn
+    assert events.count("restart") == 2 and events[-1] == "done"
+    assert [s["steps"] for s in engine.result().sweeps] == [20, 40, 40]
+    with pytest.raises(RuntimeError, match="finished"):
+        engine.tell(1.0)
+
+
+def test_result_asked_for_early_ends_the_sweep_as_stopped():
+    engine = RangeTest(start_lr=1e-5, end_lr=1.0, num_steps=50)
+    for _ in range(7):
+        engine.tell(1.0)
+    result = engine.result()
+    assert len(result.lrs) == 7 and result.stop_reason == "stopped"
+    assert engine.done and result.sweeps[0]["steps"] == 7
+
+
+def test_stopping_before_a_retry_takes_a_step_keeps_the_last_curve():
+    engine = RangeTest(start_lr=1e-6, end_lr=1.0, num_steps=20)
+    while engine.tell(1.0) != "restart":
+        pass
+    result = engine.result()
+    assert len(result.lrs) == 20 and result.stop_reason == "completed"
+    assert len(result.sweeps) == 1 and "unreadable" not in result.sweeps[0]

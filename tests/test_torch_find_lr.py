@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lrkit.torch import find_lr
-from lrkit.torch.rangetest import load_state, state_copy
+from lrkit.torch.state import load_state, state_copy
 
 
 def make_problem(seed: int = 0, n: int = 256):

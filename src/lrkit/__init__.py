@@ -4,12 +4,14 @@ The core (this package's top level) needs only numpy; framework adapters live in
 ``lrkit.torch``, ``lrkit.keras`` and ``lrkit.lightning``.
 """
 
-from lrkit.rangetest import RangeTestResult, lr_sweep, range_test
+from lrkit.rangetest import RangeTest, RangeTestResult, range_test
 from lrkit.suggest import Suggestion, SuggestionError
+from lrkit.sweep import lr_sweep
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "RangeTest",
     "RangeTestResult",
     "Suggestion",
     "SuggestionError",

@@ -33,8 +33,9 @@ import math
 
 from lrkit import schedules
 from lrkit.probe import PROBE_DIVISORS, ProbeResult, probe_steps
-from lrkit.rangetest import RangeTestResult, check_count
+from lrkit.rangetest import RangeTestResult
 from lrkit.schedules import Schedule
+from lrkit.sweep import check_count
 
 POLICIES = ("wsd", "one_cycle", "triangular", "triangular2", "exp_range", "cosine", "constant")
 #: ``wsd``: warm-up and decay lengths as fractions of the run.

@@ -26,22 +26,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
-
 from lrkit import suggest as rules
 from lrkit._jsonfile import read_json_source, write_json
 from lrkit.progress import progress_bar
+from lrkit.sweep import check_count, lr_sweep, validate_sweep
 
-MODES = ("exp", "linear")
 BATCH_RULES = ("linear", "sqrt")
 
 #: Why a sweep ended.
 COMPLETED, DIVERGED, NON_FINITE = "completed", "diverged", "non-finite"
+#: ... or :meth:`RangeTest.result` was asked for before the sweep ended.
+STOPPED = "stopped"
+#: What :meth:`RangeTest.tell` answers.
+STEP, RESTART, DONE = "step", "restart", "done"
 #: Sweeps in all (the first and its retries) when the curve cannot be read.
 MAX_SWEEPS = 3
 #: A retry sweeps this many times the first sweep's steps ...
@@ -54,52 +56,6 @@ MIN_RETRY_STEPS = 20
 StepFn = Callable[[float], float]
 ProgressFn = Callable[[int, float, float], None]
 ResetFn = Callable[[], None]
-
-
-def validate_sweep(
-    start_lr: float,
-    end_lr: float,
-    num_steps: int,
-    mode: str,
-    smoothing: float = 0.98,
-    diverge_factor: float = 4.0,
-) -> None:
-    """Raise ``ValueError`` naming the first sweep setting that is not allowed."""
-    for name, value in (("start_lr", start_lr), ("end_lr", end_lr)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"{name}: must be a number, got {value!r}")
-        if not math.isfinite(value):
-            raise ValueError(f"{name}: must be finite, got {value!r}")
-    if start_lr <= 0:
-        raise ValueError(f"start_lr: must be > 0, got {start_lr!r}")
-    if end_lr <= start_lr:
-        raise ValueError(f"end_lr: must be greater than start_lr ({start_lr!r}), got {end_lr!r}")
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int):
-        raise TypeError(f"num_steps: must be an integer, got {num_steps!r}")
-    if num_steps < 2:
-        raise ValueError(f"num_steps: must be >= 2, got {num_steps!r}")
-    if mode not in MODES:
-        raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
-    if not (isinstance(smoothing, (int, float)) and 0.0 <= smoothing < 1.0):
-        raise ValueError(f"smoothing: must be in [0, 1), got {smoothing!r}")
-    if not (isinstance(diverge_factor, (int, float)) and diverge_factor > 1):
-        raise ValueError(f"diverge_factor: must be a number > 1, got {diverge_factor!r}")
-
-
-def check_count(name: str, value: Any) -> None:
-    """Raise ``TypeError``/``ValueError`` naming ``name`` unless ``value`` is an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}: must be an integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name}: must be >= 1, got {value!r}")
-
-
-def lr_sweep(start_lr: float, end_lr: float, num_steps: int, mode: str = "exp") -> NDArray[Any]:
-    """The swept learning rates: geometric (``mode="exp"``) or evenly spaced (``"linear"``)."""
-    validate_sweep(start_lr, end_lr, num_steps, mode)
-    if mode == "exp":
-        return np.geomspace(start_lr, end_lr, num_steps)
-    return np.linspace(start_lr, end_lr, num_steps)
 
 
 @dataclass
@@ -193,6 +149,11 @@ class RangeTestResult:
         if rule not in BATCH_RULES:
             raise ValueError(f"rule: must be one of {', '.join(BATCH_RULES)}, got {rule!r}")
         old = batch_size if batch_size is not None else self.settings.get("batch_size")
+        if old is None:
+            raise ValueError(
+                "batch_size: the range test did not record the batch size it ran at (its "
+                "loader has no batch_size); pass it as for_batch_size(..., batch_size=N)"
+            )
         for name, value in (("new_batch_size", new_batch_size), ("batch_size", old)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: must be an integer >= 1, got {value!r}")
@@ -252,6 +213,142 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+class RangeTest:
+    """The range test as a push engine, for any training loop.
+
+    The loop reads :attr:`lr`, takes one optimizer step at it, and hands the step's loss to
+    :meth:`tell`, which answers :data:`STEP` (go on at the new :attr:`lr`), :data:`RESTART`
+    (put the model back as it was before the first step, then go on: a retry sweep begins)
+    or :data:`DONE`. :meth:`result` is then the curve; called before, it ends the sweep
+    where it is (``stop_reason="stopped"``). With ``retry=False`` a curve no rule can read is
+    returned as it is; otherwise see the module docstring.
+    """
+
+    _lrs: list[float]
+    _losses: list[float]
+    _smoothed: list[float]
+    _avg: float
+    _best: float
+    _advance: Callable[[str], None]
+
+    def __init__(
+        self,
+        *,
+        start_lr: float = 1e-7,
+        end_lr: float = 10.0,
+        num_steps: int = 100,
+        mode: str = "exp",
+        smoothing: float = 0.98,
+        diverge_factor: float = 4.0,
+        retry: bool = True,
+        max_steps: int | None = None,
+        progress: bool = False,
+    ) -> None:
+        validate_sweep(start_lr, end_lr, num_steps, mode, smoothing, diverge_factor)
+        if max_steps is None:
+            max_steps = num_steps * (1 + (MAX_SWEEPS - 1) * RETRY_FACTOR)
+        check_count("max_steps", max_steps)
+        if max_steps < num_steps:
+            raise ValueError(f"max_steps: must be >= num_steps ({num_steps}), got {max_steps}")
+        self.settings: dict[str, Any] = {
+            "start_lr": start_lr,
+            "end_lr": end_lr,
+            "num_steps": num_steps,
+            "mode": mode,
+            "smoothing": smoothing,
+            "diverge_factor": diverge_factor,
+        }
+        self._retry, self._max_steps, self._progress = retry, max_steps, progress
+        self._sweeps: list[dict[str, Any]] = []
+        self._previous: RangeTestResult | None = None
+        self._result: RangeTestResult | None = None
+        self._bar = ExitStack()
+        self._begin(float(start_lr), float(end_lr), num_steps)
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of the next step."""
+        if self._result is not None:
+            raise RuntimeError("range test: finished; read result() instead of lr")
+        return float(self._schedule[len(self._lrs)])
+
+    @property
+    def done(self) -> bool:
+        return self._result is not None
+
+    @property
+    def sweep(self) -> int:
+        """The number of the sweep under way (1 for the first)."""
+        return len(self._sweeps)
+
+    def tell(self, loss: float) -> str:
+        """Record the loss of the step just taken at :attr:`lr`; say what comes next."""
+        lr, loss = self.lr, float(loss)
+        self._lrs.append(lr)
+        self._losses.append(loss)
+        self._advance(f"lr {lr:.2e}  loss {loss:.4f}")
+        if not math.isfinite(loss):
+            self._smoothed.append(math.nan)
+            return self._end(NON_FINITE)
+        beta = self.settings["smoothing"]
+        self._avg = beta * self._avg + (1.0 - beta) * loss
+        value = self._avg / (1.0 - beta ** len(self._lrs))
+        self._smoothed.append(value)
+        self._best = min(self._best, value)
+        if value > self.settings["diverge_factor"] * self._best:
+            return self._end(DIVERGED)
+        if len(self._lrs) == len(self._schedule):
+            return self._end(COMPLETED)
+        return STEP
+
+    def result(self) -> RangeTestResult:
+        """The curve (of the last sweep) and every sweep's record in ``settings["sweeps"]``."""
+        if self._result is None:
+            if self._lrs or self._previous is None:
+                self._end(STOPPED)
+            else:  # stopped before a retry took its first step: the last curve stands
+                self._bar.close()
+                self._sweeps.pop()
+                self._sweeps[-1].pop("unreadable", None)
+                self._finish(self._previous)
+        assert self._result is not None
+        return self._result
+
+    def _begin(self, low: float, high: float, steps: int) -> None:
+        self._schedule = lr_sweep(low, high, steps, self.settings["mode"])
+        self._lrs, self._losses, self._smoothed = [], [], []
+        self._avg, self._best = 0.0, math.inf
+        self._sweeps.append({"start_lr": low, "end_lr": high, "num_steps": steps})
+        label = "range test" if self.sweep == 1 else f"range test, sweep {self.sweep}"
+        self._advance = self._bar.enter_context(progress_bar(label, steps, enabled=self._progress))
+
+    def _end(self, reason: str) -> str:
+        self._bar.close()
+        current = self._sweeps[-1]
+        current.update(steps=len(self._lrs), stop_reason=reason)
+        result = RangeTestResult(self._lrs, self._losses, self._smoothed, reason)
+        why = _unreadable(result) if reason != STOPPED else None
+        spent = sum(s["steps"] for s in self._sweeps)
+        steps = min(RETRY_FACTOR * self.settings["num_steps"], self._max_steps - spent)
+        if (
+            why is None
+            or not self._retry
+            or len(self._sweeps) == MAX_SWEEPS
+            or steps < MIN_RETRY_STEPS
+        ):
+            self._finish(result)
+            return DONE
+        current["unreadable"] = why
+        high = self._lrs[-1] if reason != COMPLETED else current["end_lr"]
+        self._previous = result
+        self._begin(high / 10**RETRY_DECADES, high, steps)
+        return RESTART
+
+    def _finish(self, result: RangeTestResult) -> None:
+        result.settings = {**self.settings, "sweeps": self._sweeps}
+        self._result = result
+
+
 def range_test(
     step: StepFn,
     *,
@@ -266,66 +363,41 @@ def range_test(
     on_step: ProgressFn | None = None,
     progress: bool = False,
 ) -> RangeTestResult:
-    """Sweep ``step(lr) -> loss`` from ``start_lr`` to ``end_lr`` and record the curve.
+    """Sweep ``step(lr) -> loss`` from ``start_lr`` to ``end_lr`` and record the curve: a loop
+    over :class:`RangeTest`.
 
-    ``on_step(i, lr, loss)`` is called after every step; ``progress=True`` shows a progress
-    bar. The sweep stops early, keeping the offending point, when the smoothed loss exceeds
-    ``diverge_factor`` times its best or the loss is not finite; ``stop_reason`` says which.
+    ``on_step(i, lr, loss)`` is called after every step (``i`` counts within the sweep);
+    ``progress=True`` shows a progress bar. The sweep stops early, keeping the offending
+    point, when the smoothed loss exceeds ``diverge_factor`` times its best or the loss is not
+    finite; ``stop_reason`` says which.
 
     With ``reset`` (a callable that puts the model back as it was before the first step), a
     curve the default rule cannot read is swept again (see the module docstring), up to
     ``max_steps`` steps in all (default: ``num_steps · (1 + 2·RETRY_FACTOR)``, every retry
     that :data:`MAX_SWEEPS` allows).
     """
-    validate_sweep(start_lr, end_lr, num_steps, mode, smoothing, diverge_factor)
-    if max_steps is None:
-        max_steps = num_steps * (1 + (MAX_SWEEPS - 1) * RETRY_FACTOR)
-    check_count("max_steps", max_steps)
-    if max_steps < num_steps:
-        raise ValueError(f"max_steps: must be >= num_steps ({num_steps}), got {max_steps}")
-    sweeps: list[dict[str, Any]] = []
-    low, high, steps = float(start_lr), float(end_lr), num_steps
-    while True:
-        label = "range test" if not sweeps else f"range test, sweep {len(sweeps) + 1}"
-        with progress_bar(label, steps, enabled=progress) as advance:
-
-            def record(i: int, lr: float, loss: float) -> None:
-                advance(f"lr {lr:.2e}  loss {loss:.4f}")
-                if on_step is not None:
-                    on_step(i, lr, loss)
-
-            lrs, losses, smoothed, reason = _sweep(
-                step, lr_sweep(low, high, steps, mode), smoothing, diverge_factor, record
-            )
-        sweeps.append(
-            {
-                "start_lr": low,
-                "end_lr": high,
-                "num_steps": steps,
-                "steps": len(lrs),
-                "stop_reason": reason,
-            }
-        )
-        result = RangeTestResult(lrs, losses, smoothed, reason)
-        why = _unreadable(result)
-        spent = sum(s["steps"] for s in sweeps)
-        steps = min(RETRY_FACTOR * num_steps, max_steps - spent)
-        if why is None or reset is None or len(sweeps) == MAX_SWEEPS or steps < MIN_RETRY_STEPS:
-            break
-        sweeps[-1]["unreadable"] = why
-        high = lrs[-1] if reason != COMPLETED else high
-        low = high / 10**RETRY_DECADES
-        reset()
-    result.settings = {
-        "start_lr": start_lr,
-        "end_lr": end_lr,
-        "num_steps": num_steps,
-        "mode": mode,
-        "smoothing": smoothing,
-        "diverge_factor": diverge_factor,
-        "sweeps": sweeps,
-    }
-    return result
+    engine = RangeTest(
+        start_lr=start_lr,
+        end_lr=end_lr,
+        num_steps=num_steps,
+        mode=mode,
+        smoothing=smoothing,
+        diverge_factor=diverge_factor,
+        retry=reset is not None,
+        max_steps=max_steps,
+        progress=progress,
+    )
+    i = 0
+    while not engine.done:
+        lr = engine.lr
+        loss = float(step(lr))
+        event = engine.tell(loss)
+        if on_step is not None:
+            on_step(i, lr, loss)
+        i = 0 if event == RESTART else i + 1
+        if event == RESTART and reset is not None:
+            reset()
+    return engine.result()
 
 
 def _unreadable(result: RangeTestResult) -> str | None:
@@ -335,35 +407,3 @@ def _unreadable(result: RangeTestResult) -> str | None:
     except rules.SuggestionError as exc:
         return str(exc)
     return None
-
-
-def _sweep(
-    step: StepFn,
-    sweep: NDArray[Any],
-    smoothing: float,
-    diverge_factor: float,
-    on_step: ProgressFn,
-) -> tuple[list[float], list[float], list[float], str]:
-    """The loop of :func:`range_test`: learning rates, raw and smoothed losses, stop reason."""
-    lrs: list[float] = []
-    losses: list[float] = []
-    smoothed: list[float] = []
-    avg, best = 0.0, math.inf
-    reason = COMPLETED
-    for i, lr in enumerate(sweep):
-        loss = float(step(float(lr)))
-        lrs.append(float(lr))
-        losses.append(loss)
-        on_step(i, float(lr), loss)
-        if not math.isfinite(loss):
-            smoothed.append(math.nan)
-            reason = NON_FINITE
-            break
-        avg = smoothing * avg + (1.0 - smoothing) * loss
-        value = avg / (1.0 - smoothing ** (i + 1))
-        smoothed.append(value)
-        best = min(best, value)
-        if value > diverge_factor * best:
-            reason = DIVERGED
-            break
-    return lrs, losses, smoothed, reason

@@ -47,7 +47,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lrkit import tasks
-    from lrkit.rangetest import validate_sweep
+    from lrkit.sweep import validate_sweep
     from lrkit.torch import find_lr, probe_lr
 
     validate_sweep(args.start_lr, args.end_lr, args.steps, args.mode, args.smoothing)

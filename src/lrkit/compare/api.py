@@ -153,7 +153,7 @@ def _epochs(epochs: Any) -> int:
 
 
 def _range_settings(range_test: Mapping[str, Any] | None) -> dict[str, Any]:
-    from lrkit.rangetest import validate_sweep
+    from lrkit.sweep import validate_sweep
 
     sweep = {**RANGE_TEST_DEFAULTS, **dict(range_test or {})}
     validate_sweep(

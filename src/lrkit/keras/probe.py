@@ -17,8 +17,9 @@ import keras
 from lrkit.keras.batches import batch_stream
 from lrkit.keras.rangetest import build_variables, checked_optimizer, preserved
 from lrkit.probe import ProbeResult, probe, probe_candidates
-from lrkit.rangetest import RangeTestResult, check_count
+from lrkit.rangetest import RangeTestResult
 from lrkit.schedules import Schedule
+from lrkit.sweep import check_count
 
 
 def probe_lr(

@@ -24,7 +24,8 @@ import keras
 import numpy as np
 
 from lrkit.keras.batches import batch_length, batch_stream, split_validation
-from lrkit.rangetest import RangeTestResult, check_count, range_test, validate_sweep
+from lrkit.rangetest import RangeTestResult, range_test
+from lrkit.sweep import check_count, validate_sweep
 
 
 def find_lr(

@@ -21,10 +21,12 @@ from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.parsing import lightning_hasattr, lightning_setattr
 
 from lrkit.probe import ProbeResult, probe_steps
-from lrkit.rangetest import RangeTestResult, validate_sweep
+from lrkit.rangetest import RangeTestResult
 from lrkit.suggest import SuggestionError
+from lrkit.sweep import validate_sweep
 from lrkit.torch.probe import probe_lr
-from lrkit.torch.rangetest import find_lr, randomness_preserved
+from lrkit.torch.rangetest import find_lr
+from lrkit.torch.state import randomness_preserved
 
 #: Attributes searched, in order, for the learning rate ``configure_optimizers`` reads.
 LR_ATTRIBUTES = ("lr", "learning_rate")

@@ -8,7 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from lrkit.torch.rangetest import StepFn, model_device, randomness_preserved, to_device
+from lrkit.torch.state import randomness_preserved
+from lrkit.torch.step import StepFn, as_loss, model_device, to_device
 
 Metric = Callable[[torch.Tensor, torch.Tensor], float]
 
@@ -45,7 +46,7 @@ def evaluate(
             size = len(batch[-1]) if isinstance(batch, (tuple, list)) else 1
             outputs = None
             if step_fn is not None:
-                loss = step_fn(model, batch)
+                loss = as_loss(step_fn(model, batch), "step_fn")
             else:
                 inputs, targets = batch
                 outputs = model(inputs)

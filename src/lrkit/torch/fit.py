@@ -22,9 +22,10 @@ from lrkit.progress import progress_bar
 from lrkit.rangetest import RangeTestResult
 from lrkit.torch.evaluation import Metric, evaluate
 from lrkit.torch.probe import probe_lr
-from lrkit.torch.rangetest import StepFn, default_step_fn, find_lr, model_device, to_device
+from lrkit.torch.rangetest import find_lr
 from lrkit.torch.rollback import Rollback
 from lrkit.torch.scheduler import Scheduler, momentum_curve
+from lrkit.torch.step import StepFn, TrainStep, default_step_fn, model_device
 
 
 def fit(
@@ -43,6 +44,9 @@ def fit(
     lr: float | None = None,
     guard: DivergenceGuard | bool = True,
     find_kwargs: dict[str, Any] | None = None,
+    grad_scaler: Any = None,
+    amp_dtype: torch.dtype | None = None,
+    clip_grad_norm: float | None = None,
     step_fn: StepFn | None = None,
     device: str | torch.device | None = None,
     progress: bool = True,
@@ -65,6 +69,10 @@ def fit(
     ``val_loader`` weighted by batch size). To keep or plot the range test or the probe, run
     them first and pass ``range_test`` and ``lr``.
 
+    Every step — of the range test, the probe and the run — is a
+    :class:`~lrkit.torch.step.TrainStep` with ``grad_scaler``, ``amp_dtype`` and
+    ``clip_grad_norm``; batches and ``step_fn`` are as in :func:`~lrkit.torch.find_lr`.
+
     ``guard`` (a :class:`~lrkit.guard.DivergenceGuard`, or ``True`` for the default one)
     watches the training loss: when, after the first tenth of the run, the smoothed loss gives
     back half of its fall (or a loss is non-finite), the model and
@@ -82,7 +90,14 @@ def fit(
         raise ValueError(f"epochs: must be an integer >= 1, got {epochs!r}")
     if not isinstance(train_loader, Sized) or len(train_loader) == 0:
         raise ValueError("train_loader: must have a length >= 1 (a DataLoader, a list, ...)")
+    target = torch.device(device) if device is not None else model_device(model)
+    precision: dict[str, Any] = {
+        "grad_scaler": grad_scaler,
+        "amp_dtype": amp_dtype,
+        "clip_grad_norm": clip_grad_norm,
+    }
     compute_loss = step_fn or default_step_fn(loss_fn)
+    train_step = TrainStep(model, optimizer, compute_loss, target, **precision)
     steps_per_epoch = len(train_loader)
     total_steps = epochs * steps_per_epoch
     range_steps = 0
@@ -99,6 +114,7 @@ def fit(
             step_fn=step_fn,
             device=device,
             progress=progress,
+            **precision,
             **sweep,
         )
         range_steps = range_test.steps_run
@@ -114,6 +130,7 @@ def fit(
             step_fn=step_fn,
             device=device,
             progress=progress,
+            **precision,
         )
         lr = probed_rate(probed, policy)
     if lr is None:
@@ -121,7 +138,6 @@ def fit(
     schedule = policy_schedule(range_test, policy, total_steps, steps_per_epoch, lr=lr)
     momentum = momentum_curve(schedule, optimizer)
     scheduler = Scheduler(optimizer, lr=schedule, momentum=momentum)
-    target = torch.device(device) if device is not None else model_device(model)
     history = History(metric_name=metric_name if metric is not None else None)
     history.plan = {
         "range_test": range_test,
@@ -142,15 +158,12 @@ def fit(
     with progress_bar(f"training ({policy})", total_steps, enabled=progress) as bar:
         for _ in range(epochs):
             model.train()
-            for batch in train_loader:
+            batches = iter(train_loader)
+            for _ in range(steps_per_epoch):
                 current = optimizer.param_groups[0]["lr"]
-                optimizer.zero_grad(set_to_none=True)
-                loss = compute_loss(model, to_device(batch, target))
-                loss.backward()
-                optimizer.step()
+                value, _taken = train_step(batches)
                 if step + 1 < total_steps:  # the last step needs no next learning rate
                     scheduler.step()
-                value = float(loss.detach())
                 factor = rollback.update(step, value) if rollback is not None else None
                 history.append(step, lr=current, loss=value, rollback=factor)
                 bar(f"lr {current:.2e}  loss {value:.4f}")

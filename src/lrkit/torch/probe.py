@@ -17,17 +17,17 @@ import torch
 from torch import nn
 
 from lrkit.probe import ProbeResult, probe, probe_candidates
-from lrkit.rangetest import RangeTestResult, check_count
+from lrkit.rangetest import RangeTestResult
 from lrkit.schedules import Schedule
-from lrkit.torch.rangetest import (
+from lrkit.sweep import check_count
+from lrkit.torch.state import preserved, randomness_preserved
+from lrkit.torch.step import (
     StepFn,
-    accumulated_step,
+    TrainStep,
     cycle_batches,
     default_step_fn,
     lr_setter,
     model_device,
-    preserved,
-    randomness_preserved,
 )
 
 
@@ -40,6 +40,9 @@ def probe_lr(
     steps: int,
     *,
     accumulation_steps: int = 1,
+    grad_scaler: Any = None,
+    amp_dtype: torch.dtype | None = None,
+    clip_grad_norm: float | None = None,
     step_fn: StepFn | None = None,
     device: str | torch.device | None = None,
     snapshot: str = "cpu",
@@ -52,9 +55,9 @@ def probe_lr(
 
     ``candidates`` is a range-test result (its :func:`~lrkit.probe.probe_candidates`) or the
     learning rates themselves. The first param group gets the candidate, other groups keep
-    their ratio to it. A step runs ``accumulation_steps`` batches forward and backward, then
-    the optimizer; batches, ``step_fn``, ``device`` and ``snapshot`` are as in
-    :func:`~lrkit.torch.find_lr`; :func:`~lrkit.probe.probe_steps` gives a good ``steps``
+    their ratio to it. A step, the batches, ``step_fn``, ``device`` and ``snapshot`` are as in
+    :func:`~lrkit.torch.find_lr` (``accumulation_steps``, ``grad_scaler``, ``amp_dtype``,
+    ``clip_grad_norm``); :func:`~lrkit.probe.probe_steps` gives a good ``steps``
     for a planned run (a third of it). With ``cooldown`` > 0 each candidate decays to 0 over
     that fraction of its steps (:func:`~lrkit.probe.candidate_schedule`), which scores the
     rate to hold before a decay rather than the rate to keep.
@@ -65,18 +68,28 @@ def probe_lr(
         else [float(lr) for lr in candidates]
     )
     check_count("accumulation_steps", accumulation_steps)
-    compute_loss = step_fn or default_step_fn(loss_fn)
     target = torch.device(device) if device is not None else model_device(model)
+    train_step = TrainStep(
+        model,
+        optimizer,
+        step_fn or default_step_fn(loss_fn),
+        target,
+        accumulation_steps,
+        grad_scaler=grad_scaler,
+        amp_dtype=amp_dtype,
+        clip_grad_norm=clip_grad_norm,
+    )
     set_lr = lr_setter(optimizer)
 
     def train(rate: Schedule) -> Iterator[float]:
-        with preserved(model, optimizer, snapshot), randomness_preserved(train_loader):
+        with (
+            preserved(model, optimizer, snapshot, grad_scaler),
+            randomness_preserved(train_loader),
+        ):
             model.train()
             batches = cycle_batches(train_loader, "train_loader")
             for step in itertools.count():
                 set_lr(rate(step))
-                yield accumulated_step(
-                    model, optimizer, compute_loss, batches, target, accumulation_steps
-                )
+                yield train_step(batches)[0]
 
     return probe(train, lrs, steps, cooldown=cooldown, progress=progress)

@@ -1,191 +1,166 @@
-"""The range test for a torch model: builds the ``step(lr) -> loss`` callable the core drives.
+"""The range test for a torch model: :class:`LRFinder` inside any training loop, and
+:func:`find_lr`, the loop lrkit runs itself.
 
-Before the sweep the model's parameters and buffers and the optimizer's state and param
-groups are copied to CPU memory (or to a file with ``snapshot="disk"``); afterwards they are
-loaded back, so both are bit-identical to before — whether the sweep completed, diverged,
-hit a NaN, raised, or was interrupted.
+Before the sweep the model's parameters and buffers, the optimizer's state and param groups
+(and a grad scaler's state) are copied to CPU memory (or to a file with ``snapshot="disk"``);
+afterwards they are loaded back, so all are bit-identical to before — whether the sweep
+completed, diverged, hit a NaN, raised, or was interrupted. Under ``torch.distributed`` each
+step's loss is averaged over the ranks, so every rank sees the same curve, the same rates and
+the same stop step; only rank 0 shows progress.
 """
 
 from __future__ import annotations
 
-import copy
 import itertools
-import random
-import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from pathlib import Path
+import math
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from lrkit.rangetest import RangeTestResult, check_count, range_test, validate_sweep
+from lrkit.rangetest import DONE, RESTART, RangeTest, RangeTestResult
+from lrkit.sweep import check_count, validate_sweep
+from lrkit.torch import distributed
+from lrkit.torch.state import preserved, randomness_preserved
+from lrkit.torch.step import (
+    StepFn,
+    TrainStep,
+    as_loss,
+    cycle_batches,
+    default_step_fn,
+    lr_setter,
+    model_device,
+    to_device,
+)
 
-StepFn = Callable[[nn.Module, Any], torch.Tensor]
-SNAPSHOTS = ("cpu", "disk")
-
-
-def to_device(batch: Any, device: torch.device) -> Any:
-    """``batch`` with every tensor inside (tuples, lists, dicts, nested) moved to ``device``."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, Mapping):
-        return {key: to_device(value, device) for key, value in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(value, device) for value in batch)
-    return batch
-
-
-def _cpu_copy(value: Any) -> Any:
-    """A copy of ``value`` (a state dict, nested) with every tensor detached and on the CPU."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().to("cpu", copy=True)
-    if isinstance(value, dict):
-        return {key: _cpu_copy(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_cpu_copy(item) for item in value)
-    return copy.deepcopy(value)
+#: Steps in a row the grad scaler may skip before the loss counts as non-finite.
+MAX_SKIPPED = 20
 
 
-def state_copy(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """A CPU copy of ``model``'s and ``optimizer``'s state dicts, for :func:`load_state`."""
-    return {"model": _cpu_copy(model.state_dict()), "optimizer": _cpu_copy(optimizer.state_dict())}
+class LRFinder:
+    """The range test inside your own training loop: lrkit sets each step's learning rate,
+    your loop takes the step (forward, backward, clipping, scaler, optimizer) and hands the
+    loss to :meth:`record`; lrkit decides when to stop and puts everything back::
 
+        finder = LRFinder(model, optimizer)
+        while not finder.done:
+            for inputs, targets in loader:
+                optimizer.zero_grad()
+                loss = loss_fn(model(inputs), targets)
+                loss.backward()
+                optimizer.step()
+                if not finder.record(loss):
+                    break
+        result = finder.result()
 
-def load_state(
-    model: nn.Module, optimizer: torch.optim.Optimizer, state: Mapping[str, Any]
-) -> None:
-    """Put back a :func:`state_copy` into ``model`` and ``optimizer``; ``state`` stays as it
-    was, so it can be loaded again (a CPU optimizer would otherwise keep its tensors and update
-    them in place)."""
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(_cpu_copy(state["optimizer"]))
-
-
-@contextmanager
-def preserved(model: nn.Module, optimizer: torch.optim.Optimizer, snapshot: str = "cpu") -> Any:
-    """Restore ``model`` (parameters, buffers, train/eval mode) and ``optimizer`` on exit;
-    yields a ``restore()`` that does the same at any time inside.
-
-    Gradients are cleared (set to ``None``) rather than restored.
+    The model, the optimizer (and ``grad_scaler``) and the random state are copied when the
+    finder is made, and loaded back before a retry sweep and when it is done (or
+    :meth:`result` is asked for early, or a ``with LRFinder(...)`` block exits). The first
+    param group gets the swept rate, other groups keep their ratio to it. The sweep settings
+    are :class:`lrkit.RangeTest`'s. ``batch_size`` (the global batch of one optimizer step)
+    is recorded for :meth:`~lrkit.RangeTestResult.for_batch_size`.
     """
-    if snapshot not in SNAPSHOTS:
-        raise ValueError(f"snapshot: must be one of {', '.join(SNAPSHOTS)}, got {snapshot!r}")
-    state = state_copy(model, optimizer)
-    modes = {name: module.training for name, module in model.named_modules()}
-    with tempfile.TemporaryDirectory(prefix="lrkit-snapshot-") as tmp:
-        if snapshot == "disk":
-            path = Path(tmp) / "state.pt"
-            torch.save(state, path)
-            del state
 
-        def restore() -> None:
-            saved = torch.load(path, weights_only=True) if snapshot == "disk" else state
-            load_state(model, optimizer, saved)
-            model.zero_grad(set_to_none=True)
-            for name, module in model.named_modules():
-                module.train(modes[name])
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        *,
+        start_lr: float = 1e-7,
+        end_lr: float = 10.0,
+        num_steps: int = 100,
+        mode: str = "exp",
+        smoothing: float = 0.98,
+        diverge_factor: float = 4.0,
+        retry: bool = True,
+        max_steps: int | None = None,
+        grad_scaler: Any = None,
+        batch_size: int | None = None,
+        snapshot: str = "cpu",
+        progress: bool = True,
+    ) -> None:
+        if batch_size is not None:
+            check_count("batch_size", batch_size)
+        self._engine = RangeTest(
+            start_lr=start_lr,
+            end_lr=end_lr,
+            num_steps=num_steps,
+            mode=mode,
+            smoothing=smoothing,
+            diverge_factor=diverge_factor,
+            retry=retry,
+            max_steps=max_steps,
+            progress=progress and distributed.is_main(),
+        )
+        self._optimizer, self._scaler, self._batch_size = optimizer, grad_scaler, batch_size
+        self._set_lr = lr_setter(optimizer)
+        self._state = ExitStack()
+        self._state.enter_context(randomness_preserved(None))
+        self._restore = self._state.enter_context(
+            preserved(model, optimizer, snapshot, grad_scaler)
+        )
+        self._scale = self._current_scale()
+        self._skipped = 0
+        self._set_lr(self._engine.lr)
 
-        try:
-            yield restore
-        finally:
-            restore()
+    @property
+    def lr(self) -> float:
+        """The learning rate of the step under way (already set in the optimizer)."""
+        return self._engine.lr
 
+    @property
+    def done(self) -> bool:
+        return self._engine.done
 
-def cycle_batches(loader: Iterable[Any], name: str) -> Iterator[Any]:
-    """Endless batches from ``loader`` (restarted when exhausted); rejects an empty loader."""
-    iterator = iter(loader)
-    try:
-        first = next(iterator)
-    except StopIteration:
-        raise ValueError(f"{name}: the loader yields no batches") from None
-    return itertools.chain([first], iterator, _restarts(loader))
+    def record(self, loss: Any, *, skipped: bool | None = None) -> bool:
+        """Record the step's loss (a tensor or a number; unscaled, not ``scaler.scale(loss)``)
+        and set the next rate; ``False`` once the test is done.
 
+        A step the grad scaler skipped (with ``grad_scaler`` given, its scale fell; or
+        ``skipped=True``) is not recorded: the same rate is tried again, up to
+        :data:`MAX_SKIPPED` times in a row, after which the loss counts as non-finite.
+        """
+        value = float(as_loss(loss, "loss").detach()) if isinstance(loss, torch.Tensor) else loss
+        scale = self._current_scale()
+        if skipped is None:
+            skipped = scale is not None and self._scale is not None and scale < self._scale
+        self._scale = scale
+        value, skipped = distributed.global_mean(float(value), bool(skipped))
+        if skipped and math.isfinite(value) and self._skipped < MAX_SKIPPED:
+            self._skipped += 1
+            return True
+        self._skipped = 0
+        event = self._engine.tell(value if not skipped else math.nan)
+        if event == RESTART:
+            self._restore()
+            self._scale = self._current_scale()
+        if event == DONE:
+            self._state.close()
+            return False
+        self._set_lr(self._engine.lr)
+        return True
 
-def _restarts(loader: Iterable[Any]) -> Iterator[Any]:
-    while True:
-        yield from loader
+    def result(self) -> RangeTestResult:
+        """The curve and its settings; ends the test (and restores) if it is still running."""
+        result = self._engine.result()
+        self._state.close()
+        result.settings.update(
+            batch_size=self._batch_size,
+            optimizer=type(self._optimizer).__name__,
+            world_size=distributed.world_size(),
+        )
+        return result
 
+    def __enter__(self) -> LRFinder:
+        return self
 
-def loader_generators(loader: Any) -> list[torch.Generator]:
-    """The ``torch.Generator`` objects a DataLoader and its samplers shuffle with."""
-    holders = [loader, getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)]
-    holders.append(getattr(holders[-1], "sampler", None))
-    found: list[torch.Generator] = []
-    for holder in holders:
-        generator = getattr(holder, "generator", None)
-        if isinstance(generator, torch.Generator) and all(generator is not g for g in found):
-            found.append(generator)
-    return found
+    def __exit__(self, *exc: object) -> None:
+        self._state.close()
 
-
-@contextmanager
-def randomness_preserved(loader: Any) -> Iterator[None]:
-    """Put back the torch (CPU and CUDA), numpy, ``random`` and the loader's generators on
-    exit, so that what runs inside can be repeated exactly."""
-    python_state = random.getstate()
-    numpy_state = np.random.get_state()  # noqa: NPY002 (the user's global generator)
-    generators = [(g, g.get_state()) for g in loader_generators(loader)]
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
-    try:
-        with torch.random.fork_rng(devices=devices):
-            yield
-    finally:
-        random.setstate(python_state)
-        np.random.set_state(numpy_state)  # noqa: NPY002
-        for generator, state in generators:
-            generator.set_state(state)
-
-
-def lr_setter(optimizer: torch.optim.Optimizer) -> Callable[[float], None]:
-    """``set_lr(lr)``: the first param group gets ``lr``, the others keep their present ratio
-    to it."""
-    base = optimizer.param_groups[0]["lr"]
-    ratios = [group["lr"] / base if base else 1.0 for group in optimizer.param_groups]
-
-    def set_lr(lr: float) -> None:
-        for group, ratio in zip(optimizer.param_groups, ratios, strict=True):
-            group["lr"] = lr * ratio
-
-    return set_lr
-
-
-def accumulated_step(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    compute_loss: StepFn,
-    batches: Iterator[Any],
-    device: torch.device,
-    accumulation_steps: int,
-) -> float:
-    """One optimizer step over ``accumulation_steps`` batches (gradients averaged); returns
-    their mean loss."""
-    optimizer.zero_grad(set_to_none=True)
-    total = 0.0
-    for _ in range(accumulation_steps):
-        loss = compute_loss(model, to_device(next(batches), device))
-        (loss / accumulation_steps).backward()
-        total += float(loss.detach())
-    optimizer.step()
-    return total / accumulation_steps
-
-
-def default_step_fn(loss_fn: Callable[..., torch.Tensor] | None) -> StepFn:
-    if loss_fn is None:
-        raise ValueError("loss_fn: give a loss function, or step_fn for custom batches")
-
-    def step(model: nn.Module, batch: Any) -> torch.Tensor:
-        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-            raise TypeError(
-                "train_loader: batches must be (inputs, targets) pairs for loss_fn; "
-                f"got {type(batch).__name__}. Pass step_fn(model, batch) -> loss instead"
-            )
-        inputs, targets = batch
-        return loss_fn(model(inputs), targets)
-
-    return step
+    def _current_scale(self) -> float | None:
+        return None if self._scaler is None else float(self._scaler.get_scale())
 
 
 def find_lr(
@@ -201,6 +176,9 @@ def find_lr(
     smoothing: float = 0.98,
     diverge_factor: float = 4.0,
     accumulation_steps: int = 1,
+    grad_scaler: Any = None,
+    amp_dtype: torch.dtype | None = None,
+    clip_grad_norm: float | None = None,
     val_loader: Iterable[Any] | None = None,
     val_batches: int = 4,
     step_fn: StepFn | None = None,
@@ -212,20 +190,21 @@ def find_lr(
 ) -> RangeTestResult:
     """Run the learning-rate range test on ``model`` and restore it, ``optimizer`` and the random
     state (torch, numpy, ``random``, the loader's generators) after, so that training next is
-    exactly what it would have been without the test.
+    exactly what it would have been without the test. A loop over :class:`LRFinder`.
 
-    Each of the ``num_steps`` steps sets the learning rate (the first param group gets the
-    swept value, other groups keep their ratio to it), runs ``accumulation_steps`` batches
-    forward and backward, and takes one optimizer step. The recorded loss is the mean training
-    loss of those batches, or, with ``val_loader``, the mean validation loss over its first
-    ``val_batches`` batches after the step — which costs ``num_steps × val_batches`` extra
-    forward passes.
+    Each of the ``num_steps`` steps is a :class:`~lrkit.torch.step.TrainStep`:
+    ``accumulation_steps`` batches forward (under autocast to ``amp_dtype``) and backward
+    (through ``grad_scaler``), the gradients clipped to ``clip_grad_norm``, one optimizer
+    step. The recorded loss is the mean unscaled training loss of those batches, or, with
+    ``val_loader``, the mean validation loss over its first ``val_batches`` batches after the
+    step — which costs ``num_steps × val_batches`` extra forward passes.
 
-    ``step_fn(model, batch) -> scalar loss`` replaces ``loss_fn`` for any batch shape; lrkit does
-    the backward pass, accumulation and optimizer step. Batches are moved to ``device`` (by
-    default the model's). See :func:`lrkit.range_test` for the sweep and stopping rules, and
-    for the retries that a curve no rule can read gets (``retry=False`` turns them off;
-    ``max_steps`` bounds the steps of all sweeps together).
+    Batches are ``(inputs, targets)`` pairs for ``loss_fn``, or dicts the model takes as
+    keywords and returns a ``.loss`` for (Hugging Face models); ``step_fn(model, batch) ->
+    loss`` reads any other shape. They are moved to ``device`` (by default the model's). See
+    :class:`lrkit.RangeTest` for the sweep, its stopping rules and the retries a curve no
+    rule can read gets (``retry=False`` turns them off; ``max_steps`` bounds the steps of all
+    sweeps together).
     """
     validate_sweep(start_lr, end_lr, num_steps, mode, smoothing, diverge_factor)
     check_count("accumulation_steps", accumulation_steps)
@@ -233,54 +212,67 @@ def find_lr(
         raise ValueError(f"val_batches: must be >= 1, got {val_batches}")
     compute_loss = step_fn or default_step_fn(loss_fn)
     target = torch.device(device) if device is not None else model_device(model)
-    set_lr = lr_setter(optimizer)
+    train_step = TrainStep(
+        model,
+        optimizer,
+        compute_loss,
+        target,
+        accumulation_steps,
+        grad_scaler=grad_scaler,
+        amp_dtype=amp_dtype,
+        clip_grad_norm=clip_grad_norm,
+    )
+    batch_size = global_batch_size(train_loader)
     with randomness_preserved(train_loader):
         batches = cycle_batches(train_loader, "train_loader")
         val_slice = [] if val_loader is None else list(itertools.islice(val_loader, val_batches))
         if val_loader is not None and not val_slice:
             raise ValueError("val_loader: the loader yields no batches")
-
-        def step(lr: float) -> float:
-            set_lr(lr)
-            model.train()
-            loss = accumulated_step(
-                model, optimizer, compute_loss, batches, target, accumulation_steps
-            )
-            if val_loader is None:
-                return loss
-            return _mean_loss(model, compute_loss, val_slice, target)
-
-        with preserved(model, optimizer, snapshot) as restore:
-            result = range_test(
-                step,
-                start_lr=start_lr,
-                end_lr=end_lr,
-                num_steps=num_steps,
-                mode=mode,
-                smoothing=smoothing,
-                diverge_factor=diverge_factor,
-                reset=restore if retry else None,
-                max_steps=max_steps,
-                progress=progress,
-            )
-    batch_size = getattr(train_loader, "batch_size", None)
+        with LRFinder(
+            model,
+            optimizer,
+            start_lr=start_lr,
+            end_lr=end_lr,
+            num_steps=num_steps,
+            mode=mode,
+            smoothing=smoothing,
+            diverge_factor=diverge_factor,
+            retry=retry,
+            max_steps=max_steps,
+            grad_scaler=grad_scaler,
+            batch_size=batch_size * accumulation_steps if batch_size else None,
+            snapshot=snapshot,
+            progress=progress,
+        ) as finder:
+            while not finder.done:
+                model.train()
+                loss, taken = train_step(batches)
+                if val_loader is not None and taken:
+                    loss = _mean_loss(model, compute_loss, val_slice, target)
+                finder.record(loss, skipped=not taken)
+            result = finder.result()
     result.settings.update(
-        batch_size=batch_size * accumulation_steps if batch_size else None,
         accumulation_steps=accumulation_steps,
         curve="validation" if val_loader is not None else "training",
-        optimizer=type(optimizer).__name__,
     )
     return result
+
+
+def global_batch_size(loader: Any) -> int | None:
+    """Examples per batch over all ranks: an Accelerate loader's ``total_batch_size``, else
+    ``batch_size`` × the world size; ``None`` when the loader does not say."""
+    total = getattr(loader, "total_batch_size", None)
+    if isinstance(total, int) and total > 0:
+        return total
+    size = getattr(loader, "batch_size", None)
+    return size * distributed.world_size() if isinstance(size, int) and size > 0 else None
 
 
 @torch.no_grad()
 def _mean_loss(model: nn.Module, compute_loss: StepFn, batches: list[Any], device: Any) -> float:
     model.eval()
-    total = sum(float(compute_loss(model, to_device(batch, device))) for batch in batches)
+    total = sum(
+        float(as_loss(compute_loss(model, to_device(batch, device)), "step_fn"))
+        for batch in batches
+    )
     return total / len(batches)
-
-
-def model_device(model: nn.Module) -> torch.device:
-    for tensor in itertools.chain(model.parameters(), model.buffers()):
-        return tensor.device
-    return torch.device("cpu")

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from lrkit.guard import DivergenceGuard
-from lrkit.torch.rangetest import load_state, state_copy
 from lrkit.torch.scheduler import Scheduler
+from lrkit.torch.state import load_state, state_copy
 
 
 class Rollback:

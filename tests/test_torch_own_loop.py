@@ -1,0 +1,294 @@
+"""The range test inside the user's own loop (``LRFinder``), and what real training steps need:
+grad scaling, autocast, clipping, dict batches, one-shot iterators."""
+
+import copy
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from lrkit.torch import LRFinder, find_lr, fit, probe_lr
+from lrkit.torch.rangetest import global_batch_size
+
+
+def problem(seed: int = 0, n: int = 256, batch: int = 32):
+    torch.manual_seed(seed)
+    x = torch.randn(n, 8)
+    y = (x[:, :2].sum(dim=1) > 0).long()
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+    batches = [(x[i : i + batch], y[i : i + batch]) for i in range(0, n, batch)]
+    return model, batches
+
+
+def params(model: nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def test_a_plain_loop_over_lrfinder_measures_what_find_lr_measures():
+    model, batches = problem()
+    same = copy.deepcopy(model)
+    loss_fn = nn.CrossEntropyLoss()
+    settings = {"start_lr": 1e-4, "end_lr": 10.0, "num_steps": 30, "progress": False}
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    expected = find_lr(model, optimizer, loss_fn, batches, **settings)
+
+    optimizer = torch.optim.SGD(same.parameters(), lr=0.1)
+    before = params(same)
+    finder = LRFinder(same, optimizer, **settings)
+    while not finder.done:
+        for inputs, targets in batches:
+            optimizer.zero_grad()
+            loss = loss_fn(same(inputs), targets)
+            loss.backward()
+            optimizer.step()
+            if not finder.record(loss):
+                break
+    result = finder.result()
+    assert result.lrs == pytest.approx(expected.lrs)
+    assert result.losses == pytest.approx(expected.losses, rel=1e-6)
+    assert result.stop_reason == expected.stop_reason
+    assert all(torch.equal(a, b) for a, b in zip(before, params(same), strict=True))
+    assert optimizer.param_groups[0]["lr"] == 0.1
+
+
+def test_lrfinder_sets_each_rate_before_the_step_and_restores_on_early_exit():
+    model, batches = problem()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-4)
+    before = params(model)
+    seen = []
+    with LRFinder(model, optimizer, start_lr=1e-5, end_lr=1.0, num_steps=50) as finder:
+        for inputs, targets in batches[:5]:
+            seen.append(optimizer.param_groups[0]["lr"])
+            assert seen[-1] == finder.lr
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(inputs), targets)
+            loss.backward()
+            optimizer.step()
+            finder.record(loss)
+    assert seen == pytest.approx(list(torch.logspace(-5, 0, 50).tolist()[:5]), rel=1e-6)
+    assert all(torch.equal(a, b) for a, b in zip(before, params(model), strict=True))
+    result = finder.result()
+    assert result.stop_reason == "stopped" and len(result.lrs) == 5
+
+
+def test_a_step_the_scaler_skipped_is_not_recorded():
+    model, batches = problem()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    finder = LRFinder(model, optimizer, start_lr=1e-4, end_lr=1.0, num_steps=10, progress=False)
+    first = finder.lr
+    assert finder.record(0.7, skipped=True)
+    assert finder.lr == first and finder.result().lrs == []
+
+
+def test_grad_scaler_records_the_unscaled_loss_and_is_restored():
+    model, batches = problem()
+    plain = copy.deepcopy(model)
+    loss_fn = nn.CrossEntropyLoss()
+    settings = {"start_lr": 1e-4, "end_lr": 1.0, "num_steps": 24, "progress": False}
+    reference = find_lr(
+        plain, torch.optim.SGD(plain.parameters(), lr=0.1), loss_fn, batches, **settings
+    )
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)
+    saved = scaler.state_dict()
+    scaled = find_lr(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        loss_fn,
+        batches,
+        grad_scaler=scaler,
+        **settings,
+    )
+    assert max(scaled.losses) < 10  # not scaler.scale(loss), which is ~65,000 times larger
+    assert scaled.losses == pytest.approx(reference.losses, rel=1e-4)
+    assert scaler.state_dict() == saved
+
+
+def test_overflowing_steps_are_retried_at_the_same_rate():
+    model, batches = problem()
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**127)  # the first steps overflow
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    taken, forwards = [], []
+    optimizer.register_step_pre_hook(lambda *_: taken.append(1))
+    model.register_forward_hook(lambda *_: forwards.append(1))
+    result = find_lr(
+        model,
+        optimizer,
+        None,
+        batches,
+        step_fn=lambda m, b: 1000 * nn.functional.cross_entropy(m(b[0]), b[1]),
+        grad_scaler=scaler,
+        start_lr=1e-6,
+        end_lr=1e-3,
+        num_steps=12,
+        retry=False,
+        progress=False,
+    )
+    assert len(result.lrs) == 12 and all(math.isfinite(v) for v in result.losses)
+    assert len(taken) == 12 < len(forwards)  # the skipped steps never reached the optimizer
+    assert scaler.get_scale() == 2.0**127  # restored
+
+
+def test_bfloat16_autocast_runs_the_sweep_close_to_float32():
+    model, batches = problem()
+    plain = copy.deepcopy(model)
+    settings = {"start_lr": 1e-4, "end_lr": 1.0, "num_steps": 20, "progress": False}
+    loss_fn = nn.CrossEntropyLoss()
+    reference = find_lr(
+        plain, torch.optim.SGD(plain.parameters(), lr=0.1), loss_fn, batches, **settings
+    )
+    seen = []
+    model.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+    amp = find_lr(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        loss_fn,
+        batches,
+        amp_dtype=torch.bfloat16,
+        **settings,
+    )
+    assert set(seen) == {torch.bfloat16}
+    assert amp.losses == pytest.approx(reference.losses, rel=0.05)
+
+
+def test_clip_grad_norm_bounds_every_step():
+    model, batches = problem()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    norms = []
+
+    def record_norm(*_):
+        grads = [p.grad.norm() for p in model.parameters() if p.grad is not None]
+        norms.append(float(torch.linalg.vector_norm(torch.stack(grads))))
+
+    optimizer.register_step_pre_hook(record_norm)
+    find_lr(
+        model,
+        optimizer,
+        nn.CrossEntropyLoss(),
+        batches,
+        clip_grad_norm=0.05,
+        num_steps=15,
+        retry=False,
+        progress=False,
+    )
+    assert len(norms) == 15 and max(norms) <= 0.05 * (1 + 1e-5)
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "message"),
+    [
+        ("clip_grad_norm", 0.0, "clip_grad_norm: must be a finite number > 0"),
+        ("amp_dtype", torch.float64, "amp_dtype: must be torch.float16 or torch.bfloat16"),
+        ("grad_scaler", object(), "grad_scaler: must be a torch.amp.GradScaler"),
+    ],
+)
+def test_bad_precision_settings_name_the_argument(argument, value, message):
+    model, batches = problem()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises((TypeError, ValueError), match=message):
+        find_lr(
+            model, optimizer, nn.CrossEntropyLoss(), batches, progress=False, **{argument: value}
+        )
+
+
+class KeywordModel(nn.Module):
+    """A model in the Hugging Face shape: keyword inputs, an output with ``.loss``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Linear(8, 2)
+
+    def forward(self, input_ids, labels):
+        logits = self.net(input_ids)
+        return SimpleNamespace(loss=nn.functional.cross_entropy(logits, labels), logits=logits)
+
+
+def test_dict_batches_go_to_the_model_as_keywords_and_its_loss_is_used():
+    _, batches = problem()
+    dict_batches = [{"input_ids": x, "labels": y} for x, y in batches]
+    model = KeywordModel()
+    result = find_lr(
+        model,
+        torch.optim.Adam(model.parameters()),
+        None,
+        dict_batches,
+        num_steps=20,
+        progress=False,
+    )
+    assert len(result.lrs) > 5 and math.isfinite(result.losses[0])
+    history = fit(
+        model, torch.optim.Adam(model.parameters()), None, dict_batches, 20, progress=False
+    )
+    assert len(history.steps) == 20 * len(dict_batches)
+
+
+def test_a_step_fn_may_return_the_model_output():
+    _, batches = problem()
+    model = KeywordModel()
+    result = find_lr(
+        model,
+        torch.optim.Adam(model.parameters()),
+        None,
+        batches,
+        step_fn=lambda m, b: m(input_ids=b[0], labels=b[1]),
+        num_steps=10,
+        progress=False,
+    )
+    assert len(result.lrs) == 10 or result.stop_reason != "completed"
+
+
+@pytest.mark.timeout(60)
+def test_a_one_shot_iterator_shorter_than_the_sweep_is_an_error_not_a_hang():
+    model, batches = problem()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = params(model)
+    with pytest.raises(ValueError, match="train_loader: ran out after 8 batches"):
+        find_lr(
+            model, optimizer, nn.CrossEntropyLoss(), iter(batches), num_steps=20, progress=False
+        )
+    assert all(torch.equal(a, b) for a, b in zip(before, params(model), strict=True))
+    with pytest.raises(ValueError, match="train_loader: ran out after 8 batches"):
+        probe_lr(model, optimizer, nn.CrossEntropyLoss(), iter(batches), [0.1], 20, progress=False)
+
+
+def test_the_batch_size_comes_from_an_accelerate_loader_or_the_error_says_how_to_give_it():
+    assert global_batch_size(SimpleNamespace(total_batch_size=256, batch_size=32)) == 256
+    assert global_batch_size(SimpleNamespace(batch_size=32)) == 32
+    model, batches = problem()
+    result = find_lr(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        nn.CrossEntropyLoss(),
+        batches,
+        num_steps=30,
+        progress=False,
+    )
+    assert result.settings["batch_size"] is None
+    with pytest.raises(ValueError, match=r"did not record the batch size.*batch_size=N"):
+        result.for_batch_size(128)
+
+
+def test_fit_trains_with_the_scaler_and_clipping():
+    model, batches = problem()
+    scaler = torch.amp.GradScaler("cpu")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    norms = []
+    optimizer.register_step_pre_hook(
+        lambda *_: norms.append(
+            float(nn.utils.get_total_norm([p.grad for p in model.parameters()]))
+        )
+    )
+    history = fit(
+        model,
+        optimizer,
+        nn.CrossEntropyLoss(),
+        batches,
+        40,
+        grad_scaler=scaler,
+        clip_grad_norm=0.5,
+        progress=False,
+    )
+    losses = history.column("loss")
+    assert len(losses) == 40 * len(batches) and losses[-20:].mean() < losses[:20].mean()
+    assert len(norms) >= 40 * len(batches) and max(norms) <= 0.5 * (1 + 1e-5)
