@@ -180,7 +180,9 @@ def test_a_curve_that_needs_more_steps_gets_them():
     step, reset, state = slow_learner()
     once = range_test(step, smoothing=0.0)  # no reset: one sweep, as before
     with pytest.raises(SuggestionError, match="never fell by 1%"):
-        once.suggest()
+        once.suggest("centred")
+    assert once.suggest().method == "default (fallback)"  # it blew up: two decades below
+    assert once.suggest().lr == pytest.approx(once.lrs[-1] / 100)
     step, reset, state = slow_learner()
     result = range_test(step, smoothing=0.0, reset=reset)
     assert state["resets"] == 1 and len(result.sweeps) == 2
@@ -202,9 +204,29 @@ def test_a_model_that_cannot_learn_is_refused_after_every_sweep_with_the_reason(
     result = range_test(lambda lr: 1.0, reset=lambda: resets.append(1))
     assert len(resets) == 2 and len(result.sweeps) == 3  # MAX_SWEEPS
     assert [s["num_steps"] for s in result.sweeps] == [100, 200, 200]
+    # each retry: fewer decades below where the sweep before stopped (4, then 2)
+    assert [s["start_lr"] for s in result.sweeps] == pytest.approx([1e-7, 1e-3, 1e-1])
+    assert {s["end_lr"] for s in result.sweeps} == {10.0}
     assert result.steps_run == 500  # the bound: num_steps · (1 + 2 · RETRY_FACTOR)
     with pytest.raises(SuggestionError, match=r"never fell by 1%.*in all 3 sweeps, the last"):
         result.suggest()
+
+
+def test_a_curve_that_never_falls_but_blows_up_falls_back_below_the_blow_up():
+    def step(lr: float) -> float:
+        return 1.0 if lr < 0.5 else math.inf
+
+    result = range_test(step, reset=lambda: None)
+    assert len(result.sweeps) == 3 and result.blowup_lr == pytest.approx(0.5, rel=0.2)
+    suggestion = result.suggest()
+    assert suggestion.method == "default (fallback)"
+    assert suggestion.lr == pytest.approx(result.blowup_lr / 100)
+    assert result.suggestion_interval is None
+    with pytest.raises(SuggestionError, match="in all 3 sweeps"):
+        result.suggest("valley")
+    from lrkit.probe import probe_candidates
+
+    assert probe_candidates(result) == pytest.approx([suggestion.lr * 4.5, suggestion.lr])
 
 
 def test_max_steps_bounds_every_sweep_together():

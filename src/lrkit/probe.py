@@ -67,7 +67,7 @@ import numpy as np
 
 from lrkit import suggest as rules
 from lrkit.progress import progress_bar
-from lrkit.rangetest import RangeTestResult
+from lrkit.rangetest import FALLBACK, RangeTestResult
 from lrkit.schedules import Schedule, constant, wsd
 
 #: ``lr_low`` is divided by these to give the candidates: one bold, one safe.
@@ -97,10 +97,15 @@ def probe_candidates(
     result: RangeTestResult, divisors: Sequence[float] = PROBE_DIVISORS
 ) -> list[float]:
     """``lr_low / d`` for each divisor ``d``, where ``lr_low`` is the learning rate at the
-    lowest point of the range test's lag-free curve; never below the first swept rate."""
+    lowest point of the range test's lag-free curve; never below the first swept rate.
+
+    When the default rule only falls back (the curve never fell, but blew up), its rate
+    ``f`` stands for the safest candidate: ``lr_low = f · max(d)``."""
     if not divisors or any(not (math.isfinite(d) and d > 0) for d in divisors):
         raise ValueError(f"divisors: must be positive finite numbers, got {list(divisors)!r}")
-    result.suggest()  # a curve no rule can read raises here, saying what every sweep found
+    suggestion = result.suggest()  # a refused curve raises here, saying what every sweep found
+    if suggestion.method == FALLBACK:
+        return [suggestion.lr * max(divisors) / d for d in divisors]
     lrs, curve = rules.lagless_curve(result.lrs, result.losses, "probe")
     lr_low = float(lrs[int(np.argmin(curve))])
     return [max(lr_low / d, float(lrs[0])) for d in divisors]

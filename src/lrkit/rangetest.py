@@ -11,15 +11,20 @@ not finite. Adapters (``lrkit.torch``, ``lrkit.keras``) build the ``step`` calla
 
 A curve no rule can read — the loss never fell, or it blew up within its first points — is
 not yet a verdict on the model: given a ``reset()`` that puts the model back, the engine sweeps
-again, as a practitioner would, with :data:`RETRY_FACTOR` times the steps over the
-:data:`RETRY_DECADES` decades below the rate where the last sweep stopped:
+again, as a practitioner would, with :data:`RETRY_FACTOR` times the steps over fewer decades
+below the rate where the last sweep stopped; retry ``k`` (1, 2, ...) covers
 
-    retry range = [lr_stop / 10^RETRY_DECADES, lr_stop],   steps = RETRY_FACTOR · num_steps
+    [lr_stop / 10^(RETRY_DECADES / k), lr_stop],   steps = RETRY_FACTOR · num_steps
 
 (``lr_stop`` is ``end_lr`` for a sweep that completed), up to :data:`MAX_SWEEPS` sweeps and
-``max_steps`` steps in all. That is 50 steps a decade where the first sweep had 12, and a lower
-start when the first blew up at once. Only a model whose every sweep stays unreadable is
-refused; ``result.sweeps`` records each sweep and why the next one was run.
+``max_steps`` steps in all. That is 50, then 100 steps a decade where the first sweep had 12,
+and a lower start when the first blew up at once. ``result.sweeps`` records each sweep, where
+it stopped (``stop_lr``) and why the next one was run.
+
+When every sweep stays unreadable but one of them blew up, the default rule falls back to
+:data:`FALLBACK_DECADES` decades below the lowest rate that blew up (method
+``"default (fallback)"``): the model trains, the curve only cannot say how fast. Only a model
+whose loss neither fell nor blew up in any sweep is refused.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from lrkit import suggest as rules
 from lrkit._jsonfile import read_json_source, write_json
@@ -52,6 +59,9 @@ RETRY_FACTOR = 2
 RETRY_DECADES = 4
 #: A retry shorter than this (when ``max_steps`` leaves no more) is not run.
 MIN_RETRY_STEPS = 20
+#: An unreadable curve that blew up at ``lr`` suggests ``lr / 10^FALLBACK_DECADES``.
+FALLBACK_DECADES = 2
+FALLBACK = "default (fallback)"
 
 StepFn = Callable[[float], float]
 ProgressFn = Callable[[int, float, float], None]
@@ -87,6 +97,17 @@ class RangeTestResult:
         ]
 
     @property
+    def blowup_lr(self) -> float | None:
+        """The lowest rate at which a sweep diverged or went non-finite; ``None``: none did."""
+        stops = [
+            s.get("stop_lr", self.lrs[-1] if i == len(self.sweeps) - 1 else None)
+            for i, s in enumerate(self.sweeps)
+            if s["stop_reason"] in (DIVERGED, NON_FINITE)
+        ]
+        found = [float(lr) for lr in stops if lr is not None]
+        return min(found) if found else None
+
+    @property
     def steps_run(self) -> int:
         """Optimizer steps the range test took, over all its sweeps."""
         return sum(int(s["steps"]) for s in self.sweeps)
@@ -100,17 +121,21 @@ class RangeTestResult:
     def suggestion_interval(self) -> tuple[float, float] | None:
         """``(low, high)`` around the default suggestion where the curve is about as good
         (see :func:`lrkit.suggest.centred_interval`); ``None`` when the default rule has no
-        interval."""
-        if rules.resolve("default") != "centred":
+        interval or falls back (see the module docstring)."""
+        if rules.resolve("default") != "centred" or self.suggest().method == FALLBACK:
             return None
         return rules.centred_interval(self.lrs, self.losses)
 
     def suggest(self, method: str = "default") -> rules.Suggestion:
         """The suggestion of rule ``method`` (see :mod:`lrkit.suggest`) on the curve it reads."""
-        raw = rules.resolve(method) in rules.READS_RAW
         try:
-            return rules.suggest(self.lrs, self.losses if raw else self.smoothed_losses, method)
+            return self._rule(method)
         except rules.SuggestionError as exc:
+            blowup = self.blowup_lr
+            if method == "default" and blowup is not None:
+                lr = blowup / 10**FALLBACK_DECADES
+                index = int(np.argmin(np.abs(np.log(self.lrs) - math.log(lr))))
+                return rules.Suggestion(lr, index, FALLBACK)
             sweeps = self.sweeps
             if len(sweeps) < 2:
                 raise
@@ -119,6 +144,10 @@ class RangeTestResult:
                 f"{exc} — in all {len(sweeps)} sweeps, the last from {last['start_lr']:.3g} to "
                 f"{last['end_lr']:.3g} in {last['num_steps']} steps"
             ) from None
+
+    def _rule(self, method: str) -> rules.Suggestion:
+        raw = rules.resolve(method) in rules.READS_RAW
+        return rules.suggest(self.lrs, self.losses if raw else self.smoothed_losses, method)
 
     def suggestions(self) -> dict[str, rules.Suggestion | rules.SuggestionError]:
         """Every rule's suggestion, or the reason it has none, by rule name."""
@@ -157,7 +186,7 @@ class RangeTestResult:
         for name, value in (("new_batch_size", new_batch_size), ("batch_size", old)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: must be an integer >= 1, got {value!r}")
-        ratio = new_batch_size / old  # type: ignore[operator]
+        ratio = new_batch_size / old
         return self.suggest(method).lr * (ratio if rule == "linear" else math.sqrt(ratio))
 
     def clr_bounds(self) -> tuple[float, float]:
@@ -325,7 +354,9 @@ class RangeTest:
     def _end(self, reason: str) -> str:
         self._bar.close()
         current = self._sweeps[-1]
-        current.update(steps=len(self._lrs), stop_reason=reason)
+        current.update(
+            steps=len(self._lrs), stop_reason=reason, stop_lr=self._lrs[-1] if self._lrs else None
+        )
         result = RangeTestResult(self._lrs, self._losses, self._smoothed, reason)
         why = _unreadable(result) if reason != STOPPED else None
         spent = sum(s["steps"] for s in self._sweeps)
@@ -341,7 +372,7 @@ class RangeTest:
         current["unreadable"] = why
         high = self._lrs[-1] if reason != COMPLETED else current["end_lr"]
         self._previous = result
-        self._begin(high / 10**RETRY_DECADES, high, steps)
+        self._begin(high / 10 ** (RETRY_DECADES / (len(self._sweeps))), high, steps)
         return RESTART
 
     def _finish(self, result: RangeTestResult) -> None:
@@ -403,7 +434,7 @@ def range_test(
 def _unreadable(result: RangeTestResult) -> str | None:
     """Why the default rule cannot read ``result``'s curve, or ``None`` when it can."""
     try:
-        result.suggest("default")
+        result._rule("default")
     except rules.SuggestionError as exc:
         return str(exc)
     return None

@@ -10,6 +10,7 @@ from typing import Any
 from lrkit.auto import probed_rate
 from lrkit.cli.output import add_out_arguments, add_task_arguments, console, prepare_out_dir
 from lrkit.probe import HOLD_FRACTION, ProbeResult, probe_steps
+from lrkit.rangetest import FALLBACK, FALLBACK_DECADES
 from lrkit.suggest import Suggestion
 
 
@@ -133,7 +134,9 @@ def _print_summary(result: Any) -> None:
     table.add_column("note")
     for name, found in result.suggestions().items():
         if isinstance(found, Suggestion):
-            table.add_row(name, f"{found.lr:.3g}", "")
+            fallback = found.method == FALLBACK
+            note = f"never fell: {FALLBACK_DECADES} decades below the blow-up" if fallback else ""
+            table.add_row(name, f"{found.lr:.3g}", note)
         else:
             table.add_row(name, "—", str(found))
     try:
