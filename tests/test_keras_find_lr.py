@@ -402,6 +402,19 @@ def test_callback_stops_fit_when_the_loss_diverges():
     assert_identical(before, model)
 
 
+def test_callback_sweeps_again_from_the_saved_state_when_the_curve_is_unreadable():
+    x, y = np.zeros((64, 4), "float32"), np.ones((64, 1), "float32")  # every batch alike
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    before = state(model)
+    finder = LRFinder(start_lr=1e-9, end_lr=1e-8, num_steps=20, progress=False)
+    model.fit(x, y, batch_size=16, epochs=30, callbacks=[finder], verbose=0)
+    assert finder.result is not None and len(finder.result.sweeps) == 3  # never fell: refused
+    assert [s["num_steps"] for s in finder.result.sweeps] == [20, 40, 40]
+    assert_identical(before, model)
+
+
 def test_callback_asks_for_enough_epochs_and_rejects_a_schedule():
     x, y = data(64)
     model = make_model()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import subprocess
+import sys
 from typing import Any
 
 import numpy as np
@@ -225,3 +228,47 @@ def test_callback_arguments_are_checked() -> None:
         PlateauCallback(S.constant(0.1))  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="momentum: must be an lrkit schedule"):
         ScheduleCallback(S.constant(0.1), momentum=0.9)  # type: ignore[arg-type]
+
+
+def _run(script: str, backend: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu"}
+    return subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_a_saved_model_loads_in_a_fresh_process_once_lrkit_keras_is_imported(tmp_path: Any):
+    schedule = S.one_cycle(0.01, 200)
+    model = tiny_model(keras.optimizers.SGD(learning_rate=KerasSchedule(schedule)))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    load = f"import keras\nimport lrkit.keras\nm = keras.saving.load_model({str(path)!r})\n"
+    load += "print(m.optimizer.get_config()['learning_rate']['config']['schedule']['name'])"
+    done = _run(load, "torch")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == schedule.to_dict()["name"]
+    without = _run(f"import keras\nkeras.saving.load_model({str(path)!r})", "torch")
+    assert without.returncode != 0 and "KerasSchedule" in without.stderr
+
+
+MOMENTUM_UNDER_JIT = """
+import warnings, numpy as np, keras
+from lrkit import schedules as S
+from lrkit.keras import ScheduleCallback
+x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+for jit in (True, False):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="mse", jit_compile=jit)
+    callback = ScheduleCallback(S.constant(0.01), momentum=S.constant(0.5), unit="batch")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, x[:, :1], epochs=1, verbose=0, callbacks=[callback])
+    print(jit, any("momentum: on the jax backend" in str(w.message) for w in caught))
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_momentum_schedules_warn_under_a_jitted_jax_step():
+    done = _run(MOMENTUM_UNDER_JIT, "jax")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["True", "True", "False", "False"]

@@ -309,3 +309,28 @@ def test_import_without_lightning_names_the_extra(monkeypatch):
     importlib.import_module("lrkit.torch")
     with pytest.raises(ImportError, match=r"needs 'lightning'.*pip install 'lrkit\[lightning\]'"):
         importlib.import_module("lrkit.lightning")
+
+
+def test_the_sweep_clips_as_the_trainer_does_and_warns_when_it_cannot():
+    module = Digits()
+    norms: list[float] = []
+
+    class Record(pl.Callback):
+        def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+            def hook(*_: Any) -> None:
+                grads = [p.grad for p in pl_module.parameters() if p.grad is not None]
+                norms.append(float(torch.nn.utils.get_total_norm(grads)))
+
+            trainer.optimizers[0].register_step_pre_hook(hook)
+
+    finder = LRFinder(update_lr=False, **SWEEP)
+    fit(module, Record(), finder, max_steps=1, gradient_clip_val=0.01)
+    assert len(norms) >= 30 and max(norms[:30]) <= 0.01 * (1 + 1e-5)
+    with pytest.warns(UserWarning, match="clips gradients by value"):
+        fit(
+            Digits(),
+            LRFinder(update_lr=False, **SWEEP),
+            max_steps=1,
+            gradient_clip_val=0.01,
+            gradient_clip_algorithm="value",
+        )

@@ -74,3 +74,19 @@ def test_optax_sgd_steps_with_the_schedule() -> None:
     for _ in range(12):
         _, state = injected.update(grads, state, params)
     assert float(state.hyperparams["learning_rate"]) == pytest.approx(schedule(11), rel=1e-6)
+
+
+def test_reduce_on_plateau_refuses_jax_values_and_names_the_jit_safe_ways():
+    jax = pytest.importorskip("jax")
+    jnp = pytest.importorskip("jax.numpy")
+    from lrkit.plateau import ReduceOnPlateau
+
+    plateau = ReduceOnPlateau(0.1, patience=0)
+    plateau.update(1.0, 0)
+    plateau.update(2.0, 1)  # a reduction: the rate is now 0.01
+    assert plateau(2) == pytest.approx(0.01)
+    for call in (plateau, jax.jit(plateau)):
+        with pytest.raises(
+            TypeError, match="step: ReduceOnPlateau got a JAX value.*inject_hyperparams"
+        ):
+            call(jnp.asarray(2))

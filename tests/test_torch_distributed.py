@@ -12,7 +12,7 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lrkit.torch import find_lr
+from lrkit.torch import find_lr, fit, probe_lr
 
 WORLD = 2
 SETTINGS = {"start_lr": 1e-4, "end_lr": 10.0, "num_steps": 40, "progress": False}
@@ -36,7 +36,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def rank_main(rank: int, port: int, out: str, nan_at: int | None) -> None:
+def rank_main(rank: int, port: int, out: str, nan_at: int | None, what: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
     try:
@@ -54,24 +54,31 @@ def rank_main(rank: int, port: int, out: str, nan_at: int | None) -> None:
                 return loss * math.nan
             return loss
 
-        result = find_lr(
-            net,
-            torch.optim.SGD(net.parameters(), lr=0.1),
-            None,
-            loader,
-            step_fn=step_fn,
-            **SETTINGS,
-        )
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+        if what == "find":
+            found = find_lr(net, optimizer, None, loader, step_fn=step_fn, **SETTINGS).to_dict()
+        elif what == "probe":
+            probed = probe_lr(
+                net, optimizer, None, loader, [0.3, 0.03], 10, step_fn=step_fn, progress=False
+            )
+            found = {"lrs": probed.lrs, "scores": probed.scores, "best": probed.best}
+        else:
+            history = fit(net, optimizer, None, loader, 10, step_fn=step_fn, progress=False)
+            found = {"loss": history.column("loss").tolist(), "lr": history.plan["lr"]}
         with open(f"{out}.{rank}", "w") as f:
-            json.dump(result.to_dict(), f)
+            json.dump(found, f)
     finally:
         dist.destroy_process_group()
 
 
-def run(tmp_path, nan_at=None):
+def run(tmp_path, nan_at=None, what="find"):
     out = str(tmp_path / "result")
     mp.start_processes(
-        rank_main, args=(free_port(), out, nan_at), nprocs=WORLD, start_method="spawn", join=True
+        rank_main,
+        args=(free_port(), out, nan_at, what),
+        nprocs=WORLD,
+        start_method="spawn",
+        join=True,
     )
     return [json.loads(open(f"{out}.{rank}").read()) for rank in range(WORLD)]
 
@@ -102,3 +109,11 @@ def test_a_nan_on_one_rank_stops_every_rank_at_the_same_step(tmp_path):
     first, second = run(tmp_path, nan_at=6)
     assert first == second
     assert first["stop_reason"] == "non-finite" and len(first["lrs"]) == 6
+
+
+@pytest.mark.timeout(300)
+def test_the_probe_and_fit_agree_on_every_rank(tmp_path):
+    first, second = run(tmp_path, what="probe")
+    assert first == second and len(first["scores"]) == 2
+    first, second = run(tmp_path, what="fit")
+    assert first == second and len(first["loss"]) == 10 * 16

@@ -5,11 +5,12 @@ import copy
 import math
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from lrkit.torch import LRFinder, find_lr, fit, probe_lr
+from lrkit.torch import LRFinder, LRProbe, find_lr, fit, probe_lr
 from lrkit.torch.rangetest import global_batch_size
 
 
@@ -292,3 +293,100 @@ def test_fit_trains_with_the_scaler_and_clipping():
     losses = history.column("loss")
     assert len(losses) == 40 * len(batches) and losses[-20:].mean() < losses[:20].mean()
     assert len(norms) >= 40 * len(batches) and max(norms) <= 0.5 * (1 + 1e-5)
+
+
+def test_a_plain_loop_over_lrprobe_scores_what_probe_lr_scores():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    model, batches = problem()
+    same = copy.deepcopy(model)
+    x = torch.cat([b[0] for b in batches])
+    y = torch.cat([b[1] for b in batches])
+    loader = DataLoader(
+        TensorDataset(x, y), batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(3)
+    )
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam(model.parameters())
+    expected = probe_lr(model, optimizer, loss_fn, loader, [0.05, 0.005], 12, progress=False)
+
+    optimizer = torch.optim.Adam(same.parameters())
+    before = params(same)
+    probe = LRProbe(same, optimizer, [0.05, 0.005], 12, loader=loader, progress=False)
+    seen = []
+    while not probe.done:
+        for inputs, targets in loader:
+            seen.append((probe.candidate, optimizer.param_groups[0]["lr"]))
+            optimizer.zero_grad()
+            loss = loss_fn(same(inputs), targets)
+            loss.backward()
+            optimizer.step()
+            if not probe.record(loss):
+                break
+    result = probe.result()
+    for got, want in zip(result.losses, expected.losses, strict=True):
+        assert got == pytest.approx(want, rel=1e-6)
+    assert result.best == expected.best
+    assert seen[0] == (0, 0.05) and seen[12] == (1, 0.005) and len(seen) == 24
+    assert all(torch.equal(a, b) for a, b in zip(before, params(same), strict=True))
+
+
+class Stream(torch.utils.data.IterableDataset):
+    """A stream of batches without a length."""
+
+    def __init__(self, batches) -> None:
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+
+def test_fit_reads_a_loader_without_a_length_for_steps_per_epoch():
+    model, batches = problem()
+    loader = torch.utils.data.DataLoader(Stream(batches), batch_size=None)
+    optimizer = torch.optim.Adam(model.parameters())
+    with pytest.raises(ValueError, match="steps_per_epoch: train_loader has no length"):
+        fit(model, optimizer, nn.CrossEntropyLoss(), loader, 20, progress=False)
+    history = fit(
+        model, optimizer, nn.CrossEntropyLoss(), loader, 20, steps_per_epoch=12, progress=False
+    )
+    assert len(history.steps) == 20 * 12 and history.plan["total_steps"] == 240
+
+
+def test_fit_validates_with_the_evaluate_hook_or_on_dict_batches():
+    _, batches = problem()
+    dict_batches = [{"input_ids": x, "labels": y} for x, y in batches]
+    model = KeywordModel()
+    calls = []
+
+    def evaluate_fn(m):
+        calls.append(m.training)
+        m.eval()
+        with torch.no_grad():
+            out = m(**dict_batches[0])
+        return {
+            "loss": float(out.loss),
+            "accuracy": float((out.logits.argmax(1) == dict_batches[0]["labels"]).float().mean()),
+        }
+
+    history = fit(
+        model,
+        torch.optim.Adam(model.parameters()),
+        None,
+        dict_batches,
+        20,
+        evaluate_fn=evaluate_fn,
+        progress=False,
+    )
+    assert calls == [True] * 20 and model.training
+    assert np.isfinite(history.column("val_accuracy")).sum() == 20
+    history = fit(
+        model,
+        torch.optim.Adam(model.parameters()),
+        None,
+        dict_batches,
+        20,
+        val_loader=dict_batches[:2],
+        lr=1e-3,
+        progress=False,
+    )
+    assert np.isfinite(history.column("val_loss")).sum() == 20

@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -331,22 +332,33 @@ class JSONLinesWriter:
 
 
 class TensorBoardWriter:
-    """Writes each value of a row as a TensorBoard scalar ``<prefix>/<column>`` at its step.
+    """Writes each value of a row as a classic TensorBoard scalar ``<prefix>/<column>`` at its
+    step (a ``simple_value``, which ``EventAccumulator.Scalars`` and every TensorBoard
+    version read).
 
-    Needs the ``tensorboard`` package (its framework-free ``tensorboard.summary.Writer``).
+    Needs the ``tensorboard`` package (its framework-free event-file writer).
     """
 
     def __init__(self, log_dir: str | Path, *, prefix: str = "lrkit") -> None:
-        summary = require("tensorboard.summary", "all")
+        require("tensorboard", "all")
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.compat.proto.summary_pb2 import Summary
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
         self.log_dir = Path(log_dir)
         self.prefix = prefix
-        self._writer = summary.Writer(str(self.log_dir))
+        self._event, self._summary = Event, Summary
+        self._writer = EventFileWriter(str(self.log_dir))
 
     def write(self, row: Mapping[str, float]) -> None:
         step = int(row["step"])
-        for name, value in row.items():
-            if name != "step":
-                self._writer.add_scalar(f"{self.prefix}/{name}", value, step)
+        values = [
+            self._summary.Value(tag=f"{self.prefix}/{name}", simple_value=float(value))
+            for name, value in row.items()
+            if name != "step"
+        ]
+        event = self._event(wall_time=time.time(), step=step, summary=self._summary(value=values))
+        self._writer.add_event(event)
 
     def close(self) -> None:
         self._writer.flush()

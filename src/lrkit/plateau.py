@@ -76,7 +76,16 @@ class ReduceOnPlateau:
         self.num_reductions = 0
 
     def __call__(self, step: Any) -> Any:
-        """Learning rate at ``step`` (a number or an array of steps) after the reductions so far."""
+        """Learning rate at ``step`` (a number or a numpy array of steps) after the reductions
+        so far. Not on JAX values: the reductions are Python state, which ``jax.jit`` would
+        freeze when it traces (see the error for the jit-safe ways)."""
+        if type(step).__module__.startswith("jax"):
+            raise TypeError(
+                "step: ReduceOnPlateau got a JAX value; its reductions happen outside JAX, so "
+                "a jitted step would never see them. Under JAX use optax.contrib."
+                "reduce_on_plateau, or wrap the optimizer in optax.inject_hyperparams and set "
+                "its learning_rate to float(plateau(step)) outside the jitted step"
+            )
         base = self.schedule(step)
         if self.scale == 1.0:
             return base

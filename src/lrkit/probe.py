@@ -57,9 +57,9 @@ for the range test.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +67,7 @@ import numpy as np
 
 from lrkit import suggest as rules
 from lrkit.progress import progress_bar
-from lrkit.rangetest import FALLBACK, RangeTestResult
+from lrkit.rangetest import DONE, FALLBACK, RESTART, STEP, RangeTestResult
 from lrkit.schedules import Schedule, constant, wsd
 
 #: ``lr_low`` is divided by these to give the candidates: one bold, one safe.
@@ -291,6 +291,77 @@ class ProbeResult:
             raise ValueError(f"probe result: missing field {exc.args[0]!r}") from None
 
 
+class Probe:
+    """The probe as a push engine, for any training loop.
+
+    The loop reads :attr:`lr`, takes one step at it from the candidate's start, and hands
+    the loss to :meth:`tell`, which answers :data:`~lrkit.rangetest.STEP` (go on),
+    :data:`~lrkit.rangetest.RESTART` (put the model, optimizer and random state back as
+    they were before the first candidate, and restart the data: the next candidate begins)
+    or :data:`~lrkit.rangetest.DONE`. A candidate ends after ``steps`` losses or at its
+    first non-finite one. :meth:`result` is then the :class:`ProbeResult`; asked for
+    before, it scores the candidates not yet run as ∞.
+    """
+
+    def __init__(
+        self, lrs: Sequence[float], steps: int, *, cooldown: float = 0.0, progress: bool = False
+    ) -> None:
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps: must be an integer >= 1, got {steps!r}")
+        if not lrs or any(not (math.isfinite(lr) and lr > 0) for lr in lrs):
+            raise ValueError(f"lrs: must be positive finite learning rates, got {list(lrs)!r}")
+        self.lrs, self.steps, self.cooldown = [float(lr) for lr in lrs], steps, float(cooldown)
+        self._rates = [candidate_schedule(lr, steps, cooldown) for lr in self.lrs]
+        self._runs: list[list[float]] = [[]]
+        self._result: ProbeResult | None = None
+        self._bar = ExitStack()
+        self._advance = self._bar.enter_context(
+            progress_bar("probe", steps * len(self.lrs), enabled=progress)
+        )
+
+    @property
+    def candidate(self) -> int:
+        """The index of the candidate under way."""
+        return len(self._runs) - 1
+
+    @property
+    def rate(self) -> Schedule:
+        """The candidate's schedule: the learning rate at each of its steps."""
+        if self._result is not None:
+            raise RuntimeError("probe: finished; read result() instead")
+        return self._rates[self.candidate]
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of the next step."""
+        return float(self.rate(len(self._runs[-1])))
+
+    @property
+    def done(self) -> bool:
+        return self._result is not None
+
+    def tell(self, loss: float) -> str:
+        """Record the loss of the step just taken at :attr:`lr`; say what comes next."""
+        loss = float(loss)
+        run = self._runs[-1]
+        run.append(loss)
+        self._advance(f"lr {self.lrs[self.candidate]:.2e}  loss {loss:.4f}")
+        if len(run) < self.steps and math.isfinite(loss):
+            return STEP
+        if len(self._runs) == len(self.lrs):
+            self.result()
+            return DONE
+        self._runs.append([])
+        return RESTART
+
+    def result(self) -> ProbeResult:
+        if self._result is None:
+            self._bar.close()
+            runs = self._runs + [[] for _ in range(len(self.lrs) - len(self._runs))]
+            self._result = ProbeResult(self.lrs, runs, self.steps, self.cooldown)
+        return self._result
+
+
 def probe(
     train: TrainFn,
     lrs: Sequence[float],
@@ -300,31 +371,21 @@ def probe(
     progress: bool = False,
 ) -> ProbeResult:
     """Score each learning rate in ``lrs`` by ``steps`` steps of
-    ``train(candidate_schedule(lr, steps, cooldown))``.
+    ``train(candidate_schedule(lr, steps, cooldown))``: a loop over :class:`Probe`.
 
     ``train(rate)`` starts from the common initial state, trains step ``i`` at ``rate(i)``
     and yields one training loss per step; it is closed after ``steps`` losses or at the
     first non-finite one, and must restore that state when closed.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps: must be an integer >= 1, got {steps!r}")
-    if not lrs or any(not (math.isfinite(lr) and lr > 0) for lr in lrs):
-        raise ValueError(f"lrs: must be positive finite learning rates, got {list(lrs)!r}")
-    rates = [candidate_schedule(float(lr), steps, cooldown) for lr in lrs]
-    runs: list[list[float]] = []
-    with progress_bar("probe", steps * len(lrs), enabled=progress) as advance:
-        for lr, rate in zip(lrs, rates, strict=True):
-            losses: list[float] = []
-            run = train(rate)
-            try:
-                for loss in itertools.islice(run, steps):
-                    losses.append(float(loss))
-                    advance(f"lr {lr:.2e}  loss {loss:.4f}")
-                    if not math.isfinite(loss):
-                        break
-            finally:
-                close = getattr(run, "close", None)
-                if close is not None:
-                    close()
-            runs.append(losses)
-    return ProbeResult([float(lr) for lr in lrs], runs, steps, float(cooldown))
+    engine = Probe(lrs, steps, cooldown=cooldown, progress=progress)
+    while not engine.done:
+        run = train(engine.rate)
+        try:
+            for loss in run:
+                if engine.tell(loss) != STEP:
+                    break
+        finally:
+            close = getattr(run, "close", None)
+            if close is not None:
+                close()
+    return engine.result()

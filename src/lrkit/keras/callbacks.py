@@ -19,6 +19,15 @@ from lrkit.schedules.base import Schedule
 Unit = Literal["epoch", "batch"]
 
 
+def _traced_step(model: keras.Model) -> bool:
+    """Whether ``fit`` runs a traced train step, which freezes Python-float hyperparameters:
+    jitted JAX, or a TensorFlow graph (the torch backend runs eagerly)."""
+    backend = keras.backend.backend()
+    if backend == "torch" or getattr(model, "run_eagerly", False):
+        return False
+    return backend == "tensorflow" or bool(getattr(model, "jit_compile", False))
+
+
 class _SetsLearningRate(keras.callbacks.Callback):
     """Shared plumbing: which step it is, and writing values into the optimizer."""
 
@@ -38,6 +47,14 @@ class _SetsLearningRate(keras.callbacks.Callback):
             raise ValueError(
                 "optimizer: its learning_rate is already a LearningRateSchedule; give it a "
                 "number when a callback sets the learning rate"
+            )
+        if self.momentum is not None and _traced_step(self.model):
+            warnings.warn(
+                f"momentum: on the {keras.backend.backend()} backend the compiled train step "
+                "reads momentum/beta_1 once, when it is traced, so the momentum schedule would "
+                "be ignored; compile the model with jit_compile=False (jax) or "
+                "run_eagerly=True, or schedule the learning rate only",
+                stacklevel=2,
             )
 
     def _apply(self, step: int) -> None:

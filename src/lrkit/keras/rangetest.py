@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 from lrkit.keras.batches import batch_length, batch_stream, split_validation
-from lrkit.rangetest import RangeTestResult, range_test
+from lrkit.rangetest import DONE, RESTART, RangeTest, RangeTestResult, range_test
 from lrkit.sweep import check_count, validate_sweep
 
 
@@ -111,10 +111,13 @@ def find_lr(
 class LRFinder(keras.callbacks.Callback):
     """Run the range test inside ``model.fit``: one batch per step, then restore and stop.
 
-    From the first batch on, the callback sets the learning rate of each batch, reads that
-    batch's loss, and stops training when the sweep completes or diverges; at the end of
-    ``fit`` the model, optimizer and metrics are restored and the curve is in :attr:`result`.
-    ``fit`` must run at least ``num_steps`` batches (``epochs × steps per epoch``).
+    From the first batch on, the callback sets the learning rate of each batch, hands that
+    batch's loss to the core engine (:class:`lrkit.RangeTest`), and stops training when the
+    test is done; a retry sweep (see :func:`lrkit.range_test`) first puts the model and
+    optimizer back. At the end of ``fit`` the model, optimizer and metrics are restored and
+    the curve is in :attr:`result`. ``fit`` must run at least ``num_steps`` batches
+    (``epochs × steps per epoch``); retries need more (up to ``max_steps``), and a ``fit``
+    that ends during one keeps the curve so far.
 
     >>> finder = LRFinder(num_steps=100)
     >>> model.fit(x, y, batch_size=64, epochs=5, callbacks=[finder], verbose=0)
@@ -130,9 +133,11 @@ class LRFinder(keras.callbacks.Callback):
         mode: str = "exp",
         smoothing: float = 0.98,
         diverge_factor: float = 4.0,
+        retry: bool = True,
+        max_steps: int | None = None,
+        progress: bool = True,
     ) -> None:
         super().__init__()
-        validate_sweep(start_lr, end_lr, num_steps, mode, smoothing, diverge_factor)
         self.settings: dict[str, Any] = {
             "start_lr": start_lr,
             "end_lr": end_lr,
@@ -140,10 +145,14 @@ class LRFinder(keras.callbacks.Callback):
             "mode": mode,
             "smoothing": smoothing,
             "diverge_factor": diverge_factor,
+            "retry": retry,
+            "max_steps": max_steps,
         }
+        RangeTest(**self.settings)  # checks every setting now, not at fit
+        self.progress = progress
         #: The curve of the last ``fit``; ``None`` until a sweep has finished.
         self.result: RangeTestResult | None = None
-        self._sweep: _OnlineSweep | None = None
+        self._engine: RangeTest | None = None
         self._saved: _Snapshot | None = None
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
@@ -158,78 +167,42 @@ class LRFinder(keras.callbacks.Callback):
             )
         self.result = None
         self._saved = _Snapshot(model)
-        self._sweep = _OnlineSweep(self.settings)
-        optimizer.learning_rate.assign(self._sweep.next_lr)
+        self._engine = RangeTest(**self.settings, progress=self.progress)
+        optimizer.learning_rate.assign(self._engine.lr)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        sweep = self._sweep
-        if sweep is None or sweep.result is not None:
+        engine = self._engine
+        if engine is None or engine.done:
             return
         model = self.model
-        next_lr = sweep.record(float(np.asarray((logs or {})["loss"])))
-        if next_lr is None:
+        event = engine.tell(float(np.asarray((logs or {})["loss"])))
+        if event == DONE:
             model.stop_training = True
             return
-        model.optimizer.learning_rate.assign(next_lr)
+        if event == RESTART and self._saved is not None:
+            self._saved.restore(model)
+        model.optimizer.learning_rate.assign(engine.lr)
         model.reset_metrics()  # so the next batch's logged loss is that batch's alone
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        sweep, self._sweep = self._sweep, None
-        if sweep is None:
+        engine, self._engine = self._engine, None
+        if engine is None:
             return
         optimizer = self.model.optimizer
         if self._saved is not None:
             self._saved.restore(self.model)
         self._saved = None
-        if sweep.result is None:
+        if not engine.done and engine.sweep == 1:
+            steps = engine.result().steps_run
             raise RuntimeError(
-                f"LRFinder: fit ended after {len(sweep.losses)} of "
-                f"{self.settings['num_steps']} sweep steps; run fit for more epochs"
+                f"LRFinder: fit ended after {steps} of {self.settings['num_steps']} sweep "
+                "steps; run fit for more epochs"
             )
-        sweep.result.settings.update(
+        result = engine.result()
+        result.settings.update(
             curve="training", optimizer=type(optimizer).__name__, backend=keras.backend.backend()
         )
-        self.result = sweep.result
-
-
-class _Pending(Exception):
-    """The engine asked for a loss that has not been measured yet."""
-
-
-class _OnlineSweep:
-    """The core engine fed one loss at a time, for a loop lrkit does not own (``fit``).
-
-    Every new loss replays the recorded curve through :func:`lrkit.range_test`: the engine
-    either asks for one more point, at learning rate :attr:`next_lr`, or returns its result.
-    The replay costs O(num_steps²) arithmetic, negligible next to training.
-    """
-
-    def __init__(self, settings: dict[str, Any]) -> None:
-        self.settings = settings
-        self.losses: list[float] = []
-        self.result: RangeTestResult | None = None
-        self.next_lr = self._replay()
-
-    def record(self, loss: float) -> float | None:
-        """Add the loss measured at :attr:`next_lr`; the next learning rate, or ``None`` if done."""
-        self.losses.append(loss)
-        self.next_lr = self._replay()
-        return self.next_lr
-
-    def _replay(self) -> float | None:
-        asked: list[float] = []
-
-        def step(lr: float) -> float:
-            asked.append(lr)
-            if len(asked) > len(self.losses):
-                raise _Pending
-            return self.losses[len(asked) - 1]
-
-        try:
-            self.result = range_test(step, **self.settings)
-        except _Pending:
-            return asked[-1]
-        return None
+        self.result = result
 
 
 def checked_optimizer(model: Any) -> Any:

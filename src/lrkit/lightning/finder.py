@@ -117,8 +117,10 @@ class LRFinder(pl.Callback):
         """Sweep now, from a hook of a running ``fit``; restore everything; return the curve.
 
         Each step runs ``training_step`` on ``accumulate_grad_batches`` batches (moved by the
-        strategy, through the module's batch-transfer hooks), backward, and one step of the
-        trainer's optimizer. ``self.log`` calls inside ``training_step`` are ignored meanwhile.
+        strategy, through the module's batch-transfer hooks), backward (through the precision
+        plugin's grad scaler, if any), the trainer's ``gradient_clip_val`` by norm, and one
+        step of the trainer's optimizer. ``self.log`` calls inside ``training_step`` are
+        ignored meanwhile.
         """
         loader, step_fn = _training_steps(trainer, pl_module, "find")
         with randomness_preserved(loader), _logging_off(pl_module):
@@ -130,6 +132,7 @@ class LRFinder(pl.Callback):
                 step_fn=step_fn,
                 accumulation_steps=trainer.accumulate_grad_batches,
                 progress=self.progress,
+                **_trainer_step(trainer),
                 **self.sweep,
             )
         self.result = result
@@ -166,6 +169,7 @@ class LRFinder(pl.Callback):
                 step_fn=step_fn,
                 accumulation_steps=trainer.accumulate_grad_batches,
                 progress=self.progress,
+                **_trainer_step(trainer),
             )
         self.probe_result = probed
         return probed
@@ -235,6 +239,22 @@ def _training_steps(
         return _loss_of(output)
 
     return loader, step_fn
+
+
+def _trainer_step(trainer: pl.Trainer) -> dict[str, Any]:
+    """The grad scaler and norm clipping the trainer's own steps use, as ``find_lr`` takes
+    them; clipping by value, which ``find_lr`` does not do, is warned about."""
+    step: dict[str, Any] = {"grad_scaler": getattr(trainer.precision_plugin, "scaler", None)}
+    clip = trainer.gradient_clip_val
+    if clip:
+        if trainer.gradient_clip_algorithm in (None, "norm"):  # Lightning's default is norm
+            step["clip_grad_norm"] = float(clip)
+        else:
+            rank_zero_warn(
+                f"LRFinder: the trainer clips gradients by value ({clip}); the sweep and the "
+                "probe do not (they clip by norm only)"
+            )
+    return step
 
 
 def _loss_of(output: Any) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sized
+from collections.abc import Callable, Iterable, Mapping, Sized
 from typing import Any
 
 import torch
@@ -20,12 +20,14 @@ from lrkit.guard import DivergenceGuard
 from lrkit.history import History
 from lrkit.progress import progress_bar
 from lrkit.rangetest import RangeTestResult
+from lrkit.sweep import check_count
+from lrkit.torch import distributed
 from lrkit.torch.evaluation import Metric, evaluate
 from lrkit.torch.probe import probe_lr
 from lrkit.torch.rangetest import find_lr
 from lrkit.torch.rollback import Rollback
 from lrkit.torch.scheduler import Scheduler, momentum_curve
-from lrkit.torch.step import StepFn, TrainStep, default_step_fn, model_device
+from lrkit.torch.step import StepFn, TrainStep, cycle_batches, default_step_fn, model_device
 
 
 def fit(
@@ -36,6 +38,8 @@ def fit(
     epochs: int,
     *,
     val_loader: Iterable[Any] | None = None,
+    evaluate_fn: Callable[[nn.Module], Mapping[str, float]] | None = None,
+    steps_per_epoch: int | None = None,
     policy: str = "wsd",
     metric: Metric | None = None,
     metric_name: str = "metric",
@@ -80,6 +84,14 @@ def fit(
     and the rest of the schedule is divided by 3; the history records the new factor in a
     ``rollback`` column at that step. ``guard=False`` trains without it.
 
+    ``evaluate_fn(model) -> {"loss": ..., "metric": ...}`` replaces the evaluation on
+    ``val_loader`` after every epoch (any other keys are recorded too, as ``val_<key>``).
+    ``steps_per_epoch`` is needed for a loader without a length (an ``IterableDataset``);
+    the loader is then read on across epochs, and restarted when it runs out.
+
+    Under ``torch.distributed`` every loss (training and validation) is averaged over the
+    ranks, so the range test, the probe, the guard and the history agree on every rank.
+
     ``history.plan`` says how the schedule was chosen: the ``range_test`` and ``probe``
     results, the ``policy``, its ``lr``, and the ``overhead_steps`` they took out of the
     ``total_steps`` of the run.
@@ -88,8 +100,16 @@ def fit(
         raise ValueError(f"policy: must be one of {', '.join(POLICIES)}, got {policy!r}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs: must be an integer >= 1, got {epochs!r}")
-    if not isinstance(train_loader, Sized) or len(train_loader) == 0:
-        raise ValueError("train_loader: must have a length >= 1 (a DataLoader, a list, ...)")
+    if steps_per_epoch is None:
+        steps_per_epoch = _length(train_loader)
+        if steps_per_epoch is None:
+            raise ValueError(
+                "steps_per_epoch: train_loader has no length (an IterableDataset?); "
+                "give the number of optimizer steps per epoch"
+            )
+        if steps_per_epoch == 0:
+            raise ValueError("train_loader: the loader yields no batches")
+    check_count("steps_per_epoch", steps_per_epoch)
     target = torch.device(device) if device is not None else model_device(model)
     precision: dict[str, Any] = {
         "grad_scaler": grad_scaler,
@@ -98,7 +118,6 @@ def fit(
     }
     compute_loss = step_fn or default_step_fn(loss_fn)
     train_step = TrainStep(model, optimizer, compute_loss, target, **precision)
-    steps_per_epoch = len(train_loader)
     total_steps = epochs * steps_per_epoch
     range_steps = 0
     if range_test is None:
@@ -155,28 +174,63 @@ def fit(
         else None
     )
     step = 0
-    with progress_bar(f"training ({policy})", total_steps, enabled=progress) as bar:
+    shown = progress and distributed.is_main()
+    with progress_bar(f"training ({policy})", total_steps, enabled=shown) as bar:
+        batches = cycle_batches(train_loader, "train_loader")
         for _ in range(epochs):
             model.train()
-            batches = iter(train_loader)
             for _ in range(steps_per_epoch):
                 current = optimizer.param_groups[0]["lr"]
-                value, _taken = train_step(batches)
+                value = distributed.global_mean(train_step(batches)[0])[0]
                 if step + 1 < total_steps:  # the last step needs no next learning rate
                     scheduler.step()
                 factor = rollback.update(step, value) if rollback is not None else None
                 history.append(step, lr=current, loss=value, rollback=factor)
                 bar(f"lr {current:.2e}  loss {value:.4f}")
                 step += 1
-            if val_loader is not None:
-                scores = evaluate(
-                    model,
-                    val_loader,
-                    None if step_fn else loss_fn,
-                    step_fn=step_fn,
-                    metric=metric,
-                    device=target,
-                )
-                history.append(step - 1, val_loss=scores["loss"], val_metric=scores.get("metric"))
+            scores = _validate(model, val_loader, evaluate_fn, loss_fn, step_fn, metric, target)
+            if scores:
+                history.append(step - 1, **{f"val_{name}": v for name, v in scores.items()})
     history.close()
     return history
+
+
+def _length(loader: Iterable[Any]) -> int | None:
+    """``len(loader)``, or ``None`` for a loader without one (a DataLoader over an
+    ``IterableDataset`` has ``__len__`` but raises)."""
+    if not isinstance(loader, Sized):
+        return None
+    try:
+        return len(loader)
+    except TypeError:
+        return None
+
+
+def _validate(
+    model: nn.Module,
+    val_loader: Iterable[Any] | None,
+    evaluate_fn: Callable[[nn.Module], Mapping[str, float]] | None,
+    loss_fn: Callable[..., torch.Tensor] | None,
+    step_fn: StepFn | None,
+    metric: Metric | None,
+    device: torch.device,
+) -> dict[str, float]:
+    """The epoch's validation scores, averaged over the ranks; ``{}`` without validation."""
+    if evaluate_fn is not None:
+        was_training = model.training
+        scores = dict(evaluate_fn(model))
+        model.train(was_training)
+    elif val_loader is not None:
+        if loss_fn is None and step_fn is None:  # dict batches the model scores itself
+            step_fn = default_step_fn(None)
+        scores = evaluate(
+            model,
+            val_loader,
+            None if step_fn else loss_fn,
+            step_fn=step_fn,
+            metric=metric,
+            device=device,
+        )
+    else:
+        return {}
+    return {name: distributed.global_mean(float(v))[0] for name, v in scores.items()}

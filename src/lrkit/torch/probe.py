@@ -1,34 +1,133 @@
-"""The probe for a torch model: builds the ``train(rate)`` callable :func:`lrkit.probe.probe`
-drives.
+"""The probe for a torch model: :class:`LRProbe` inside any training loop, and
+:func:`probe_lr`, the loop lrkit runs itself.
 
-Every candidate starts from the same model and optimizer state and the same random state —
-torch's, numpy's and ``random``'s generators and those of the loader and its samplers — so a
-shuffled loader feeds each one the same batches. All of it is restored after each candidate,
-whatever happens.
+Every candidate starts from the same model, optimizer (and grad scaler) state and the same
+random state — torch's, numpy's and ``random``'s generators and those of the loader and its
+samplers — so a shuffled loader feeds each one the same batches. All of it is restored after
+each candidate, whatever happens. Under ``torch.distributed`` each step's loss is averaged
+over the ranks, so every rank scores the candidates alike.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import math
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import torch
 from torch import nn
 
-from lrkit.probe import ProbeResult, probe, probe_candidates
-from lrkit.rangetest import RangeTestResult
-from lrkit.schedules import Schedule
+from lrkit.probe import Probe, ProbeResult, probe_candidates
+from lrkit.rangetest import DONE, RESTART, RangeTestResult
 from lrkit.sweep import check_count
-from lrkit.torch.state import preserved, randomness_preserved
+from lrkit.torch import distributed
+from lrkit.torch.state import preserved, random_state
 from lrkit.torch.step import (
     StepFn,
     TrainStep,
+    as_loss,
     cycle_batches,
     default_step_fn,
     lr_setter,
     model_device,
 )
+
+
+def candidate_rates(candidates: RangeTestResult | Sequence[float]) -> list[float]:
+    """A range test's :func:`~lrkit.probe.probe_candidates`, or the given rates."""
+    if isinstance(candidates, RangeTestResult):
+        return probe_candidates(candidates)
+    return [float(lr) for lr in candidates]
+
+
+class LRProbe:
+    """The probe inside your own training loop: lrkit sets each step's learning rate, your
+    loop takes the step and hands the loss to :meth:`record`; after each candidate lrkit puts
+    the model, optimizer (and ``grad_scaler``) and random state back (``loader``'s
+    generators too, so restarting the loader replays the same batches)::
+
+        probe = LRProbe(model, optimizer, range_test, steps=200, loader=loader)
+        while not probe.done:
+            for inputs, targets in loader:          # restarted for every candidate
+                ...  # forward, backward, optimizer step
+                if not probe.record(loss):
+                    break
+        result = probe.result()
+
+    :meth:`record` is ``False`` when the candidate is over: leave the loop over the data
+    (and start it again while the probe is not done). ``candidates`` and ``steps`` are as in
+    :func:`probe_lr`.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        candidates: RangeTestResult | Sequence[float],
+        steps: int,
+        *,
+        cooldown: float = 0.0,
+        loader: Any = None,
+        grad_scaler: Any = None,
+        snapshot: str = "cpu",
+        progress: bool = True,
+    ) -> None:
+        self._engine = Probe(
+            candidate_rates(candidates),
+            steps,
+            cooldown=cooldown,
+            progress=progress and distributed.is_main(),
+        )
+        self._set_lr = lr_setter(optimizer)
+        self._state = ExitStack()
+        self._restore_randomness = random_state(loader)
+        self._state.callback(self._restore_randomness)
+        self._restore = self._state.enter_context(
+            preserved(model, optimizer, snapshot, grad_scaler)
+        )
+        self._set_lr(self._engine.lr)
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of the step under way (already set in the optimizer)."""
+        return self._engine.lr
+
+    @property
+    def candidate(self) -> int:
+        """The index of the candidate under way."""
+        return self._engine.candidate
+
+    @property
+    def done(self) -> bool:
+        return self._engine.done
+
+    def record(self, loss: Any) -> bool:
+        """Record the step's loss (a tensor or a number, unscaled) and set the next rate;
+        ``False`` when the candidate (or the whole probe) is over."""
+        value = float(as_loss(loss, "loss").detach()) if isinstance(loss, torch.Tensor) else loss
+        value = distributed.global_mean(float(value))[0]
+        event = self._engine.tell(value if math.isfinite(value) else math.inf)
+        if event == DONE:
+            self._state.close()
+            return False
+        if event == RESTART:
+            self._restore()
+            self._restore_randomness()
+        self._set_lr(self._engine.lr)
+        return event != RESTART
+
+    def result(self) -> ProbeResult:
+        """The scores; ends the probe (and restores) if it is still running."""
+        result = self._engine.result()
+        self._state.close()
+        return result
+
+    def __enter__(self) -> LRProbe:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._state.close()
 
 
 def probe_lr(
@@ -51,7 +150,8 @@ def probe_lr(
 ) -> ProbeResult:
     """Train ``steps`` steps at each candidate learning rate and return the scores; the best
     is ``.best`` and the rate to train at ``.suggestion``. ``model``, ``optimizer`` and the
-    random state are left as they were.
+    random state are left as they were. Under ``torch.distributed`` each step's loss is
+    averaged over the ranks, so every rank scores the candidates alike.
 
     ``candidates`` is a range-test result (its :func:`~lrkit.probe.probe_candidates`) or the
     learning rates themselves. The first param group gets the candidate, other groups keep
@@ -62,11 +162,6 @@ def probe_lr(
     that fraction of its steps (:func:`~lrkit.probe.candidate_schedule`), which scores the
     rate to hold before a decay rather than the rate to keep.
     """
-    lrs = (
-        probe_candidates(candidates)
-        if isinstance(candidates, RangeTestResult)
-        else [float(lr) for lr in candidates]
-    )
     check_count("accumulation_steps", accumulation_steps)
     target = torch.device(device) if device is not None else model_device(model)
     train_step = TrainStep(
@@ -79,17 +174,20 @@ def probe_lr(
         amp_dtype=amp_dtype,
         clip_grad_norm=clip_grad_norm,
     )
-    set_lr = lr_setter(optimizer)
-
-    def train(rate: Schedule) -> Iterator[float]:
-        with (
-            preserved(model, optimizer, snapshot, grad_scaler),
-            randomness_preserved(train_loader),
-        ):
+    with LRProbe(
+        model,
+        optimizer,
+        candidates,
+        steps,
+        cooldown=cooldown,
+        loader=train_loader,
+        grad_scaler=grad_scaler,
+        snapshot=snapshot,
+        progress=progress,
+    ) as session:
+        while not session.done:
             model.train()
             batches = cycle_batches(train_loader, "train_loader")
-            for step in itertools.count():
-                set_lr(rate(step))
-                yield train_step(batches)[0]
-
-    return probe(train, lrs, steps, cooldown=cooldown, progress=progress)
+            while session.record(train_step(batches)[0]):
+                pass
+        return session.result()

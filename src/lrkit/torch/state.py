@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import random
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -99,19 +99,33 @@ def loader_generators(loader: Any) -> list[torch.Generator]:
     return found
 
 
-@contextmanager
-def randomness_preserved(loader: Any) -> Iterator[None]:
-    """Put back the torch (CPU and CUDA), numpy, ``random`` and the loader's generators on
-    exit, so that what runs inside can be repeated exactly."""
+def random_state(loader: Any = None) -> Callable[[], None]:
+    """Capture the torch (CPU and CUDA), numpy, ``random`` and ``loader``'s generators now;
+    the returned ``restore()`` puts them back, as often as it is called."""
     python_state = random.getstate()
     numpy_state = np.random.get_state()  # noqa: NPY002 (the user's global generator)
+    torch_state = torch.get_rng_state()
+    cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
     generators = [(g, g.get_state()) for g in loader_generators(loader)]
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
-    try:
-        with torch.random.fork_rng(devices=devices):
-            yield
-    finally:
+
+    def restore() -> None:
         random.setstate(python_state)
         np.random.set_state(numpy_state)  # noqa: NPY002
+        torch.set_rng_state(torch_state)
+        if cuda_states is not None:
+            torch.cuda.set_rng_state_all(cuda_states)
         for generator, state in generators:
             generator.set_state(state)
+
+    return restore
+
+
+@contextmanager
+def randomness_preserved(loader: Any = None) -> Iterator[None]:
+    """Put back the torch (CPU and CUDA), numpy, ``random`` and the loader's generators on
+    exit, so that what runs inside can be repeated exactly."""
+    restore = random_state(loader)
+    try:
+        yield
+    finally:
+        restore()
