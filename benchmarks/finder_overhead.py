@@ -1,5 +1,8 @@
 """Time and peak memory of a 100-step range test against a plain 100-step training loop.
 
+Three ways to run the test: ``find_lr`` (lrkit's loop) with the snapshot in CPU memory or on
+disk, and the push API (``LRFinder.record`` called from the plain loop itself).
+
 Each measurement runs in a fresh process, so peak resident memory (``ru_maxrss``) belongs to
 that run alone. Two models: the built-in ``digits-cnn`` (memory dominated by the interpreter
 and activations) and a wide MLP whose parameters and Adam state dominate memory (the case
@@ -22,13 +25,14 @@ from pathlib import Path
 STEPS = 100
 REPEATS = 3
 RESULTS = Path(__file__).parent / "results" / "finder_overhead.md"
+LABELS = {"plain": "plain loop", "push": "plain loop + LRFinder.record (push API)"}
 
 CHILD = r"""
 import json, resource, sys, time
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from lrkit.torch import find_lr
+from lrkit.torch import LRFinder, find_lr
 from lrkit import tasks
 
 model_name, mode, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -45,7 +49,9 @@ else:
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()
-if mode == "plain":
+if mode in ("plain", "push"):
+    finder = LRFinder(model, optimizer, num_steps=steps, end_lr=1e-2, retry=False,
+                      progress=False) if mode == "push" else None
     batches = iter(loader)
     for step in range(steps):
         try:
@@ -57,7 +63,12 @@ if mode == "plain":
         loss = loss_fn(model(inputs), targets)
         loss.backward()
         optimizer.step()
-        float(loss.detach())
+        if finder is None:
+            float(loss.detach())
+        elif not finder.record(loss):
+            break
+    if finder is not None:
+        finder.result()
 else:
     find_lr(model, optimizer, loss_fn, loader, num_steps=steps, end_lr=1e-2,
             snapshot=mode, progress=False)
@@ -89,10 +100,10 @@ def main() -> None:
     rows = []
     for model in ("digits-cnn", "wide-mlp"):
         plain = measure(model, "plain")
-        for mode in ("plain", "cpu", "disk"):
+        for mode in ("plain", "cpu", "disk", "push"):
             m = plain if mode == "plain" else measure(model, mode)
             rows.append(
-                f"| {model} | {'plain loop' if mode == 'plain' else f'find_lr (snapshot={mode})'} "
+                f"| {model} | {LABELS.get(mode, f'find_lr (snapshot={mode})')} "
                 f"| {m['seconds']:.2f} | {m['seconds'] / plain['seconds']:.3f}x "
                 f"| {m['peak_mib']:.0f} | {m['peak_mib'] / plain['peak_mib']:.3f}x "
                 f"| {m['above_mib']:.1f} |"

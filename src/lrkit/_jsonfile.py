@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lrkit._files import write_text
+
 
 def write_json(data: Any, path: str | Path | None = None, *, overwrite: bool = False) -> str:
     """``data`` as indented strict JSON (no NaN); also written to ``path`` when given.
@@ -17,7 +19,7 @@ def write_json(data: Any, path: str | Path | None = None, *, overwrite: bool = F
         target = Path(path)
         if target.exists() and not overwrite:
             raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
-        target.write_text(text + "\n", encoding="utf-8")
+        write_text(target, text + "\n")
     return text
 
 

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from lrkit._files import replaced
 from lrkit._optional import require
 
 #: The columns every tool understands, in file order; extra columns follow them.
@@ -160,12 +161,15 @@ class History:
         return np.array([int(row["step"]) for row in self._rows], dtype=np.int64)
 
     def save(self, path: str | Path) -> Path:
-        """Write the whole history to ``path``: CSV for ``.csv``, JSON lines for ``.jsonl``."""
+        """Write the whole history to ``path`` in one step: CSV for ``.csv``, JSON lines for
+        ``.jsonl``."""
         path = Path(path)
-        writer = writer_for(path, columns=self.columns)
-        for row in self._rows:
-            writer.write(row)
-        writer.close()
+        _is_csv(path)  # an unknown format fails before anything is written
+        with replaced(path) as partial:
+            writer = writer_for(partial, columns=self.columns)
+            for row in self._rows:
+                writer.write(row)
+            writer.close()
         return path
 
     @classmethod
@@ -368,11 +372,14 @@ class TensorBoardWriter:
 def writer_for(path: str | Path, *, columns: Iterable[str] = ()) -> HistoryWriter:
     """A :class:`CSVWriter` for ``.csv`` paths, a :class:`JSONLinesWriter` for ``.jsonl``."""
     path = Path(path)
+    return CSVWriter(path, columns) if _is_csv(path) else JSONLinesWriter(path)
+
+
+def _is_csv(path: Path) -> bool:
+    """Whether ``path`` names a CSV file (else JSON lines); ``ValueError`` for neither."""
     suffix = path.suffix.lower()
-    if suffix in _CSV_SUFFIXES:
-        return CSVWriter(path, columns)
-    if suffix in _JSONL_SUFFIXES:
-        return JSONLinesWriter(path)
+    if suffix in _CSV_SUFFIXES + _JSONL_SUFFIXES:
+        return suffix in _CSV_SUFFIXES
     raise ValueError(
         f"path: cannot tell the format of {str(path)!r}; "
         f"use a {', '.join(_CSV_SUFFIXES + _JSONL_SUFFIXES)} file"

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lrkit._files import save_figure
 from lrkit._optional import require
 from lrkit.suggest import READS_RAW, Suggestion, SuggestionError, lagless_curve, resolve
 
@@ -75,7 +76,7 @@ def plot_range_test(result: RangeTestResult, path: str | Path | None = None, ax:
     ax.legend(loc="best", fontsize="small")
     ax.grid(True, which="both", alpha=0.3)
     if path is not None:
-        ax.figure.savefig(path, bbox_inches="tight")
+        save_figure(ax.figure, path, bbox_inches="tight")
         if own_figure:
             plt.close(ax.figure)
     return ax

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from lrkit._files import save_figure, write_text
 from lrkit.auto import POLICIES
 from lrkit.cli.find import print_probe, print_sweeps
 from lrkit.cli.output import add_out_arguments, add_task_arguments, console, prepare_out_dir
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         "overhead_steps": history.plan["overhead_steps"],
         "total_steps": history.plan["total_steps"],
     }
-    outputs["auto.json"].write_text(json.dumps(summary, indent=2) + "\n")
+    write_text(outputs["auto.json"], json.dumps(summary, indent=2) + "\n")
     plot_training(history, outputs["training.png"], title=f"{task.name}: {args.policy}")
     print_sweeps(found)
     if probed is not None:
@@ -141,5 +142,5 @@ def plot_training(history: Any, path: Path, title: str) -> None:
             ax.axvline(step, color="C3", linestyle="--", linewidth=1, label=label)
     if rollbacks:
         top.legend(loc="best", fontsize="small")
-    fig.savefig(path, bbox_inches="tight")
+    save_figure(fig, path, bbox_inches="tight")
     plt.close(fig)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lrkit._files import write_text
 from lrkit.cli.output import add_out_arguments, prepare_out_dir
 
 OUTPUTS = ["doctor.json", "doctor.png"]
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     doctor = diagnose(history, rules=args.rules, **parse_thresholds(args.thresholds))
     outputs = prepare_out_dir(args.out, OUTPUTS, args.overwrite)
     report = {"log": str(args.log), "metric": history.metric_name, **doctor.report()}
-    outputs["doctor.json"].write_text(json.dumps(report, indent=2) + "\n")
+    write_text(outputs["doctor.json"], json.dumps(report, indent=2) + "\n")
     plot_diagnosis(
         history,
         doctor.findings,

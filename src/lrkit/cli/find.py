@@ -7,6 +7,7 @@ import json
 import math
 from typing import Any
 
+from lrkit._files import write_text
 from lrkit.auto import probed_rate
 from lrkit.cli.output import add_out_arguments, add_task_arguments, console, prepare_out_dir
 from lrkit.probe import HOLD_FRACTION, ProbeResult, probe_steps
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             steps,
             progress=not args.no_progress,
         )
-        outputs["probe.json"].write_text(json.dumps(probed.to_dict(), indent=2) + "\n")
+        write_text(outputs["probe.json"], json.dumps(probed.to_dict(), indent=2) + "\n")
         print_probe(probed)
     console().print(f"wrote {', '.join(str(path) for path in outputs.values())}")
     return 0

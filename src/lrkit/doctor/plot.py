@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from lrkit._files import save_figure
 from lrkit.doctor.finding import SEVERITIES, Finding
 from lrkit.history import History
 from lrkit.plotting import pyplot
@@ -127,6 +128,6 @@ def plot_diagnosis(
     loss_ax.set_title(title or f"lrkit doctor: {count} finding{'s' if count != 1 else ''}")
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, bbox_inches="tight")
+        save_figure(fig, path, bbox_inches="tight")
         plt.close(fig)
     return fig

@@ -13,10 +13,10 @@ A directory holding ``compare.sqlite`` is a comparison (``report.html``, ``resul
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lrkit._files import write_text
 from lrkit.compare.results import Results
 from lrkit.compare.store import FILENAME as COMPARISON_FILE
 from lrkit.report import html, plots, search_page
@@ -89,7 +89,7 @@ def write_search_report(result: SearchResult, directory: str | Path) -> dict[str
     }
     images = [(path, *captions[path.stem]) for path in save_plots(result, out)]
     outputs = {"report.html": out / "report.html"}
-    _write(outputs["report.html"], search_page.render(result, images))
+    write_text(outputs["report.html"], search_page.render(result, images))
     outputs.update({path.name: path for path, _, _ in images})
     return outputs
 
@@ -129,17 +129,10 @@ def _write_comparison(results: Results, target: float | None) -> dict[str, Path]
         "results.json": directory / "results.json",
         "report.html": directory / "report.html",
     }
-    _write(outputs["results.json"], json.dumps(results.to_dict(target), indent=2) + "\n")
-    _write(outputs["report.html"], html.render(results, rows, found, chosen, images))
+    write_text(outputs["results.json"], json.dumps(results.to_dict(target), indent=2) + "\n")
+    write_text(outputs["report.html"], html.render(results, rows, found, chosen, images))
     outputs.update({f"plots/{path.name}": path for path, _, _ in images})
     return outputs
-
-
-def _write(path: Path, text: str) -> None:
-    """Replace ``path`` in one step, so a reader never sees half a file."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
 
 
 __all__ = ["load", "write_report", "write_search_report"]

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from lrkit._files import save_figure
 from lrkit.compare.results import Results
 from lrkit.compare.summary import StrategySummary
 from lrkit.plotting import pyplot
@@ -179,6 +180,6 @@ def plot_range_tests(results: Results, directory: Path) -> list[Path]:
 
 def _save(fig: Any, path: Path) -> Path:
     plt = pyplot()
-    fig.savefig(path, bbox_inches="tight")
+    save_figure(fig, path, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from lrkit._files import save_figure
 from lrkit.plotting import pyplot
 from lrkit.schedules.base import Schedule
 
@@ -55,7 +56,7 @@ def plot_schedule(
         twin.set_ylabel("momentum", color="C1")
         twin.tick_params(axis="y", colors="C1")
     if path is not None:
-        ax.figure.savefig(path, bbox_inches="tight", metadata={"Software": None})
+        save_figure(ax.figure, path, bbox_inches="tight", metadata={"Software": None})
         if own_figure:
             plt.close(ax.figure)
     return ax

@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from lrkit._files import save_figure
 from lrkit.plotting import pyplot
 from lrkit.search.results import SearchResult
 
@@ -66,7 +67,7 @@ def plot_score_vs_lr(result: SearchResult, path: str | Path | None = None, ax: A
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best", fontsize="small")
     if path is not None:
-        ax.figure.savefig(path, bbox_inches="tight")
+        save_figure(ax.figure, path, bbox_inches="tight")
         if own_figure:
             plt.close(ax.figure)
     return ax
@@ -86,7 +87,7 @@ def plot_parallel_coordinates(result: SearchResult, path: str | Path | None = No
     figure.set_size_inches(9, 4.5)
     ax.set_title(f"Search: parameters of {len(result.complete)} complete trials", fontsize="medium")
     if path is not None:
-        figure.savefig(path, bbox_inches="tight", dpi=110)
+        save_figure(figure, path, bbox_inches="tight", dpi=110)
         plt.close(figure)
     return ax
 
