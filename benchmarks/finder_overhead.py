@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lrkit.torch import LRFinder, find_lr
 from lrkit import tasks
 
-model_name, mode, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+model_name, mode, steps, WARMUP = sys.argv[1], sys.argv[2], int(sys.argv[3]), 10
 torch.manual_seed(0)
 if model_name == "digits-cnn":
     task = tasks.get("digits-cnn", seed=0)
@@ -47,9 +47,13 @@ else:
     loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)
     loss_fn = nn.CrossEntropyLoss()
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-start = time.perf_counter()
-if mode in ("plain", "push"):
+
+
+def run(steps):
+    if mode not in ("plain", "push"):
+        find_lr(model, optimizer, loss_fn, loader, num_steps=steps, end_lr=1e-2,
+                snapshot=mode, progress=False)
+        return
     finder = LRFinder(model, optimizer, num_steps=steps, end_lr=1e-2, retry=False,
                       progress=False) if mode == "push" else None
     batches = iter(loader)
@@ -69,9 +73,12 @@ if mode in ("plain", "push"):
             break
     if finder is not None:
         finder.result()
-else:
-    find_lr(model, optimizer, loss_fn, loader, num_steps=steps, end_lr=1e-2,
-            snapshot=mode, progress=False)
+
+
+run(WARMUP)  # first calls (lazy imports, allocator) are not what a step costs
+baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+run(steps)
 seconds = time.perf_counter() - start
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"seconds": seconds, "peak_kib": peak, "baseline_kib": baseline}))
@@ -116,7 +123,9 @@ def main() -> None:
             "",
             f"Date: {date.today().isoformat()}. Machine: {uname.system} {uname.release} "
             f"{uname.machine}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"OMP_NUM_THREADS=1. {STEPS} steps, Adam, median of {REPEATS} fresh processes.",
+            f"OMP_NUM_THREADS=1. {STEPS} steps, Adam, median of {REPEATS} fresh processes, "
+            "each timed after a 10-step warm-up of the same kind (the first calls in a process "
+            "pay for lazy imports once, about 0.05 s).",
             "",
             "`peak RSS` is the process's peak resident memory (interpreter and torch included);",
             "`above start` is how far the peak rose above the resident memory after the model,",

@@ -98,3 +98,25 @@ def test_written_json_is_standard(tmp_path):
     out = tmp_path / "o"
     assert main(["find", "--steps", "10", "--out", str(out), "--no-progress"]) == 0
     json.loads((out / "lr_find.json").read_text())
+
+
+def test_a_read_only_disk_is_one_line_and_status_1(tmp_path, capsys, monkeypatch):
+    import errno
+    import os
+
+    def read_only(source, target):
+        raise OSError(errno.EROFS, "Read-only file system", str(target))
+
+    monkeypatch.setattr(os, "replace", read_only)
+    out = tmp_path / "out"
+    assert main(["find", "--steps", "30", "--out", str(out), "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"lrkit: error: Read-only file system: {out / 'lr_find.json'}"]
+    assert not [p for p in out.iterdir() if ".partial" in p.name]
+
+
+def test_a_corrupt_comparison_database_is_one_line(tmp_path, capsys):
+    (tmp_path / "compare.sqlite").write_bytes(b"this is not a database" * 100)
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lrkit: error:")

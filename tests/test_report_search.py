@@ -150,3 +150,25 @@ def test_report_refuses_a_directory_without_results_or_with_both(
     (both / "compare.sqlite").touch()
     assert main(["report", str(both)]) == 2
     assert "holds both a comparison" in capsys.readouterr().err
+
+
+def test_a_tampered_search_json_is_refused_not_rendered(
+    searched: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    data = json.loads((searched / "search.json").read_text())
+    for field, value in (("number", "<script>alert(1)</script>"), ("params", "<b>x</b>")):
+        tampered = json.loads(json.dumps(data))
+        tampered["trials"][0][field] = value
+        folder = tmp_path / field
+        folder.mkdir()
+        (folder / "search.json").write_text(json.dumps(tampered))
+        assert main(["report", str(folder)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("lrkit: error:") and "search result" in err[0]
+        assert not (folder / "report.html").exists()
+    missing = json.loads(json.dumps(data))
+    del missing["trials"][0]["state"]
+    with pytest.raises(ValueError, match="search result: missing field 'state'"):
+        SearchResult.from_dict(missing)

@@ -390,3 +390,29 @@ def test_fit_validates_with_the_evaluate_hook_or_on_dict_batches():
         progress=False,
     )
     assert np.isfinite(history.column("val_loss")).sum() == 20
+
+
+def test_the_guard_rolls_back_inside_a_plain_loop():
+    from lrkit import schedules
+    from lrkit.guard import DivergenceGuard
+    from lrkit.torch import Rollback, Scheduler
+
+    model, batches = problem()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    # a good rate for 60 steps, then one 300 times too high
+    schedule = schedules.sequence([schedules.constant(0.1), schedules.constant(30.0)], [60])
+    scheduler = Scheduler(optimizer, lr=schedule)
+    rollback = Rollback(model, optimizer, scheduler, DivergenceGuard(warmup=10), every=5)
+    factors = []
+    for step in range(100):
+        inputs, targets = batches[step % len(batches)]
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        factor = rollback.update(step, float(loss))
+        if factor is not None:
+            factors.append((step, factor))
+    assert factors and factors[0][0] > 60 and factors[0][1] == pytest.approx(1 / 3)
+    assert optimizer.param_groups[0]["lr"] < 30.0

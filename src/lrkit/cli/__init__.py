@@ -1,12 +1,15 @@
 """The ``lrkit`` command line: one sub-command per module in this package.
 
-User mistakes (bad arguments, bad files) print one line on stderr and exit with status 2.
+User mistakes (bad arguments, bad files) print one line on stderr and exit with status 2; a
+system that cannot do what was asked (a full or read-only disk) prints one line and exits
+with status 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import sqlite3
 import sys
 from collections.abc import Sequence
 
@@ -16,6 +19,8 @@ from lrkit import __version__
 COMMANDS = ("find", "auto", "search", "doctor", "schedule", "compare", "report")
 
 USAGE_ERROR = 2
+#: The system failed what was asked (a full or read-only disk): exit status 1.
+SYSTEM_ERROR = 1
 
 
 class UsageError(Exception):
@@ -41,9 +46,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return int(args.run(args) or 0)
-    except (UsageError, ValueError, TypeError, FileExistsError, FileNotFoundError) as exc:
+    except (
+        UsageError,
+        ValueError,
+        TypeError,
+        ArithmeticError,
+        FileExistsError,
+        FileNotFoundError,
+    ) as exc:
         print(f"lrkit: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
+    except sqlite3.DatabaseError as exc:
+        print(f"lrkit: error: not a readable lrkit database ({exc})", file=sys.stderr)
+        return USAGE_ERROR
+    except OSError as exc:  # a full or read-only disk, a missing permission
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"lrkit: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return SYSTEM_ERROR
     except KeyboardInterrupt:
         print("lrkit: interrupted", file=sys.stderr)
         return 130

@@ -76,10 +76,10 @@ def _table(result: SearchResult) -> str:
         trial = by_number[row["trial"]]
         css = "winner" if best is not None and trial.number == best.number else ""
         cells = [
-            f"<td>{trial.number}</td>",
+            f"<td>{escape(str(trial.number))}</td>",
             f'<td class="text state-{escape(trial.state)}">{escape(trial.state)}</td>',
             *(f"<td>{escape(_value(trial.params.get(name)))}</td>" for name in params),
-            f"<td>{_value(trial.score)}</td>",
+            f"<td>{escape(_value(trial.score))}</td>",
             f"<td>{len(trial.intermediate)}</td>",
             f"<td>{'—' if trial.duration_s is None else f'{trial.duration_s:.1f}'}</td>",
             *([f'<td class="text">{escape(trial.worker or "—")}</td>'] if show_worker else []),
@@ -100,12 +100,13 @@ def _best(result: SearchResult) -> str:
     if best is None:
         return "<p>No trial completed, so there is no best learning rate yet.</p>"
     others = ", ".join(
-        f"{key} {number(value)}" for key, value in best.params.items() if key != "lr"
+        f"{key} {_value(value)}" for key, value in best.params.items() if key != "lr"
     )
     extra = f" with {escape(others)}" if others else ""
     return (
-        f"<p>Best learning rate <b>{number(float(best.params['lr']))}</b>{extra}: "
-        f"{escape(result.metric)} <b>{number(best.score)}</b> (trial {best.number}).</p>"
+        f"<p>Best learning rate <b>{escape(number(float(best.params['lr'])))}</b>{extra}: "
+        f"{escape(result.metric)} <b>{escape(number(best.score))}</b> "
+        f"(trial {escape(str(best.number))}).</p>"
     )
 
 

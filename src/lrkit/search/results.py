@@ -8,7 +8,7 @@ that re-ran its point.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,51 @@ class TrialRecord:
     def counted(self) -> bool:
         """Whether it used up one of the budget's trials (a re-run trial did not)."""
         return self.state in ("complete", "pruned", "fail") and self.retried_as is None
+
+
+_OPTIONAL_NUMBERS = ("score", "duration_s")
+_OPTIONAL_TRIALS = ("retry_of", "retried_as")
+_OPTIONAL_TEXT = ("worker", "error")
+
+
+def _trial(item: Any) -> TrialRecord:
+    """A :class:`TrialRecord` from its dict, every field checked for its type."""
+    if not isinstance(item, dict):
+        raise TypeError(f"a trial must be an object, got {type(item).__name__}")
+    unknown = set(item) - {f.name for f in fields(TrialRecord)}
+    if unknown:
+        raise ValueError(f"trial: unknown fields {sorted(unknown)}")
+    number = item["number"]
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise TypeError(f"trial number must be an integer, got {number!r}")
+    if not isinstance(item["state"], str) or not isinstance(item["params"], dict):
+        raise TypeError(f"trial {number}: state must be text and params an object")
+    checked: dict[str, Any] = {"number": number, "state": item["state"]}
+    checked["params"] = {str(k): _param(v) for k, v in item["params"].items()}
+    for name in _OPTIONAL_NUMBERS:
+        value = item.get(name)
+        checked[name] = None if value is None else float(value)
+    for name in _OPTIONAL_TRIALS:
+        value = item.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise TypeError(f"trial {number}: {name} must be a trial number, got {value!r}")
+        checked[name] = value
+    for name in _OPTIONAL_TEXT:
+        value = item.get(name)
+        checked[name] = None if value is None else str(value)
+    intermediate = item.get("intermediate", {})
+    if not isinstance(intermediate, dict):
+        raise TypeError(f"trial {number}: intermediate must be an object")
+    checked["intermediate"] = {
+        int(k): math.nan if v is None else float(v) for k, v in intermediate.items()
+    }
+    return TrialRecord(**checked)
+
+
+def _param(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"a parameter value must be a number or text, got {type(value).__name__}")
 
 
 @dataclass
@@ -136,20 +181,21 @@ class SearchResult:
         """The inverse of :meth:`to_dict`."""
         if data.get("kind") != KIND:
             raise ValueError(f"search result: expected kind {KIND!r}, got {data.get('kind')!r}")
-        trials = []
-        for item in data["trials"]:
-            fields = dict(item)
-            fields["intermediate"] = {
-                int(k): math.nan if v is None else float(v) for k, v in item["intermediate"].items()
-            }
-            trials.append(TrialRecord(**fields))
-        return cls(
-            study_name=str(data["study"]),
-            config=dict(data["config"]),
-            trials=trials,
-            backend=str(data.get("backend", "optuna")),
-            storage=str(data.get("storage", "memory")),
-        )
+        try:
+            trials = [_trial(item) for item in data["trials"]]
+            if not isinstance(data["config"], dict):
+                raise TypeError(f"config must be an object, got {type(data['config']).__name__}")
+            return cls(
+                study_name=str(data["study"]),
+                config=dict(data["config"]),
+                trials=trials,
+                backend=str(data.get("backend", "optuna")),
+                storage=str(data.get("storage", "memory")),
+            )
+        except KeyError as exc:
+            raise ValueError(f"search result: missing field {exc.args[0]!r}") from None
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"search result: {exc}") from None
 
     def to_json(self, path: str | Path | None = None, *, overwrite: bool = False) -> str:
         """The result as JSON text; also written to ``path`` (replaced only with ``overwrite``)."""

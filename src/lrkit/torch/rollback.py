@@ -14,13 +14,15 @@ import torch
 from torch import nn
 
 from lrkit.guard import DivergenceGuard
+from lrkit.torch import distributed
 from lrkit.torch.scheduler import Scheduler
 from lrkit.torch.state import load_state, state_copy
 
 
 class Rollback:
-    """``update(step, loss)`` after each optimizer step; the schedule's new factor when it
-    rolled back, else ``None``."""
+    """``update(step, loss)`` after each optimizer step of any training loop; the schedule's
+    new factor when it rolled back, else ``None``. Under ``torch.distributed`` the loss is
+    averaged over the ranks first, so every rank rolls back at the same step."""
 
     def __init__(
         self,
@@ -36,7 +38,7 @@ class Rollback:
         self._saved_step = -every
 
     def update(self, step: int, loss: float) -> float | None:
-        signal = self.guard.update(loss)
+        signal = self.guard.update(distributed.global_mean(float(loss))[0])
         if signal == "best" and step - self._saved_step >= self.every:
             self._saved = state_copy(self.model, self.optimizer)
             self._saved_step = step
