@@ -372,12 +372,12 @@ def test_callback_records_the_same_curve_as_find_lr_and_restores_the_model():
     model = warmed_up(make_model(keras.optimizers.Adam(1e-3), dropout=False))
     before = state(model)
     x, y = data(seed=2)
-    direct = find_lr(model, x, y, batch_size=16, shuffle=False, num_steps=20, **QUIET)
+    direct = find_lr(model, x, y, batch_size=16, shuffle=False, num_steps=20, retry=False, **QUIET)
     batches = {"n": 0}
     counter = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs: batches.__setitem__("n", batches["n"] + 1)
     )
-    finder = LRFinder(num_steps=20)
+    finder = LRFinder(num_steps=20, retry=False)
     model.fit(x, y, batch_size=16, shuffle=False, epochs=3, callbacks=[finder, counter], verbose=0)
     assert finder.result is not None
     assert finder.result.lrs == direct.lrs
@@ -475,9 +475,10 @@ JAX_SCRIPT = textwrap.dedent(
         vs = [*model.variables, *model.optimizer.variables, *model.metrics_variables]
         return [np.array(keras.ops.convert_to_numpy(v.value)) for v in vs]
     before = state()
-    direct = find_lr(model, x, y, batch_size=16, shuffle=False, num_steps=12, progress=False)
+    direct = find_lr(model, x, y, batch_size=16, shuffle=False, num_steps=12, retry=False,
+                     progress=False)
     same_after_find = all(np.array_equal(a, b) for a, b in zip(before, state()))
-    finder = LRFinder(num_steps=12)
+    finder = LRFinder(num_steps=12, retry=False)
     model.fit(x, y, batch_size=16, shuffle=False, epochs=3, callbacks=[finder], verbose=0)
     same_after_fit = all(np.array_equal(a, b) for a, b in zip(before, state()))
     print(json.dumps({"backend": keras.backend.backend(), "direct": direct.losses,

@@ -302,3 +302,24 @@ def test_stopping_before_a_retry_takes_a_step_keeps_the_last_curve():
     result = engine.result()
     assert len(result.lrs) == 20 and result.stop_reason == "completed"
     assert len(result.sweeps) == 1 and "unreadable" not in result.sweeps[0]
+
+
+def test_a_fall_within_the_noise_is_swept_again():
+    rng = np.random.default_rng(0)
+
+    def noisy(lr: float) -> float:  # a 3 % dip in 5 % noise: the 1 % rule reads it
+        return 1.0 + rng.normal(0.0, 0.05) - (0.03 if 1e-3 < lr < 1e-1 else 0.0)
+
+    once = range_test(noisy, start_lr=1e-6, end_lr=1.0, num_steps=60)
+    assert once.suggest().method == "default (centred)"  # readable by the rule alone ...
+    assert rules_z(once) < 10  # ... but its fall is within its noise
+    again = range_test(noisy, start_lr=1e-6, end_lr=1.0, num_steps=60, reset=lambda: None)
+    assert len(again.sweeps) > 1 and "noise" in again.sweeps[0]["unreadable"]
+    clean = range_test(lambda lr: 1 + (math.log10(lr) + 2) ** 2, reset=lambda: None)
+    assert len(clean.sweeps) == 1 and rules_z(clean) > 10
+
+
+def rules_z(result: RangeTestResult) -> float:
+    from lrkit.suggest import fall_to_noise
+
+    return fall_to_noise(result.lrs, result.losses)

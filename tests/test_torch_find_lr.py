@@ -241,7 +241,8 @@ def test_step_fn_handles_dict_batches():
         end_lr=1.0,
         progress=False,
     )
-    assert len(result.lrs) == 12 or result.stop_reason != "completed"
+    first = result.sweeps[0]
+    assert first["steps"] == 12 or first["stop_reason"] != "completed"
 
 
 def test_loss_fn_with_odd_batches_asks_for_step_fn():

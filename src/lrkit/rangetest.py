@@ -9,8 +9,9 @@ loss with a bias-corrected exponential moving average and stops early when the r
 The sweep stops when ``smoothed_i > diverge_factor · min_{j<=i} smoothed_j`` or when a loss is
 not finite. Adapters (``lrkit.torch``, ``lrkit.keras``) build the ``step`` callable.
 
-A curve no rule can read — the loss never fell, or it blew up within its first points — is
-not yet a verdict on the model: given a ``reset()`` that puts the model back, the engine sweeps
+A curve no rule can read — the loss never fell, or it blew up within its first points, or
+its fall is less than :data:`READABLE_Z` times its noise (:func:`lrkit.suggest.fall_to_noise`;
+the rules would read the noise) — is not yet a verdict on the model: given a ``reset()`` that puts the model back, the engine sweeps
 again, as a practitioner would, with :data:`RETRY_FACTOR` times the steps over fewer decades
 below the rate where the last sweep stopped; retry ``k`` (1, 2, ...) covers
 
@@ -59,6 +60,8 @@ RETRY_FACTOR = 2
 RETRY_DECADES = 4
 #: A retry shorter than this (when ``max_steps`` leaves no more) is not run.
 MIN_RETRY_STEPS = 20
+#: A curve whose fall is less than this many times its noise is swept again.
+READABLE_Z = 10.0
 #: An unreadable curve that blew up at ``lr`` suggests ``lr / 10^FALLBACK_DECADES``.
 FALLBACK_DECADES = 2
 FALLBACK = "default (fallback)"
@@ -437,4 +440,7 @@ def _unreadable(result: RangeTestResult) -> str | None:
         result._rule("default")
     except rules.SuggestionError as exc:
         return str(exc)
+    z = rules.fall_to_noise(result.lrs, result.losses)
+    if z < READABLE_Z:
+        return f"its fall is only {z:.1f}× its noise (at least {READABLE_Z:g}× is read)"
     return None

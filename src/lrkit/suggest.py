@@ -24,6 +24,7 @@ made 10 % of its total fall, ``max_lr`` where it has made 90 % of it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -171,6 +172,22 @@ def lagless_curve(lrs: ArrayLike, losses: ArrayLike, method: str) -> tuple[Float
     return _usable_curve(
         lr_array, centred_smooth(clipped, sigma=max(1.5, 0.03 * len(loss_array))), method
     )
+
+
+def fall_to_noise(lrs: ArrayLike, losses: ArrayLike) -> float:
+    """How many noise units the :func:`lagless_curve` fell: ``(start − min) / σ_c``, where
+    ``σ_c`` is the spread of the raw (clipped) losses around the curve before its minimum,
+    divided by the square root of the smoother's effective width (``2√π·σ``)."""
+    lr_array, loss_array = finite_prefix(lrs, losses)
+    if len(loss_array) < MIN_POINTS:
+        return 0.0
+    clipped = np.minimum(loss_array, start_level(loss_array))
+    sigma = max(1.5, 0.03 * len(loss_array))
+    smooth = centred_smooth(clipped, sigma)
+    before = max(int(np.argmin(smooth)), MIN_POINTS)
+    noise = float(np.std((clipped - smooth)[:before])) / math.sqrt(2 * math.sqrt(math.pi) * sigma)
+    fall = start_level(smooth) - float(smooth.min())
+    return fall / noise if noise > 0 else math.inf
 
 
 def centred(lrs: ArrayLike, losses: ArrayLike, divisor: float = 6.0) -> Suggestion:

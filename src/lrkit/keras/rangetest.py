@@ -44,6 +44,8 @@ def find_lr(
     seed: int = 0,
     validation_data: Any = None,
     val_batches: int = 4,
+    retry: bool = True,
+    max_steps: int | None = None,
     progress: bool = True,
 ) -> RangeTestResult:
     """Run the learning-rate range test on a compiled ``model``; restore it and its optimizer after.
@@ -57,7 +59,8 @@ def find_lr(
     (``model.train_on_batch``); the recorded loss is that batch's loss, or with
     ``validation_data`` the mean loss over its first ``val_batches`` batches after the step.
     See :func:`lrkit.range_test` for the sweep and stopping rules, and for the retries that a
-    curve no rule can read gets.
+    curve no rule can read gets (``retry=False`` turns them off; ``max_steps`` bounds the
+    steps of all sweeps together).
     """
     validate_sweep(start_lr, end_lr, num_steps, mode, smoothing, diverge_factor)
     check_count("batch_size", batch_size)
@@ -96,7 +99,8 @@ def find_lr(
             mode=mode,
             smoothing=smoothing,
             diverge_factor=diverge_factor,
-            reset=restore,
+            reset=restore if retry else None,
+            max_steps=max_steps,
             progress=progress,
         )
     result.settings.update(
