@@ -11,9 +11,10 @@ not finite. Adapters (``lrkit.torch``, ``lrkit.keras``) build the ``step`` calla
 
 A curve no rule can read — the loss never fell, or it blew up within its first points, or
 its fall is less than :data:`READABLE_Z` times its noise (:func:`lrkit.suggest.fall_to_noise`;
-the rules would read the noise) — is not yet a verdict on the model: given a ``reset()`` that puts the model back, the engine sweeps
-again, as a practitioner would, with :data:`RETRY_FACTOR` times the steps over fewer decades
-below the rate where the last sweep stopped; retry ``k`` (1, 2, ...) covers
+the rules would read the noise) — is not yet a verdict on the model: given a ``reset()``
+that puts the model back, the engine sweeps again, as a practitioner would, with
+:data:`RETRY_FACTOR` times the steps over fewer decades below the rate where the last sweep
+stopped; retry ``k`` (1, 2, ...) covers
 
     [lr_stop / 10^(RETRY_DECADES / k), lr_stop],   steps = RETRY_FACTOR · num_steps
 
