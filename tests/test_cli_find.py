@@ -74,6 +74,9 @@ def test_find_refuses_to_overwrite_results(tmp_path, capsys):
         (["find", "--optimizer", "lion", "--steps", "3"], "optimizer: unknown optimizer 'lion'"),
         (["find", "--steps", "many"], "invalid int value"),
         (["find", "--no-such-flag"], "unrecognized arguments"),
+        (["find", "--batch-size", "0"], "argument --batch-size: must be an integer >= 1, got 0"),
+        (["find", "--seed", "-1"], "argument --seed: must be an integer >= 0, got -1"),
+        (["auto", "--batch-size", "x"], "argument --batch-size: must be an integer, got 'x'"),
     ],
 )
 def test_bad_arguments_give_one_line_and_status_2(tmp_path, capsys, argv, message):

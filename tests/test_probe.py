@@ -1,6 +1,7 @@
 """lrkit.probe: candidates from the curve, scores, the winner, and the driver loop."""
 
 import itertools
+import json
 import math
 
 import numpy as np
@@ -185,12 +186,22 @@ def test_all_diverged_is_an_error_that_says_why():
 def test_to_dict_is_standard_json_and_round_trips():
     result = ProbeResult(lrs=[0.1, 0.2], losses=[[1.0, math.nan], [0.5, 0.4]], steps=2)
     data = result.to_dict()
-    assert data == {
+    raw = {k: data[k] for k in ("lrs", "losses", "steps", "cooldown")}
+    assert raw == {
         "lrs": [0.1, 0.2],
         "losses": [[1.0, None], [0.5, 0.4]],
         "steps": 2,
         "cooldown": 0.0,
     }
+    # the readings are stored beside the losses, for whoever reads the file
+    assert data["scores"] == [None, pytest.approx(0.45)]
+    assert (data["best"], data["suggestion"], data["hold"]) == (
+        result.best,
+        result.suggestion,
+        result.hold,
+    )
+    assert data["verdict"] == result.verdict
+    json.dumps(data, allow_nan=False)
     again = ProbeResult.from_dict(data)
     assert again.best == 0.2 and math.isnan(again.losses[0][1])
     cooled = ProbeResult.from_dict({**data, "cooldown": 0.6})

@@ -323,3 +323,13 @@ def rules_z(result: RangeTestResult) -> float:
     from lrkit.suggest import fall_to_noise
 
     return fall_to_noise(result.lrs, result.losses)
+
+
+def test_the_json_holds_every_rules_answer_beside_the_curve():
+    result = range_test(bowl, start_lr=1e-5, end_lr=1.0, num_steps=101, smoothing=0.0)
+    data = json.loads(result.to_json())
+    assert data["suggestions"]["default"] == pytest.approx(result.suggestion)
+    assert data["suggestions"]["valley"] == pytest.approx(result.suggest("valley").lr)
+    assert RangeTestResult.from_dict(data).suggestion == pytest.approx(result.suggestion)
+    flat = range_test(lambda lr: 1.0, num_steps=20)
+    assert flat.to_dict()["suggestions"]["default"] is None

@@ -267,13 +267,23 @@ class ProbeResult:
         return max(lr for lr, score in zip(self.lrs, scores, strict=True) if score <= within)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data; non-finite losses become ``None`` so the JSON stays standard."""
-        return {
+        """Plain data; non-finite losses become ``None`` so the JSON stays standard. The
+        readings (``best``, ``suggestion``, ``hold``, ``verdict``, ``scores``) are stored
+        beside the losses for whoever reads the file; :meth:`from_dict` recomputes them."""
+        data: dict[str, Any] = {
             "lrs": list(self.lrs),
             "losses": [[v if math.isfinite(v) else None for v in run] for run in self.losses],
             "steps": self.steps,
             "cooldown": self.cooldown,
+            "scores": [s if math.isfinite(s) else None for s in self.scores],
         }
+        try:
+            data.update(
+                best=self.best, suggestion=self.suggestion, hold=self.hold, verdict=self.verdict
+            )
+        except rules.SuggestionError as exc:
+            data["error"] = str(exc)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProbeResult:

@@ -198,13 +198,19 @@ class RangeTestResult:
         return rules.clr_bounds(self.lrs, self.losses)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data; non-finite losses become ``None`` so the JSON stays standard."""
+        """Plain data; non-finite losses become ``None`` so the JSON stays standard. Every
+        rule's suggestion (``None`` where it has none) is stored beside the curve for whoever
+        reads the file; :meth:`from_dict` recomputes them from the curve."""
+        found = self.suggestions() if self.lrs else {}
         return {
             "lrs": list(self.lrs),
             "losses": [_finite_or_none(v) for v in self.losses],
             "smoothed_losses": [_finite_or_none(v) for v in self.smoothed_losses],
             "stop_reason": self.stop_reason,
             "settings": dict(self.settings),
+            "suggestions": {
+                name: s.lr if isinstance(s, rules.Suggestion) else None for name, s in found.items()
+            },
         }
 
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,24 @@ def add_out_arguments(
         parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
+def count(low: int) -> Callable[[str], int]:
+    """An argparse ``type``: an integer ``>= low`` (argparse names the option in the error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {value}")
+        return value
+
+    return parse
+
+
 def add_task_arguments(parser: argparse.ArgumentParser) -> None:
     """``--task``, ``--optimizer``, ``--batch-size`` and ``--seed``: which model to train."""
     parser.add_argument("--task", default="digits-cnn", help="built-in task or module:factory")
     parser.add_argument("--optimizer", default="adam", help="adam, sgd, momentum, adamw, ...")
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=count(1), default=None)
+    parser.add_argument("--seed", type=count(0), default=0)
