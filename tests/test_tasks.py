@@ -46,3 +46,17 @@ def test_unknown_task_and_optimizer_are_named():
 def test_custom_factory_by_module_path():
     task = tasks.get("lrkit.tasks.digits:digits_cnn", seed=1)
     assert task.name == "digits-cnn" and task.seed == 1
+
+
+def test_a_task_module_in_the_current_folder_is_found(tmp_path, monkeypatch):
+    import sys
+
+    (tmp_path / "my_lrkit_task.py").write_text(
+        "from lrkit import tasks\n"
+        "def make(seed=0, batch_size=None):\n"
+        "    return tasks.get('tabular-mlp', seed=seed, batch_size=batch_size)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    task = tasks.get("my_lrkit_task:make", seed=1)
+    assert task.name == "tabular-mlp" and task.seed == 1

@@ -12,6 +12,8 @@ the tests can all train the same thing. Nothing is downloaded.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Callable
 
 from lrkit._optional import require
@@ -36,7 +38,8 @@ def names() -> list[str]:
 
 
 def get(name: str, *, seed: int = 0, batch_size: int | None = None) -> Task:
-    """Build task ``name`` (a built-in name, or ``"package.module:factory"``) with ``seed``."""
+    """Build task ``name`` (a built-in name, or ``"package.module:factory"``, imported as
+    ``python -m`` would: the current folder first) with ``seed``."""
     factory = _resolve(name)
     return factory(seed=seed, batch_size=batch_size)
 
@@ -49,6 +52,8 @@ def _resolve(name: str) -> Callable[..., Task]:
             "or give 'package.module:factory'"
         )
     module_name, _, attr = spec.partition(":")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` finds modules in the current folder
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
