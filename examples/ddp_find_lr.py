@@ -44,6 +44,7 @@ def main(backend: str) -> None:
             print(f"suggested learning rate: {result.suggestion:.3g}")
             result.to_json("ddp_lr_find.json", overwrite=True)
     finally:
+        dist.barrier()  # no rank tears the group down while another still uses it
         dist.destroy_process_group()
 
 

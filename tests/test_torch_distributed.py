@@ -68,6 +68,7 @@ def rank_main(rank: int, port: int, out: str, nan_at: int | None, what: str) -> 
         with open(f"{out}.{rank}", "w") as f:
             json.dump(found, f)
     finally:
+        dist.barrier()  # no rank tears the group down while another still uses it
         dist.destroy_process_group()
 
 

@@ -416,3 +416,38 @@ def test_the_guard_rolls_back_inside_a_plain_loop():
             factors.append((step, factor))
     assert factors and factors[0][0] > 60 and factors[0][1] == pytest.approx(1 / 3)
     assert optimizer.param_groups[0]["lr"] < 30.0
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        ({"optimizer": "adam"}, TypeError, "optimizer: must be a torch.optim.Optimizer"),
+        ({"frozen": True}, ValueError, "model: has no trainable parameters"),
+        ({"device": "cuda"}, ValueError, "device: 'cuda' asked for, but CUDA is not available"),
+        (
+            {"loss_fn": nn.CrossEntropyLoss(reduction="none")},
+            TypeError,
+            "loss_fn: must give a scalar loss",
+        ),
+        ({"step_fn": lambda m, b: 0.5}, TypeError, "step_fn: must give a scalar loss tensor"),
+        ({"groups": True}, ValueError, "optimizer: its first param group has lr 0"),
+    ],
+)
+def test_what_cannot_be_trained_is_named(change, error, message):
+    if change.get("device") == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    model, batches = problem()
+    if change.pop("frozen", False):
+        model.requires_grad_(False)
+    if change.pop("groups", False):
+        first, second = list(model.children())[0], list(model.children())[2]
+        optimizer = torch.optim.SGD(
+            [{"params": first.parameters(), "lr": 0.0}, {"params": second.parameters(), "lr": 0.1}]
+        )
+    else:
+        optimizer = change.pop("optimizer", None) or torch.optim.SGD(model.parameters(), lr=0.1)
+    loss_fn = change.pop("loss_fn", nn.CrossEntropyLoss())
+    before = params(model)
+    with pytest.raises(error, match=message):
+        find_lr(model, optimizer, loss_fn, batches, num_steps=10, progress=False, **change)
+    assert all(torch.equal(a, b) for a, b in zip(before, params(model), strict=True))

@@ -27,7 +27,14 @@ from lrkit.torch.probe import probe_lr
 from lrkit.torch.rangetest import find_lr
 from lrkit.torch.rollback import Rollback
 from lrkit.torch.scheduler import Scheduler, momentum_curve
-from lrkit.torch.step import StepFn, TrainStep, cycle_batches, default_step_fn, model_device
+from lrkit.torch.step import (
+    StepFn,
+    TrainStep,
+    check_training,
+    cycle_batches,
+    default_step_fn,
+    target_device,
+)
 
 
 def fit(
@@ -110,7 +117,8 @@ def fit(
         if steps_per_epoch == 0:
             raise ValueError("train_loader: the loader yields no batches")
     check_count("steps_per_epoch", steps_per_epoch)
-    target = torch.device(device) if device is not None else model_device(model)
+    check_training(model, optimizer)
+    target = target_device(model, device)
     precision: dict[str, Any] = {
         "grad_scaler": grad_scaler,
         "amp_dtype": amp_dtype,

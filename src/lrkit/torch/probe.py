@@ -27,10 +27,11 @@ from lrkit.torch.step import (
     StepFn,
     TrainStep,
     as_loss,
+    check_training,
     cycle_batches,
     default_step_fn,
     lr_setter,
-    model_device,
+    target_device,
 )
 
 
@@ -73,6 +74,7 @@ class LRProbe:
         snapshot: str = "cpu",
         progress: bool = True,
     ) -> None:
+        check_training(model, optimizer)
         self._engine = Probe(
             candidate_rates(candidates),
             steps,
@@ -163,7 +165,8 @@ def probe_lr(
     rate to hold before a decay rather than the rate to keep.
     """
     check_count("accumulation_steps", accumulation_steps)
-    target = torch.device(device) if device is not None else model_device(model)
+    check_training(model, optimizer)
+    target = target_device(model, device)
     train_step = TrainStep(
         model,
         optimizer,

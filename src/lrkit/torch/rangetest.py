@@ -28,10 +28,11 @@ from lrkit.torch.step import (
     StepFn,
     TrainStep,
     as_loss,
+    check_training,
     cycle_batches,
     default_step_fn,
     lr_setter,
-    model_device,
+    target_device,
     to_device,
 )
 
@@ -81,6 +82,7 @@ class LRFinder:
         snapshot: str = "cpu",
         progress: bool = True,
     ) -> None:
+        check_training(model, optimizer)
         if batch_size is not None:
             check_count("batch_size", batch_size)
         self._engine = RangeTest(
@@ -211,7 +213,8 @@ def find_lr(
     if val_loader is not None and val_batches < 1:
         raise ValueError(f"val_batches: must be >= 1, got {val_batches}")
     compute_loss = step_fn or default_step_fn(loss_fn)
-    target = torch.device(device) if device is not None else model_device(model)
+    check_training(model, optimizer)
+    target = target_device(model, device)
     train_step = TrainStep(
         model,
         optimizer,

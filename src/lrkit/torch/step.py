@@ -90,15 +90,41 @@ def default_step_fn(loss_fn: Callable[..., torch.Tensor] | None) -> StepFn:
                 f"got {type(batch).__name__}. Pass step_fn(model, batch) -> loss instead"
             )
         inputs, targets = batch
-        return loss_fn(model(inputs), targets)
+        return as_loss(loss_fn(model(inputs), targets), "loss_fn")
 
     return step
+
+
+def check_training(model: Any, optimizer: Any) -> None:
+    """Raise naming ``model`` or ``optimizer`` when lrkit cannot train the one with the other."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            f"optimizer: must be a torch.optim.Optimizer (built over the model's parameters), "
+            f"got {optimizer!r}"
+        )
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError("model: has no trainable parameters (requires_grad is off for all)")
+
+
+def target_device(model: nn.Module, device: str | torch.device | None) -> torch.device:
+    """``device``, or the model's; ``ValueError`` for a CUDA device this machine lacks."""
+    target = torch.device(device) if device is not None else model_device(model)
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {str(target)!r} asked for, but CUDA is not available here")
+    return target
 
 
 def lr_setter(optimizer: torch.optim.Optimizer) -> Callable[[float], None]:
     """``set_lr(lr)``: the first param group gets ``lr``, the others keep their present ratio
     to it."""
     base = optimizer.param_groups[0]["lr"]
+    if not base and len(optimizer.param_groups) > 1:
+        raise ValueError(
+            "optimizer: its first param group has lr 0, so the other groups' ratios to it are "
+            "unknown; give the first group the rate the others are relative to"
+        )
     ratios = [group["lr"] / base if base else 1.0 for group in optimizer.param_groups]
 
     def set_lr(lr: float) -> None:
