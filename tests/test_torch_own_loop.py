@@ -234,6 +234,7 @@ def test_a_step_fn_may_return_the_model_output():
         batches,
         step_fn=lambda m, b: m(input_ids=b[0], labels=b[1]),
         num_steps=10,
+        retry=False,
         progress=False,
     )
     assert len(result.lrs) == 10 or result.stop_reason != "completed"
