@@ -1,6 +1,7 @@
 """Finished files are written in one step: a failure part-way leaves the old file as it was."""
 
 import errno
+import re
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,26 @@ def test_figures_and_histories_are_replaced_whole(tmp_path):
     assert saved.read_text() == before and not (tmp_path / "history.txt").exists()
     assert leftovers(tmp_path) == []
     plt.close(figure)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"lrs": [1, 2', "not valid JSON (Expecting"),
+        ("[1, 2]", "expected a JSON object, got list"),
+        (b"\xff\xfe\x00garbage", "not a JSON file (not UTF-8 text)"),
+    ],
+)
+def test_a_corrupt_result_file_is_named_with_what_is_wrong(tmp_path, content, message):
+    from lrkit.search import SearchResult
+
+    path = tmp_path / "lr_find.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    for reader in (RangeTestResult.from_json, SearchResult.from_json):
+        with pytest.raises(
+            ValueError, match=str(path).replace(".", r"\.") + ": " + re.escape(message)
+        ):
+            reader(path)

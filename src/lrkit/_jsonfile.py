@@ -24,8 +24,22 @@ def write_json(data: Any, path: str | Path | None = None, *, overwrite: bool = F
 
 
 def read_json_source(source: str | Path) -> Any:
-    """Parse ``source``: JSON text (starting with ``{``) or the path of a JSON file."""
+    """Parse ``source``: JSON text (starting with ``{``) or the path of a JSON file; a file
+    that is not a JSON object is a ``ValueError`` naming it and where it breaks."""
     text = str(source)
+    name = "the JSON text"
     if not text.lstrip().startswith("{"):
-        text = Path(source).read_text(encoding="utf-8")
-    return json.loads(text)
+        name = str(source)
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"{name}: not a JSON file (not UTF-8 text)") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{name}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{name}: expected a JSON object, got {type(data).__name__}")
+    return data
