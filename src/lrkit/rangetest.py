@@ -103,9 +103,11 @@ class RangeTestResult:
     @property
     def blowup_lr(self) -> float | None:
         """The lowest rate at which a sweep diverged or went non-finite; ``None``: none did."""
+        sweeps = self.sweeps
+        last = len(sweeps) - 1  # results saved before stop_lr: the curve is the last sweep's
         stops = [
-            s.get("stop_lr", self.lrs[-1] if i == len(self.sweeps) - 1 else None)
-            for i, s in enumerate(self.sweeps)
+            s.get("stop_lr", self.lrs[-1] if i == last else None)
+            for i, s in enumerate(sweeps)
             if s["stop_reason"] in (DIVERGED, NON_FINITE)
         ]
         found = [float(lr) for lr in stops if lr is not None]
@@ -382,7 +384,7 @@ class RangeTest:
         current["unreadable"] = why
         high = self._lrs[-1] if reason != COMPLETED else current["end_lr"]
         self._previous = result
-        self._begin(high / 10 ** (RETRY_DECADES / (len(self._sweeps))), high, steps)
+        self._begin(high / 10 ** (RETRY_DECADES / len(self._sweeps)), high, steps)
         return RESTART
 
     def _finish(self, result: RangeTestResult) -> None:

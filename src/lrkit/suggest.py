@@ -168,10 +168,20 @@ def lagless_curve(lrs: ArrayLike, losses: ArrayLike, method: str) -> tuple[Float
             f"{method}: the curve has {len(loss_array)} finite points; at least {MIN_POINTS} "
             "are needed"
         )
-    clipped = np.minimum(loss_array, start_level(loss_array))
-    return _usable_curve(
-        lr_array, centred_smooth(clipped, sigma=max(1.5, 0.03 * len(loss_array))), method
-    )
+    _, smooth = _clipped_smooth(loss_array)
+    return _usable_curve(lr_array, smooth, method)
+
+
+def _clipped_smooth(losses: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """``losses`` clipped at their :func:`start_level`, and that smoothed by a centred
+    Gaussian of σ = :func:`_smoothing_width`."""
+    clipped = np.minimum(losses, start_level(losses))
+    return clipped, centred_smooth(clipped, _smoothing_width(len(losses)))
+
+
+def _smoothing_width(points: int) -> float:
+    """The σ of :func:`lagless_curve`'s smoother: 3 % of the points, at least 1.5."""
+    return max(1.5, 0.03 * points)
 
 
 def fall_to_noise(lrs: ArrayLike, losses: ArrayLike) -> float:
@@ -181,9 +191,8 @@ def fall_to_noise(lrs: ArrayLike, losses: ArrayLike) -> float:
     lr_array, loss_array = finite_prefix(lrs, losses)
     if len(loss_array) < MIN_POINTS:
         return 0.0
-    clipped = np.minimum(loss_array, start_level(loss_array))
-    sigma = max(1.5, 0.03 * len(loss_array))
-    smooth = centred_smooth(clipped, sigma)
+    clipped, smooth = _clipped_smooth(loss_array)
+    sigma = _smoothing_width(len(loss_array))
     before = max(int(np.argmin(smooth)), MIN_POINTS)
     noise = float(np.std((clipped - smooth)[:before])) / math.sqrt(2 * math.sqrt(math.pi) * sigma)
     fall = start_level(smooth) - float(smooth.min())

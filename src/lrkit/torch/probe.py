@@ -26,10 +26,10 @@ from lrkit.torch.state import preserved, random_state
 from lrkit.torch.step import (
     StepFn,
     TrainStep,
-    as_loss,
     check_training,
     cycle_batches,
     default_step_fn,
+    loss_value,
     lr_setter,
     target_device,
 )
@@ -107,8 +107,7 @@ class LRProbe:
     def record(self, loss: Any) -> bool:
         """Record the step's loss (a tensor or a number, unscaled) and set the next rate;
         ``False`` when the candidate (or the whole probe) is over."""
-        value = float(as_loss(loss, "loss").detach()) if isinstance(loss, torch.Tensor) else loss
-        value = distributed.global_mean(float(value))[0]
+        value = distributed.global_mean(loss_value(loss))[0]
         event = self._engine.tell(value if math.isfinite(value) else math.inf)
         if event == DONE:
             self._state.close()

@@ -31,6 +31,7 @@ from lrkit.torch.step import (
     check_training,
     cycle_batches,
     default_step_fn,
+    loss_value,
     lr_setter,
     target_device,
     to_device,
@@ -124,12 +125,12 @@ class LRFinder:
         ``skipped=True``) is not recorded: the same rate is tried again, up to
         :data:`MAX_SKIPPED` times in a row, after which the loss counts as non-finite.
         """
-        value = float(as_loss(loss, "loss").detach()) if isinstance(loss, torch.Tensor) else loss
+        value = loss_value(loss)
         scale = self._current_scale()
         if skipped is None:
             skipped = scale is not None and self._scale is not None and scale < self._scale
         self._scale = scale
-        value, skipped = distributed.global_mean(float(value), bool(skipped))
+        value, skipped = distributed.global_mean(value, bool(skipped))
         if skipped and math.isfinite(value) and self._skipped < MAX_SKIPPED:
             self._skipped += 1
             return True

@@ -74,6 +74,11 @@ def as_loss(value: Any, source: str) -> torch.Tensor:
     return loss.reshape(())
 
 
+def loss_value(loss: Any) -> float:
+    """A step's loss as a float: a scalar tensor (detached; see :func:`as_loss`) or a number."""
+    return float(as_loss(loss, "loss").detach()) if isinstance(loss, torch.Tensor) else float(loss)
+
+
 def default_step_fn(loss_fn: Callable[..., torch.Tensor] | None) -> StepFn:
     """``step(model, batch) -> loss`` for ``(inputs, targets)`` pairs scored by ``loss_fn``, or,
     with no ``loss_fn``, for dict batches a model takes as keywords and scores itself
