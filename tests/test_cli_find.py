@@ -114,7 +114,7 @@ def test_a_read_only_disk_is_one_line_and_status_1(tmp_path, capsys, monkeypatch
     out = tmp_path / "out"
     assert main(["find", "--steps", "30", "--out", str(out), "--no-progress"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"lrkit: error: Read-only file system: {out / 'lr_find.json'}"]
+    assert err == [f"lrkit: error: Read-only file system: {out / 'lr_find.png'}"]
     assert not [p for p in out.iterdir() if ".partial" in p.name]
 
 

@@ -79,7 +79,9 @@ def test_engine_stops_at_the_first_non_finite_loss():
         ({"mode": "log"}, "mode: must be one of exp, linear, got 'log'"),
         ({"smoothing": 1.0}, r"smoothing: must be in \[0, 1\)"),
         ({"smoothing": -0.1}, r"smoothing: must be in \[0, 1\)"),
-        ({"diverge_factor": 1.0}, "diverge_factor: must be a number > 1"),
+        ({"diverge_factor": 1.0}, "diverge_factor: must be a finite number > 1"),
+        ({"diverge_factor": math.inf}, "diverge_factor: must be a finite number > 1"),
+        ({"diverge_factor": math.nan}, "diverge_factor: must be a finite number > 1"),
     ],
 )
 def test_bad_settings_are_named(kwargs, message):

@@ -31,11 +31,19 @@ def test_search_writes_results_plots_and_resumes_from_its_journal(
     assert not (out / "search_parallel.png").exists()  # one parameter: no parallel plot
     assert (out / "search.journal").exists()
 
-    assert main([*command, "--out", str(out)]) == 2
-    assert "already exist; pass --overwrite" in capsys.readouterr().err
-    assert main([*command, "--out", str(out), "--overwrite"]) == 0
+    assert "rerun the command to resume" in printed
+    assert main([*command, "--out", str(out)]) == 0  # a finished search reruns: resumed
     again = json.loads((out / "search.json").read_text())
     assert [t["number"] for t in again["trials"]] == [0, 1, 2, 3, 4]  # nothing re-run
+    assert again["study"] == data["study"]
+
+    import optuna
+
+    fewer = [*command[:-5], "--n-trials", "3", *command[-3:]]
+    assert main([*fewer, "--out", str(out), "--overwrite"]) == 0  # starts afresh
+    journal = search.storage.open_storage(str(out / "search.journal"))
+    assert len(optuna.get_all_study_names(journal)) == 1  # the earlier study was discarded
+    assert len(json.loads((out / "search.json").read_text())["trials"]) == 3
 
 
 def test_search_around_a_range_test_result(tmp_path: Path) -> None:

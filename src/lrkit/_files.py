@@ -19,21 +19,45 @@ from typing import Any
 @contextmanager
 def replaced(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path (same folder, same suffix) to write; on success it replaces
-    ``path``, on any failure it is removed."""
+    ``path``, on any failure it is removed. An ``OSError`` (a full or read-only disk) names
+    ``path``."""
     target = Path(path)
-    handle, name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=f".partial{target.suffix}", dir=target.parent
-    )
+    try:
+        handle, name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=f".partial{target.suffix}", dir=target.parent
+        )
+    except OSError as exc:
+        raise _naming(exc, target) from exc
     os.close(handle)
     partial = Path(name)
     try:
+        os.chmod(partial, _mode(target))
         yield partial
         with partial.open("rb+") as written:
             os.fsync(written.fileno())
         os.replace(partial, target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise _naming(exc, target) from exc
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+
+
+def _naming(exc: OSError, target: Path) -> OSError:
+    """``exc`` as the same kind of error about ``target`` (not its temporary file)."""
+    return type(exc)(exc.errno, exc.strerror or str(exc), str(target))
+
+
+def _mode(target: Path) -> int:
+    """The permissions the target keeps: its own, or what a new file gets (not ``mkstemp``'s
+    owner-only ``0o600``)."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lrkit._files import write_text
+
+T = TypeVar("T")
 
 
 def write_json(data: Any, path: str | Path | None = None, *, overwrite: bool = False) -> str:
@@ -43,3 +46,14 @@ def read_json_source(source: str | Path) -> Any:
     if not isinstance(data, dict):
         raise ValueError(f"{name}: expected a JSON object, got {type(data).__name__}")
     return data
+
+
+def read_json_result(source: str | Path, from_dict: Callable[[dict[str, Any]], T]) -> T:
+    """``from_dict`` of :func:`read_json_source`; a ``ValueError`` it raises names the file."""
+    data = read_json_source(source)
+    try:
+        return from_dict(data)
+    except ValueError as exc:
+        if str(source).lstrip().startswith("{"):
+            raise
+        raise ValueError(f"{source}: {exc}") from None

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from lrkit import suggest as rules
-from lrkit._jsonfile import read_json_source, write_json
+from lrkit._jsonfile import read_json_result, write_json
 from lrkit.progress import progress_bar
 from lrkit.sweep import check_count, lr_sweep, validate_sweep
 
@@ -240,8 +240,8 @@ class RangeTestResult:
 
     @classmethod
     def from_json(cls, source: str | Path) -> RangeTestResult:
-        """Read a result from JSON text or from a path to a JSON file."""
-        return cls.from_dict(read_json_source(source))
+        """Read a result from JSON text or from a path to a JSON file (named in its errors)."""
+        return read_json_result(source, cls.from_dict)
 
     def plot(self, path: str | Path | None = None, ax: Any = None) -> Any:
         """Loss against learning rate with every suggestion marked; see :mod:`lrkit.plotting`."""

@@ -37,8 +37,10 @@ def validate_sweep(
         raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
     if not (isinstance(smoothing, (int, float)) and 0.0 <= smoothing < 1.0):
         raise ValueError(f"smoothing: must be in [0, 1), got {smoothing!r}")
-    if not (isinstance(diverge_factor, (int, float)) and diverge_factor > 1):
-        raise ValueError(f"diverge_factor: must be a number > 1, got {diverge_factor!r}")
+    if isinstance(diverge_factor, bool) or not isinstance(diverge_factor, (int, float)):
+        raise TypeError(f"diverge_factor: must be a number, got {diverge_factor!r}")
+    if not (math.isfinite(diverge_factor) and diverge_factor > 1):
+        raise ValueError(f"diverge_factor: must be a finite number > 1, got {diverge_factor!r}")
 
 
 def check_count(name: str, value: Any) -> None:

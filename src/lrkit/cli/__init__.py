@@ -2,7 +2,7 @@
 
 User mistakes (bad arguments, bad files) print one line on stderr and exit with status 2; a
 system that cannot do what was asked (a full or read-only disk) prints one line and exits
-with status 1.
+with status 1. ``lrkit --debug COMMAND ...`` shows the traceback of either instead.
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="lrkit", description="Take the guesswork out of learning rates.")
     parser.add_argument("--version", action="version", version=f"lrkit {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error, not one line"
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMANDS:
         importlib.import_module(f"lrkit.cli.{name}").register(subparsers)
@@ -43,29 +46,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = None
     try:
         args = build_parser().parse_args(argv)
         return int(args.run(args) or 0)
-    except (
-        UsageError,
-        ValueError,
-        TypeError,
-        ArithmeticError,
-        FileExistsError,
-        FileNotFoundError,
-    ) as exc:
-        print(f"lrkit: error: {exc}", file=sys.stderr)
-        return USAGE_ERROR
-    except sqlite3.DatabaseError as exc:
-        print(f"lrkit: error: not a readable lrkit database ({exc})", file=sys.stderr)
-        return USAGE_ERROR
-    except OSError as exc:  # a full or read-only disk, a missing permission
-        where = f": {exc.filename}" if exc.filename else ""
-        print(f"lrkit: error: {exc.strerror or exc}{where}", file=sys.stderr)
-        return SYSTEM_ERROR
     except KeyboardInterrupt:
         print("lrkit: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        answer = _expected(exc)
+        if answer is None or getattr(args, "debug", False):
+            raise
+        message, status = answer
+        print(f"lrkit: error: {message}", file=sys.stderr)
+        return status
+
+
+def _expected(exc: Exception) -> tuple[str, int] | None:
+    """The one-line message and exit status of an expected failure; ``None`` for a bug."""
+    user_mistakes = (UsageError, ValueError, TypeError, ArithmeticError)
+    if isinstance(exc, (*user_mistakes, FileExistsError, FileNotFoundError)):
+        return str(exc), USAGE_ERROR
+    if isinstance(exc, sqlite3.DatabaseError):
+        return f"not a readable lrkit database ({exc})", USAGE_ERROR
+    if isinstance(exc, OSError):  # a full or read-only disk, a missing permission
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}", SYSTEM_ERROR
+    return None
 
 
 if __name__ == "__main__":

@@ -12,9 +12,16 @@ import numpy as np
 from lrkit._files import save_figure, write_text
 from lrkit.auto import POLICIES
 from lrkit.cli.find import print_probe, print_sweeps
-from lrkit.cli.output import add_out_arguments, add_task_arguments, console, prepare_out_dir
+from lrkit.cli.output import (
+    add_out_arguments,
+    add_task_arguments,
+    console,
+    count,
+    prepare_out_dir,
+)
 
-OUTPUTS = ["auto.json", "history.csv", "lr_find.png", "training.png"]
+#: Written in this order once training is done; ``auto.json``, last, marks a finished run.
+OUTPUTS = ["history.csv", "lr_find.png", "training.png", "auto.json"]
 
 
 def register(subparsers: Any) -> None:
@@ -28,7 +35,7 @@ def register(subparsers: Any) -> None:
     )
     add_task_arguments(parser)
     parser.add_argument("--policy", default="wsd", choices=POLICIES)
-    parser.add_argument("--epochs", type=int, default=None, help="default: the task's budget")
+    parser.add_argument("--epochs", type=count(1), default=None, help="default: the task's budget")
     parser.add_argument(
         "--no-probe", action="store_true", help="use the range test's suggestion, unprobed"
     )
@@ -45,9 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from lrkit import tasks
     from lrkit.torch import fit
 
-    if args.epochs is not None and args.epochs < 1:
-        raise ValueError(f"--epochs: must be >= 1, got {args.epochs}")
-    outputs = prepare_out_dir(args.out, OUTPUTS, args.overwrite)
+    outputs = prepare_out_dir(args.out, OUTPUTS, args.overwrite, finished=OUTPUTS[-1])
     task = tasks.get(args.task, seed=args.seed, batch_size=args.batch_size)
     optimizer = task.make_optimizer(args.optimizer)
     progress = not args.no_progress
@@ -67,8 +72,6 @@ def run(args: argparse.Namespace) -> int:
         progress=progress,
     )
     found, probed, lr = (history.plan[k] for k in ("range_test", "probe", "lr"))
-    found.plot(outputs["lr_find.png"])
-    history.save(outputs["history.csv"])
     final = task.evaluate()
     summary = {
         "task": task.name,
@@ -90,8 +93,10 @@ def run(args: argparse.Namespace) -> int:
         "overhead_steps": history.plan["overhead_steps"],
         "total_steps": history.plan["total_steps"],
     }
-    write_text(outputs["auto.json"], json.dumps(summary, indent=2) + "\n")
+    history.save(outputs["history.csv"])
+    found.plot(outputs["lr_find.png"])
     plot_training(history, outputs["training.png"], title=f"{task.name}: {args.policy}")
+    write_text(outputs["auto.json"], json.dumps(summary, indent=2) + "\n")
     print_sweeps(found)
     if probed is not None:
         print_probe(probed, args.policy)

@@ -6,11 +6,19 @@ Rerunning the same command resumes: finished runs stored in ``--out`` are not re
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from lrkit.cli.output import add_out_arguments, console, prepare_out_dir
+from lrkit.cli.output import (
+    add_out_arguments,
+    console,
+    count,
+    number,
+    prepare_out_dir,
+    refuse_other_kind,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -32,15 +40,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--strategies", type=Path, default=None, metavar="FILE", help="YAML or JSON strategies"
     )
-    parser.add_argument("--epochs", type=int, default=None, help="default: the task's own")
-    parser.add_argument("--seeds", type=int, default=1, help="seeds per strategy (0, 1, ...)")
-    parser.add_argument("--jobs", type=int, default=1, help="worker processes")
-    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--epochs", type=count(1), default=None, help="default: the task's own")
+    parser.add_argument("--seeds", type=count(1), default=1, help="seeds per strategy (0, 1, ...)")
+    parser.add_argument("--jobs", type=count(1), default=1, help="worker processes")
+    parser.add_argument("--batch-size", type=count(1), default=None)
     parser.add_argument(
-        "--target", type=float, default=None, help="validation score for 'time to target'"
+        "--target", type=number(), default=None, help="validation score for 'time to target'"
     )
     parser.add_argument(
-        "--range-steps", type=int, default=None, help="range-test steps behind 'found' values"
+        "--range-steps", type=count(2), default=None, help="range-test steps behind 'found' values"
     )
     add_out_arguments(parser, overwrite_help="discard the runs stored in --out first")
     parser.set_defaults(run=run)
@@ -64,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if not chosen:
         raise ValueError("give --preset NAME and/or --strategies FILE")
     prepare_out_dir(args.out, [], overwrite=True)
+    refuse_other_kind(args.out, "search.json", "a search")
     range_test = dict(RANGE_TEST_DEFAULTS)
     if args.range_steps is not None:
         range_test["num_steps"] = args.range_steps
@@ -82,9 +91,10 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
     except BrokenProcessPool as exc:
-        console().print(
-            f"[red]a worker process died ({exc}); finished runs are stored in {args.out}, "
-            "rerun the same command to resume[/red]"
+        print(
+            f"lrkit: error: a worker process died ({exc}); finished runs are stored in "
+            f"{args.out}, rerun the same command to resume",
+            file=sys.stderr,
         )
         return 1
     outputs = write_report(results, target=args.target)

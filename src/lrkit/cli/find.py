@@ -9,7 +9,14 @@ from typing import Any
 
 from lrkit._files import write_text
 from lrkit.auto import probed_rate
-from lrkit.cli.output import add_out_arguments, add_task_arguments, console, prepare_out_dir
+from lrkit.cli.output import (
+    add_out_arguments,
+    add_task_arguments,
+    console,
+    count,
+    number,
+    prepare_out_dir,
+)
 from lrkit.probe import HOLD_FRACTION, ProbeResult, probe_steps
 from lrkit.rangetest import FALLBACK, FALLBACK_DECADES
 from lrkit.suggest import Suggestion
@@ -24,12 +31,12 @@ def register(subparsers: Any) -> None:
         "with --probe also probe.json.",
     )
     add_task_arguments(parser)
-    parser.add_argument("--start-lr", type=float, default=1e-7)
-    parser.add_argument("--end-lr", type=float, default=10.0)
+    parser.add_argument("--start-lr", type=number(), default=1e-7)
+    parser.add_argument("--end-lr", type=number(), default=10.0)
     parser.add_argument("--steps", type=int, default=100, help="number of sweep steps")
     parser.add_argument("--mode", default="exp", help="exp (geometric) or linear sweep")
-    parser.add_argument("--smoothing", type=float, default=0.98, help="EMA factor in [0, 1)")
-    parser.add_argument("--diverge-factor", type=float, default=4.0)
+    parser.add_argument("--smoothing", type=number(), default=0.98, help="EMA factor in [0, 1)")
+    parser.add_argument("--diverge-factor", type=number(), default=4.0)
     parser.add_argument(
         "--probe",
         action="store_true",
@@ -38,7 +45,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--epochs",
-        type=int,
+        type=count(1),
         default=None,
         help="planned training, for --probe (default: the "
         "task's budget); each candidate trains for a third of it",
@@ -52,11 +59,12 @@ def run(args: argparse.Namespace) -> int:
     from lrkit.sweep import validate_sweep
     from lrkit.torch import find_lr, probe_lr
 
-    validate_sweep(args.start_lr, args.end_lr, args.steps, args.mode, args.smoothing)
-    if args.epochs is not None and args.epochs < 1:
-        raise ValueError(f"--epochs: must be >= 1, got {args.epochs}")
+    validate_sweep(
+        args.start_lr, args.end_lr, args.steps, args.mode, args.smoothing, args.diverge_factor
+    )
     names = ["lr_find.json", "lr_find.png", *(["probe.json"] if args.probe else [])]
-    outputs = prepare_out_dir(args.out, names, args.overwrite)
+    finished = "probe.json" if args.probe else "lr_find.json"
+    outputs = prepare_out_dir(args.out, names, args.overwrite, finished=finished)
     task = tasks.get(args.task, seed=args.seed, batch_size=args.batch_size)
     optimizer = task.make_optimizer(args.optimizer)
     result = find_lr(
@@ -73,9 +81,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     result.settings.update(task=task.name, seed=args.seed, optimizer_name=args.optimizer)
-    result.to_json(outputs["lr_find.json"], overwrite=args.overwrite)
-    result.plot(outputs["lr_find.png"])
-    _print_summary(result)
+    probed = None
     if args.probe:
         epochs = args.epochs or task.default_epochs
         steps = probe_steps(epochs * len(task.train_loader))
@@ -88,7 +94,14 @@ def run(args: argparse.Namespace) -> int:
             steps,
             progress=not args.no_progress,
         )
+    # Written only once everything is computed, the marking file last: an interrupted run
+    # leaves no finished run behind, so the same command runs again.
+    result.plot(outputs["lr_find.png"])
+    result.to_json(outputs["lr_find.json"], overwrite=True)
+    if probed is not None:
         write_text(outputs["probe.json"], json.dumps(probed.to_dict(), indent=2) + "\n")
+    _print_summary(result)
+    if probed is not None:
         print_probe(probed)
     console().print(f"wrote {', '.join(str(path) for path in outputs.values())}")
     return 0
@@ -161,9 +174,9 @@ def print_sweeps(result: Any) -> None:
     sweep, why the next one was run."""
     out = console()
     sweeps = result.sweeps
-    for number, sweep in enumerate(sweeps, 1):
-        label = "sweep" if len(sweeps) == 1 else f"sweep {number}"
-        span = f"{sweep['start_lr']:.3g} … {sweep['end_lr']:.3g}, " if number > 1 else ""
+    for index, sweep in enumerate(sweeps, 1):
+        label = "sweep" if len(sweeps) == 1 else f"sweep {index}"
+        span = f"{sweep['start_lr']:.3g} … {sweep['end_lr']:.3g}, " if index > 1 else ""
         out.print(
             f"{label}: {span}{sweep['steps']} steps, stopped: {sweep['stop_reason']}",
             markup=False,

@@ -3,34 +3,52 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 
 def console() -> Any:
-    """A rich console on stdout."""
+    """A rich console on stdout that prints text as given: no markup, so a name holding
+    ``[/]`` is shown, never parsed."""
     from rich.console import Console
 
-    return Console()
+    return Console(markup=False)
 
 
-def prepare_out_dir(out: Path, names: list[str], overwrite: bool) -> dict[str, Path]:
+def prepare_out_dir(
+    out: Path, names: list[str], overwrite: bool, *, finished: str | None = None
+) -> dict[str, Path]:
     """Create ``out`` and return the paths of ``names`` in it.
 
-    Refuses (``FileExistsError``) when any of them already exists, unless ``overwrite``, so a
-    rerun never silently replaces results a user kept.
+    Refuses (``FileExistsError``) when a finished run is there, unless ``overwrite``, so a
+    rerun never silently replaces results a user kept. ``finished`` names the file written
+    last, whose presence marks a finished run (the other files without it are what an
+    interrupted run left, and are replaced); by default any of ``names`` counts.
     """
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out: {out} exists and is not a directory")
     paths = {name: out / name for name in names}
-    existing = [str(path) for path in paths.values() if path.exists()]
+    marks = [out / finished] if finished is not None else list(paths.values())
+    existing = [str(path) for path in marks if path.exists()]
     if existing and not overwrite:
+        verb = "exists" if len(existing) == 1 else "exist"
         raise FileExistsError(
-            f"{', '.join(existing)} already exist; pass --overwrite or choose another --out"
+            f"{', '.join(existing)} already {verb}; pass --overwrite or choose another --out"
         )
     out.mkdir(parents=True, exist_ok=True)
     return paths
+
+
+def refuse_other_kind(out: Path, other: str, kind: str) -> None:
+    """``ValueError`` when ``out`` holds ``other`` (the file of another kind of results, whose
+    report.html this command would replace)."""
+    if (out / other).exists():
+        raise ValueError(
+            f"--out: {out} holds {kind} ({other}) whose report.html would be replaced; "
+            "choose another --out"
+        )
 
 
 def add_out_arguments(
@@ -57,6 +75,23 @@ def count(low: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
         if value < low:
             raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+def number(above: float | None = None) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number, ``> above`` when given (argparse names the
+    option in the error)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        if not math.isfinite(value) or (above is not None and value <= above):
+            bound = "" if above is None else f" > {above:g}"
+            raise argparse.ArgumentTypeError(f"must be a finite number{bound}, got {text!r}")
         return value
 
     return parse

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from lrkit.cli.output import console
+from lrkit.cli.output import console, number
 
 
 def register(subparsers: Any) -> None:
@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--target",
-        type=float,
+        type=number(),
         default=None,
         help="validation score for 'time to target' (comparisons only)",
     )

@@ -143,10 +143,13 @@ def _build(name: str, options: argparse.Namespace) -> Any:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such file")
         try:
-            data = json.loads(path.read_text())
+            return from_dict(json.loads(path.read_text(encoding="utf-8")))
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}: not valid JSON ({exc})") from None
-        return from_dict(data)
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}: not a JSON file (not UTF-8 text)") from None
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{path}: {exc}") from None
     values = {p.name: getattr(options, p.name) for p in registry.parameters(name)}
     return get(name)(**values)
 
@@ -161,7 +164,6 @@ def _momentum(schedule: Any, bounds: list[float] | None) -> Any:
 
 
 def _print_list() -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     from lrkit.schedules import get, names, parameters
@@ -172,12 +174,11 @@ def _print_list() -> None:
     table.add_column("formula")
     for name in names():
         described = [p.name if p.required else f"{p.name}={p.default!r}" for p in parameters(name)]
-        table.add_row(name, escape(", ".join(described)), escape(get(name).formula))
+        table.add_row(name, ", ".join(described), get(name).formula)
     console().print(table)
 
 
 def _print_values(schedule: Any, momentum: Any, steps: int) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     low, high = schedule.bounds()
@@ -196,5 +197,5 @@ def _print_values(schedule: Any, momentum: Any, steps: int) -> None:
     out = console()
     out.print(table)
     length = "goes on forever" if duration is None else f"planned for {duration} steps, then held"
-    out.print(escape(f"{type(schedule).formula}  (t = step)"))
+    out.print(f"{type(schedule).formula}  (t = step)")
     out.print(f"bounds [{low:.6g}, {high:.6g}]; {length}")

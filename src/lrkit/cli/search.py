@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
-from lrkit.cli.output import console, prepare_out_dir
+from lrkit.cli.output import console, count, number, prepare_out_dir, refuse_other_kind
 
 #: Environment variable read when ``--storage`` is not given (keeps passwords out of ``ps``).
 STORAGE_ENV = "LRKIT_STORAGE"
@@ -30,28 +31,36 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--task", default="digits-cnn", help="built-in task, or module:objective (a function)"
     )
-    parser.add_argument("--epochs", type=int, default=2, help="epochs per trial (built-in task)")
-    parser.add_argument("--lr", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None)
+    parser.add_argument(
+        "--epochs", type=count(1), default=2, help="epochs per trial (built-in task)"
+    )
+    parser.add_argument("--lr", type=number(), nargs=2, metavar=("LOW", "HIGH"), default=None)
     parser.add_argument("--optimizer", nargs="+", default=None, help="optimizer choice(s)")
     parser.add_argument("--schedule", nargs="+", default=None, help="schedule choice(s)")
-    parser.add_argument("--batch-size", type=int, nargs="+", default=None)
-    parser.add_argument("--momentum", type=float, nargs=2, metavar=("LOW", "HIGH"))
+    parser.add_argument("--batch-size", type=count(1), nargs="+", default=None)
+    parser.add_argument("--momentum", type=number(), nargs=2, metavar=("LOW", "HIGH"))
     parser.add_argument(
         "--from-range-test", type=Path, metavar="JSON", help="search around lrkit find's lr"
     )
-    parser.add_argument("--width", type=float, default=10.0, help="lr range: suggestion ×÷ width")
+    parser.add_argument(
+        "--width", type=number(1), default=10.0, help="lr range: suggestion ×÷ width"
+    )
     parser.add_argument("--sampler", default="tpe", help="tpe, grid, log or random")
     parser.add_argument("--pruner", default="none", help="none, median, hyperband or asha")
-    parser.add_argument("--n-trials", type=int, default=20)
+    parser.add_argument("--n-trials", type=count(1), default=20)
     parser.add_argument("--direction", default="maximize", help="maximize or minimize")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=count(0), default=0)
     _storage_arguments(parser, required=False)
-    parser.add_argument("--workers", type=int, default=1, help="processes on this machine")
-    parser.add_argument("--heartbeat", type=int, default=10, help="seconds (PostgreSQL)")
+    parser.add_argument("--workers", type=count(1), default=1, help="processes on this machine")
+    parser.add_argument("--heartbeat", type=count(1), default=10, help="seconds (PostgreSQL)")
     parser.add_argument("--backend", default="optuna", help="optuna or ray")
     parser.add_argument("--ray-address", default=None, help="Ray cluster (default: local Ray)")
     parser.add_argument("--out", type=Path, default=Path("lrkit-out"), help="output directory")
-    parser.add_argument("--overwrite", action="store_true", help="replace earlier results")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="discard the search in --out (its journal and results) and start afresh",
+    )
     parser.add_argument(
         "--no-plots", action="store_true", help="write search.json only (no plots, no report)"
     )
@@ -96,8 +105,8 @@ def run(args: argparse.Namespace) -> int:
         args.task, epochs=args.epochs, seed=args.seed, **_default_optimizer(args)
     )
     space = _space(args)
-    outputs = prepare_out_dir(args.out, OUTPUTS, args.overwrite)
     storage = _storage(args)
+    outputs = _prepare_out(args, storage)
     try:
         result = search.run(
             objective,
@@ -116,9 +125,9 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
     except RuntimeError as exc:
-        print(f"lrkit: search stopped: {exc}")
+        print(f"lrkit: error: search stopped: {exc}", file=sys.stderr)
         return 1
-    result.to_json(outputs["search.json"], overwrite=args.overwrite)
+    result.to_json(outputs["search.json"], overwrite=True)
     written = [outputs["search.json"]]
     if not args.no_plots:
         written += write_search_report(result, args.out).values()
@@ -186,9 +195,34 @@ def _space(args: argparse.Namespace) -> Any:
 def _range_test(args: argparse.Namespace) -> Any:
     from lrkit.rangetest import RangeTestResult
 
-    if not args.from_range_test.is_file():
-        raise FileNotFoundError(f"--from-range-test: no file {args.from_range_test}")
-    return RangeTestResult.from_json(args.from_range_test)
+    path = args.from_range_test
+    if not path.is_file():
+        raise FileNotFoundError(f"--from-range-test: no file {path}")
+    try:
+        return RangeTestResult.from_json(path)
+    except (TypeError, ValueError) as exc:
+        message = str(exc)
+        raise ValueError(message if str(path) in message else f"{path}: {message}") from None
+
+
+def _prepare_out(args: argparse.Namespace, storage: str | None) -> dict[str, Path]:
+    """The output paths. A rerun resumes the study its storage keeps (its search.json and report
+    are rewritten from it); ``--overwrite`` first discards the default journal in --out. A
+    search.json whose trials no storage keeps is refused without ``--overwrite``."""
+    from lrkit.search import redact
+
+    refuse_other_kind(args.out, "compare.sqlite", "a comparison")
+    journal = args.out / "search.journal"
+    if args.overwrite:
+        if storage is not None and Path(storage) != journal:
+            raise ValueError(
+                f"--overwrite: discards only the default journal in --out, not --storage "
+                f"{redact(storage)}; give another --study to start afresh there"
+            )
+        for path in (journal, Path(f"{journal}.flock")):
+            path.unlink(missing_ok=True)
+    resumable = storage is not None and (Path(storage) != journal or journal.is_file())
+    return prepare_out_dir(args.out, OUTPUTS, args.overwrite or resumable, finished=OUTPUTS[0])
 
 
 def _storage(args: argparse.Namespace) -> str | None:
@@ -202,6 +236,7 @@ def _storage(args: argparse.Namespace) -> str | None:
 def print_summary(result: Any, written: list[Path], resumable: bool) -> None:
     """The best trials as a table, the trial counts, the best learning rate, the files."""
     from rich.table import Table
+    from rich.text import Text
 
     out = console()
     metric = result.metric
@@ -223,8 +258,11 @@ def print_summary(result: Any, written: list[Path], resumable: bool) -> None:
         others = {k: v for k, v in best.params.items() if k != "lr"}
         extra = f" with {others}" if others else ""
         out.print(
-            f"best learning rate: [bold]{best.params['lr']:.4g}[/bold]{extra} → "
-            f"{metric} {best.score:.4g} (trial {best.number})"
+            Text.assemble(
+                "best learning rate: ",
+                (f"{best.params['lr']:.4g}", "bold"),
+                f"{extra} → {metric} {best.score:.4g} (trial {best.number})",
+            )
         )
     if resumable and result.storage != "memory":
         out.print(f"study {result.study_name!r} in {result.storage}: rerun the command to resume")

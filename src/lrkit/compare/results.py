@@ -25,13 +25,33 @@ class Results:
     def load(cls, directory: str | Path) -> Results:
         """Read the comparison stored in ``directory`` (``FileNotFoundError`` if none)."""
         with Store(directory, create=False) as store:
-            return cls(
-                directory=Path(directory),
-                settings=store.settings(),
-                strategies=store.strategies(),
-                range_tests=store.range_tests(),
-                runs=store.runs(),
-            )
+            try:
+                results = cls(
+                    directory=Path(directory),
+                    settings=store.settings(),
+                    strategies=store.strategies(),
+                    range_tests=store.range_tests(),
+                    runs=store.runs(),
+                )
+                results._check()
+            except (TypeError, ValueError, KeyError) as exc:
+                raise ValueError(f"{store.path}: not a readable comparison ({exc})") from None
+            return results
+
+    def _check(self) -> None:
+        """``TypeError`` naming the first stored value of the wrong type."""
+        epochs = self.settings.get("epochs", 0)
+        if isinstance(epochs, bool) or not isinstance(epochs, int):
+            raise TypeError(f"epochs must be an integer, got {epochs!r}")
+        for strategy in self.strategies:
+            definition = strategy["definition"]
+            if not isinstance(definition, dict) or not isinstance(definition.get("name"), str):
+                raise TypeError(f"a strategy must be an object with a name, got {definition!r}")
+            if not isinstance(strategy["plan"], (dict, type(None))):
+                raise TypeError(f"the plan of {definition['name']!r} must be an object")
+        for run in self.runs:
+            if not isinstance(run["record"], (dict, type(None))):
+                raise TypeError(f"the run of {run['strategy']!r} must be an object")
 
     @property
     def names(self) -> list[str]:

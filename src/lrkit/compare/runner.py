@@ -6,7 +6,7 @@ threads or locks) and inherit the parent's ``sys.path``, so ``module:factory`` t
 same way. Each worker uses ``cpu_count // jobs`` torch threads unless ``OMP_NUM_THREADS`` is
 set. Workers report each finished epoch on a queue for the progress bar; results come back
 through futures, and only the parent writes them down. On Ctrl-C the workers are stopped and
-``KeyboardInterrupt`` propagates.
+``KeyboardInterrupt`` propagates; a worker whose parent dies (even by SIGKILL) exits at once.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import os
 import queue as queue_module
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -111,12 +112,23 @@ def _stop_workers(executor: cf.ProcessPoolExecutor) -> None:
 def _init_worker(path: list[str], threads: int, epochs_queue: Any) -> None:
     global _progress_queue
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, name="lrkit-orphan-watch", daemon=True).start()
     sys.path[:] = path
     _progress_queue = epochs_queue
     if "OMP_NUM_THREADS" not in os.environ:
         import torch
 
         torch.set_num_threads(threads)
+
+
+def _exit_with_parent() -> None:
+    """Wait until the parent process is gone (even killed with SIGKILL), then end this worker:
+    nobody would read its result."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    parent.join()
+    os._exit(1)
 
 
 def _work(job: Job) -> tuple[dict[str, Any] | None, str | None]:

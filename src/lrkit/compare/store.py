@@ -6,11 +6,13 @@ comparison loses at most the runs still in progress. Values are JSON text (never
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,17 +50,50 @@ def _finite(value: Any) -> Any:
     return value
 
 
+@contextmanager
+def _named(path: Path) -> Iterator[None]:
+    """SQLite's errors as lrkit's, naming the file: a disk that cannot take the write
+    (``OSError``) or a file that is not a comparison (``ValueError``)."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        raise OSError(errno.EIO, f"cannot use the comparison store ({exc})", str(path)) from None
+    except sqlite3.DatabaseError as exc:
+        raise ValueError(f"{path}: not an lrkit comparison ({exc})") from None
+
+
 class Store:
     """The SQLite file of one comparison directory."""
 
     def __init__(self, directory: str | Path, *, create: bool = True) -> None:
+        """Open (``create``: create) the store; without ``create`` it is opened read only."""
         self.path = Path(directory) / FILENAME
         if not create and not self.path.is_file():
             raise FileNotFoundError(f"{directory}: no comparison here (missing {FILENAME})")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30.0)
-        self._db.executescript(SCHEMA)
-        self._db.commit()
+        with _named(self.path):
+            if not create:  # read only: a reader never writes, not even the schema
+                self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+                self._check_schema()
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30.0)
+            self._db.executescript(SCHEMA)
+            self._db.commit()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with _named(self.path), self._db:
+            yield
+
+    def _check_schema(self) -> None:
+        """``ValueError`` naming the file unless it holds every table of a comparison."""
+        rows = self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        missing = sorted({"meta", "strategies", "range_tests", "runs"} - {n for (n,) in rows})
+        if missing:
+            self._db.close()
+            raise ValueError(
+                f"{self.path}: not an lrkit comparison (no table {', '.join(missing)})"
+            )
 
     def close(self) -> None:
         self._db.close()
@@ -83,7 +118,7 @@ class Store:
                     f"--out: {self.path} holds a comparison with {key}={stored[key]!r}, not "
                     f"{settings.get(key)!r}; pass --overwrite to start over or choose another --out"
                 )
-        with self._db:
+        with self._transaction():
             self._db.executemany(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                 [(key, dumps(value)) for key, value in settings.items()],
@@ -101,7 +136,7 @@ class Store:
                 f"strategies: {name!r} is stored in {self.path} with another definition "
                 f"({row[0]}); rename it, pass --overwrite, or choose another --out"
             )
-        with self._db:
+        with self._transaction():
             if row is None:
                 (count,) = self._db.execute("SELECT COUNT(*) FROM strategies").fetchone()
                 self._db.execute(
@@ -135,7 +170,7 @@ class Store:
         return (None if row[0] is None else json.loads(row[0])), row[1]
 
     def put_range_test(self, key: str, result: dict[str, Any] | None, error: str | None) -> None:
-        with self._db:
+        with self._transaction():
             self._db.execute(
                 "INSERT OR REPLACE INTO range_tests (key, result, error) VALUES (?, ?, ?)",
                 (key, None if result is None else dumps(result), error),
@@ -163,7 +198,7 @@ class Store:
         error: str | None = None,
     ) -> None:
         """Store one run now (its own transaction); a later result replaces a failed one."""
-        with self._db:
+        with self._transaction():
             self._db.execute(
                 "INSERT OR REPLACE INTO runs (strategy, seed, status, record, error, finished_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",

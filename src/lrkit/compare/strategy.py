@@ -243,7 +243,10 @@ def load_strategies(path: str | Path) -> list[Strategy]:
     source = Path(path)
     if not source.is_file():
         raise FileNotFoundError(f"strategies: no such file {source}")
-    text = source.read_text(encoding="utf-8")
+    try:
+        text = source.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{source}: not a strategies file (not UTF-8 text)") from None
     suffix = source.suffix.lower()
     if suffix == ".json":
         try:

@@ -51,11 +51,8 @@ def load(directory: str | Path) -> Results | SearchResult:
     directory = Path(directory)
     comparison = (directory / COMPARISON_FILE).is_file()
     search = (directory / SEARCH_FILE).is_file()
-    if comparison and search:
-        raise ValueError(
-            f"{directory}: holds both a comparison ({COMPARISON_FILE}) and a search "
-            f"({SEARCH_FILE}), which would both write report.html; move one to its own directory"
-        )
+    if comparison:
+        _refuse_both(directory, SEARCH_FILE)
     if search:
         from lrkit.search.results import SearchResult
 
@@ -68,12 +65,22 @@ def load(directory: str | Path) -> Results | SearchResult:
     return Results.load(directory)
 
 
+def _refuse_both(directory: Path, other: str) -> None:
+    """``ValueError`` when ``directory`` also holds ``other``: both would write report.html."""
+    if (directory / other).is_file():
+        raise ValueError(
+            f"{directory}: holds both a comparison ({COMPARISON_FILE}) and a search "
+            f"({SEARCH_FILE}), which would both write report.html; move one to its own directory"
+        )
+
+
 def write_search_report(result: SearchResult, directory: str | Path) -> dict[str, Path]:
     """Write ``search_score_vs_lr.png``, ``search_parallel.png`` (several varied parameters)
     and ``report.html`` showing them to ``directory``; return their paths by name."""
     from lrkit.search.plots import save_plots
 
     out = Path(directory)
+    _refuse_both(out, COMPARISON_FILE)
     metric = result.metric
     captions = {
         "search_score_vs_lr": (
@@ -97,6 +104,7 @@ def write_search_report(result: SearchResult, directory: str | Path) -> dict[str
 def _write_comparison(results: Results, target: float | None) -> dict[str, Path]:
     """``results.json``, ``report.html`` and ``plots/*.png`` of a comparison."""
     directory = results.directory
+    _refuse_both(directory, SEARCH_FILE)
     if not results.names:
         raise ValueError(f"{directory}: the comparison has no strategies yet")
     chosen = results.target(target)

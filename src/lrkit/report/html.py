@@ -89,7 +89,8 @@ def render(
     seeds = len(settings.get("seeds", [])) or 1
     target_text = "—" if target is None else f"{target:.3f}"
     facts = (
-        f"task <b>{escape(str(settings.get('task')))}</b> · {settings.get('epochs')} epochs · "
+        f"task <b>{escape(str(settings.get('task')))}</b> · {escape(str(settings.get('epochs')))} "
+        "epochs · "
         f"{seeds} seed(s) · batch size {escape(str(settings.get('batch_size') or 'default'))} · "
         f"target validation {escape(results.metric)} {target_text}"
     )

@@ -119,7 +119,8 @@ def render(result: SearchResult, images: Sequence[tuple[Path, str, str]]) -> str
         f"study <b>{escape(result.study_name)}</b> · {escape(_objective(config))} · "
         f"sampler {escape(str(config.get('sampler')))} · "
         f"pruner {escape(str(config.get('pruner') or 'none'))} · "
-        f"{counts['done']} of {escape(str(config.get('n_trials')))} trials done ({detail}) · "
+        f"{counts['done']} of {escape(str(config.get('n_trials')))} trials done "
+        f"({escape(detail)}) · "
         f"{escape(result.direction)} {escape(result.metric)} · {escape(result.backend)}, "
         f"storage {escape(result.storage)}"
     )

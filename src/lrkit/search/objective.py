@@ -9,6 +9,8 @@ raises :class:`Pruned`, which the objective lets through).
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -92,6 +94,8 @@ def resolve(spec: str | Objective, **task_options: Any) -> Objective:
 
 def _import(ref: str) -> Objective:
     module_name, _, attr = ref.partition(":")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` finds modules in the current folder
     try:
         target: Any = importlib.import_module(module_name)
     except ImportError as exc:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from lrkit._jsonfile import read_json_source, write_json
+from lrkit._jsonfile import read_json_result, write_json
 
 KIND = "lrkit.search"
 VERSION = 1
@@ -60,6 +60,8 @@ def _trial(item: Any) -> TrialRecord:
     checked["params"] = {str(k): _param(v) for k, v in item["params"].items()}
     for name in _OPTIONAL_NUMBERS:
         value = item.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise TypeError(f"trial {number}: {name} must be a number, got {value!r}")
         checked[name] = None if value is None else float(value)
     for name in _OPTIONAL_TRIALS:
         value = item.get(name)
@@ -203,8 +205,8 @@ class SearchResult:
 
     @classmethod
     def from_json(cls, source: str | Path) -> SearchResult:
-        """Read a result from JSON text or from a path to a JSON file."""
-        return cls.from_dict(read_json_source(source))
+        """Read a result from JSON text or from a path to a JSON file (named in its errors)."""
+        return read_json_result(source, cls.from_dict)
 
     def to_study(self) -> Any:
         """An in-memory Optuna study holding the finished trials (for Optuna's plots)."""

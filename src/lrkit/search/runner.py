@@ -49,8 +49,9 @@ def run(
     ``sampler``: ``"tpe"`` (Bayesian), ``"random"``, ``"grid"`` (every combination, each once)
     or ``"log"`` (``n_trials`` learning rates evenly spaced on a log scale). ``pruner``:
     ``None``, ``"median"``, ``"hyperband"`` or ``"asha"`` (needs ``trial.report``).
-    ``storage``: ``None`` (memory), a journal file path, or a ``postgresql://`` URL; rerunning
-    with the same storage and settings resumes the study. ``backend="ray"`` runs the trials
+    ``storage``: ``None`` or ``"memory"`` (kept in this process), a journal file path, or a
+    ``postgresql://`` URL; rerunning with the same storage and settings resumes the study.
+    ``backend="ray"`` runs the trials
     on a Ray cluster (``ray_address``, or a local Ray) instead.
     """
     target = objectives.resolve(objective)
@@ -60,7 +61,7 @@ def run(
     if backend == "ray":
         from lrkit.search.ray_backend import run_ray
 
-        if storage is not None:
+        if storages.kind(storage) != "memory":
             raise ValueError(
                 f"storage: the ray backend keeps its trials in Ray, got {storages.redact(storage)}"
             )

@@ -15,10 +15,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from optuna.storages.journal import JournalFileOpenLock, JournalFileSymlinkLock
 
+#: The storage name of an in-memory study (kept by one process, gone when it ends).
+MEMORY = "memory"
+
 
 def kind(url: str | None) -> str:
-    """``"memory"`` (``None``), ``"postgresql"`` (a URL) or ``"journal"`` (a file path)."""
-    if url is None:
+    """``"memory"`` (``None`` or ``"memory"``), ``"postgresql"`` (a URL) or ``"journal"`` (a
+    file path)."""
+    if url is None or url == MEMORY:
         return "memory"
     if not isinstance(url, str) or not url:
         raise TypeError(f"storage: must be None, a file path or a URL, got {url!r}")
@@ -41,7 +45,7 @@ def kind(url: str | None) -> str:
 def redact(url: str | None) -> str:
     """``url`` with its password (in the authority or a ``password=`` query) as ``***``."""
     if url is None:
-        return "memory"
+        return MEMORY
     if "://" not in url:
         return url
     parts = urlsplit(url)
