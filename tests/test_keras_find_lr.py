@@ -288,7 +288,7 @@ def test_validation_curve_uses_the_validation_data():
         ({"num_steps": 1}, ValueError, "num_steps: must be >= 2"),
         ({"mode": "cosine"}, ValueError, "mode: must be one of exp, linear"),
         ({"smoothing": 1.5}, ValueError, r"smoothing: must be in \[0, 1\)"),
-        ({"diverge_factor": 1.0}, ValueError, "diverge_factor: must be a number > 1"),
+        ({"diverge_factor": 1.0}, ValueError, "diverge_factor: must be a finite number > 1"),
         ({"batch_size": 0}, ValueError, "batch_size: must be >= 1, got 0"),
         ({"batch_size": 2.5}, TypeError, "batch_size: must be an integer"),
         ({"val_batches": 0}, ValueError, "val_batches: must be >= 1"),

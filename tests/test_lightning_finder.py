@@ -280,7 +280,7 @@ def test_find_outside_fit_and_bad_settings_are_named():
         LRFinder(**SWEEP).find(trainer(), Digits())
     with pytest.raises(ValueError, match="start_lr: must be > 0"):
         LRFinder(start_lr=0)
-    with pytest.raises(ValueError, match="diverge_factor: must be a number > 1"):
+    with pytest.raises(ValueError, match="diverge_factor: must be a finite number > 1"):
         LRFinder(diverge_factor=1)
     with pytest.raises(ValueError, match="mode: must be one of exp, linear"):
         LRFinder(mode="cos")

@@ -33,12 +33,11 @@ import numpy as np
 
 from lrkit._files import replaced
 from lrkit._optional import require
+from lrkit.trainlog import CSV_SUFFIXES, JSONL_SUFFIXES, TrainingLog
 
 #: The columns every tool understands, in file order; extra columns follow them.
 STANDARD_COLUMNS = ("step", "lr", "loss", "grad_norm", "val_loss", "val_metric")
 UNITS = ("step", "epoch")
-_CSV_SUFFIXES = (".csv",)
-_JSONL_SUFFIXES = (".jsonl", ".ndjson")
 
 Row = dict[str, float]
 
@@ -99,18 +98,24 @@ class History:
             raise ValueError(
                 f"step: must not go backwards, got {step} after {int(self._rows[-1]['step'])}"
             )
-        self._flush()
         row: Row = {"step": float(step), **new}
         self._rows.append(row)
+        self._flush(len(self._rows) - 1)
         return row
 
     def record_to(
         self, log: str | Path | None = None, tensorboard: str | Path | None = None
     ) -> None:
         """Also stream rows to the file ``log`` (CSV or JSON lines, by suffix) and/or to a
-        TensorBoard directory ``tensorboard``; ``None`` skips either."""
+        TensorBoard directory ``tensorboard``; ``None`` skips either. An existing non-empty
+        ``log`` is never overwritten: it is a ``FileExistsError``."""
         if log is not None:
-            self.writers.append(writer_for(log))
+            path = Path(log)
+            if path.exists() and (not path.is_file() or path.stat().st_size):
+                raise FileExistsError(
+                    f"log: {path} already exists; give a new file name or remove it first"
+                )
+            self.writers.append(writer_for(path))
         if tensorboard is not None:
             self.writers.append(TensorBoardWriter(tensorboard))
 
@@ -121,12 +126,13 @@ class History:
             writer.close()
         self.writers = []
 
-    def _flush(self) -> None:
-        """Send every row not yet written to the writers."""
-        for row in self._rows[self._written :]:
+    def _flush(self, end: int | None = None) -> None:
+        """Send the rows not yet written, up to row ``end`` (default: all), to the writers."""
+        end = len(self._rows) if end is None else end
+        while self._written < end:
             for writer in self.writers:
-                writer.write(row)
-        self._written = len(self._rows)
+                writer.write(self._rows[self._written])
+            self._written += 1
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -177,89 +183,29 @@ class History:
         """Read a history written by :meth:`save` / a writer, or a Keras ``CSVLogger`` file.
 
         ``metric`` picks the validation metric column (``val_<metric>``); by default it is the
-        ``val_metric`` column, else the first ``val_*`` column other than ``val_loss``.
+        ``val_metric`` column, else the first ``val_*`` column other than ``val_loss``. A bad
+        file is a ``ValueError`` naming it and the line (see :class:`~lrkit.trainlog.TrainingLog`).
         """
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"history: no such file: {path}")
-        suffix = path.suffix.lower()
-        if suffix in _CSV_SUFFIXES:
-            with path.open(newline="") as handle:
-                records = [
-                    {k: v for k, v in row.items() if k is not None and v not in (None, "")}
-                    for row in csv.DictReader(handle)
-                ]
-        elif suffix in _JSONL_SUFFIXES:
-            with path.open() as handle:
-                records = [
-                    _parse_json_line(line, path, number)
-                    for number, line in enumerate(handle, 1)
-                    if line.strip()
-                ]
-        else:
-            raise ValueError(
-                f"path: cannot tell the format of {str(path)!r}; "
-                f"use a {', '.join(_CSV_SUFFIXES + _JSONL_SUFFIXES)} file"
-            )
-        return _from_records(records, path, metric)
+        return cls.from_log(TrainingLog.read(path, metric=metric))
 
+    @classmethod
+    def from_log(cls, log: TrainingLog) -> History:
+        """The rows of a :class:`~lrkit.trainlog.TrainingLog`."""
+        history = cls(unit=log.unit, metric_name=log.metric_name)
+        columns = [
+            (name, log.values[name].tolist(), log.present[name].tolist()) for name in log.values
+        ]
+        for index, step in enumerate(log.steps.tolist()):
+            row: Row = {"step": float(step)}
+            for name, values, present in columns:
+                if present[index]:
+                    row[name] = values[index]
+            history._rows.append(row)
+        return history
 
-def _parse_json_line(line: str, path: Path, number: int) -> dict[str, Any]:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: line {number} is not JSON ({exc.msg})") from None
-    if not isinstance(record, dict):
-        raise ValueError(f"{path}: line {number} is not a JSON object")
-    return record
-
-
-def _number(value: Any, name: str, path: Path) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"{path}: column {name!r} holds {value!r}, not a number")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{path}: column {name!r} holds {value!r}, not a number") from None
-
-
-def _from_records(records: list[dict[str, Any]], path: Path, metric: str | None) -> History:
-    names: dict[str, None] = {}
-    for record in records:
-        names.update(dict.fromkeys(record))
-    if "loss" not in names:
-        raise ValueError(f"{path}: no 'loss' column; columns are {', '.join(names) or '(none)'}")
-    unit = "epoch" if "epoch" in names and "step" not in names else "step"
-    step_key = "step" if unit == "step" else "epoch"
-    renames = {"learning_rate": "lr"} if "lr" not in names else {}
-    metric_key = _metric_column(names, metric, path)
-    metric_name = metric
-    if metric_key is not None and metric_key != "val_metric":
-        renames[metric_key] = "val_metric"
-        metric_name = metric_key.removeprefix("val_")
-    history = History(unit=unit, metric_name=metric_name)
-    for index, record in enumerate(records):
-        step = int(_number(record[step_key], step_key, path)) if step_key in record else index
-        values = {
-            renames.get(name, name): _number(value, name, path)
-            for name, value in record.items()
-            if name != step_key and value is not None
-        }
-        history.append(step, **values)
-    return history
-
-
-def _metric_column(names: Mapping[str, None], metric: str | None, path: Path) -> str | None:
-    if metric is not None:
-        for candidate in (f"val_{metric}", metric):
-            if candidate in names:
-                return candidate
-        raise ValueError(
-            f"metric: {path} has no column 'val_{metric}'; columns are {', '.join(names)}"
-        )
-    if "val_metric" in names:
-        return "val_metric"
-    return next((n for n in names if n.startswith("val_") and n != "val_loss"), None)
+    def to_log(self) -> TrainingLog:
+        """The same rows as columns."""
+        return TrainingLog.from_rows(self._rows, unit=self.unit, metric_name=self.metric_name)
 
 
 def _cell(value: float | None) -> str:
@@ -295,17 +241,20 @@ class CSVWriter:
     def _grow(self, new: list[str]) -> None:
         old = self._columns
         ordered = [c for c in STANDARD_COLUMNS if c in old or c in new]
-        self._columns = ordered + [c for c in old + new if c not in STANDARD_COLUMNS]
-        if not self._header_written:
-            return
-        self._handle.close()
-        with self.path.open(newline="") as handle:
-            old_rows = list(csv.DictReader(handle))
-        self._handle = self.path.open("w", newline="")
-        self._writer = csv.writer(self._handle)
-        self._writer.writerow(self._columns)
-        for old_row in old_rows:
-            self._writer.writerow([old_row.get(name, "") for name in self._columns])
+        columns = ordered + [c for c in old + new if c not in STANDARD_COLUMNS]
+        if self._header_written:
+            self._handle.close()
+            try:
+                with self.path.open(newline="") as handle:
+                    rows = list(csv.DictReader(handle))
+                with replaced(self.path) as partial, partial.open("w", newline="") as out:
+                    writer = csv.writer(out)
+                    writer.writerow(columns)
+                    writer.writerows([row.get(name, "") for name in columns] for row in rows)
+            finally:
+                self._handle = self.path.open("a", newline="")
+                self._writer = csv.writer(self._handle)
+        self._columns = columns
 
     def close(self) -> None:
         if not self._header_written:
@@ -378,11 +327,11 @@ def writer_for(path: str | Path, *, columns: Iterable[str] = ()) -> HistoryWrite
 def _is_csv(path: Path) -> bool:
     """Whether ``path`` names a CSV file (else JSON lines); ``ValueError`` for neither."""
     suffix = path.suffix.lower()
-    if suffix in _CSV_SUFFIXES + _JSONL_SUFFIXES:
-        return suffix in _CSV_SUFFIXES
+    if suffix in CSV_SUFFIXES + JSONL_SUFFIXES:
+        return suffix in CSV_SUFFIXES
     raise ValueError(
         f"path: cannot tell the format of {str(path)!r}; "
-        f"use a {', '.join(_CSV_SUFFIXES + _JSONL_SUFFIXES)} file"
+        f"use a {', '.join(CSV_SUFFIXES + JSONL_SUFFIXES)} file"
     )
 
 
