@@ -64,9 +64,9 @@ def test_keras_csvlogger_file_is_read_per_epoch(
 def test_thresholds_and_unit_can_be_set(tmp_path: Path) -> None:
     log = diverging_log(tmp_path / "run.csv")
     out = tmp_path / "out"
-    assert main(["doctor", str(log), "--out", str(out), "--set", "diverge_factor=1000"]) == 0
+    assert main(["doctor", str(log), "--out", str(out), "--set", "diverge_noise=1e9"]) == 0
     report = json.loads((out / "doctor.json").read_text())
-    assert report["thresholds"]["diverge_factor"] == 1000
+    assert report["thresholds"]["diverge_noise"] == 1e9
     assert "divergence" not in [f["kind"] for f in report["findings"]]
     args = ["doctor", str(log), "--out", str(out), "--overwrite", "--unit", "epoch"]
     assert main(args) == 0
@@ -83,9 +83,9 @@ def test_parse_thresholds_keeps_integers() -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--set", "diverge_factor"], "--set: expected NAME=VALUE, got 'diverge_factor'"),
+        (["--set", "diverge_noise"], "--set: expected NAME=VALUE, got 'diverge_noise'"),
         (["--set", "grad_z=high"], "--set: grad_z must be a number, got 'high'"),
-        (["--set", "diverge_factor=0.5"], "diverge_factor: must be > 1, got 0.5"),
+        (["--set", "diverge_give_back=1.5"], "diverge_give_back: must be in (0, 1], got 1.5"),
         (["--set", "spike_window=1.5"], "spike_window: must be an integer >= 2, got 1.5"),
         (["--set", "nope=1"], "unknown threshold 'nope'"),
         (["--rules", "slow"], "rules: unknown rule 'slow'"),

@@ -32,7 +32,9 @@ def diverge(doctor: Doctor) -> list[Finding]:
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("diverge_factor", 0.5, "diverge_factor: must be > 1, got 0.5"),
+        ("diverge_give_back", 1.5, "diverge_give_back: must be in (0, 1], got 1.5"),
+        ("diverge_min_fall", 1.0, "diverge_min_fall: must be in [0, 1), got 1.0"),
+        ("diverge_noise", -1.0, "diverge_noise: must be >= 0, got -1.0"),
         ("smoothing", 1.0, "smoothing: must be in [0, 1), got 1.0"),
         ("grad_ema", 0.0, "grad_ema: must be in (0, 1), got 0.0"),
         ("spike_window", 1, "spike_window: must be >= 2, got 1"),
@@ -49,7 +51,7 @@ def test_out_of_range_thresholds_are_rejected_by_name(
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("spike_window", 12.5), ("osc_turns", "3"), ("diverge_factor", True)]
+    ("name", "value"), [("spike_window", 12.5), ("osc_turns", "3"), ("diverge_noise", True)]
 )
 def test_thresholds_of_the_wrong_type_are_rejected(name: str, value: object) -> None:
     with pytest.raises(TypeError, match=f"{name}: must be an? (integer|number)"):
@@ -139,7 +141,7 @@ def test_reduce_without_an_adapter_warns_instead() -> None:
 
 def test_verbose_prints_findings_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
     diverge(Doctor(on_critical="stop"))
-    assert "lrkit doctor: step 62: CRITICAL divergence" in capsys.readouterr().err
+    assert "lrkit doctor: step 60: CRITICAL divergence" in capsys.readouterr().err
 
 
 def test_custom_rule_functions_run_beside_built_in_ones() -> None:
@@ -156,21 +158,30 @@ def test_custom_rule_functions_run_beside_built_in_ones() -> None:
 
 def test_summary_and_report() -> None:
     doctor = Doctor(on_critical="stop", verbose=False)
-    assert doctor.summary() == "lrkit doctor: 0 steps watched, no sign of a learning-rate problem."
+    assert doctor.summary() == (
+        "lrkit doctor: 0 steps watched: too short to judge (the rules need more than 20 steps)."
+    )
     diverge(doctor)
     text = doctor.summary()
     assert text.startswith("lrkit doctor: 100 steps watched, 1 finding(s): 1 critical.")
-    assert "step 62  CRITICAL divergence:" in text
+    assert "step 60  CRITICAL divergence:" in text
+    assert "has climbed above its first value 1 (best 1 at step" in text
     assert "advice: divide the learning rate by 10" in text
     assert "done: asked training to stop" in text
     report = json.loads(json.dumps(doctor.report(), allow_nan=False))
     assert report["steps_watched"] == 100
     assert report["rules"] == list(RULES)
-    assert report["thresholds"]["diverge_factor"] == 4.0
+    assert report["thresholds"]["diverge_give_back"] == 0.5
     assert report["findings"][0]["kind"] == "divergence"
-    beta = 0.98  # 60 losses of 1, then the third 50 lifts the smoothed loss past 4x
-    smoothed = (beta**3 * (1 - beta**60) + 50 * (1 - beta**3)) / (1 - beta**63)
-    assert report["findings"][0]["evidence"]["ratio"] == pytest.approx(smoothed)
+    # 60 losses of 1 (no noise: the margin is min_fall x s_0 = 0.1), then the first 50 lifts
+    # the smoothed loss to (0.98 (1 - 0.98^60) + 0.02 x 50) / (1 - 0.98^61) = 2.38 > 1.1
+    beta = 0.98
+    smoothed = (beta * (1 - beta**60) + (1 - beta) * 50) / (1 - beta**61)
+    assert smoothed == pytest.approx(2.384, abs=1e-3)
+    evidence = report["findings"][0]["evidence"]
+    assert evidence["smoothed_loss"] == pytest.approx(smoothed)
+    assert evidence["start_loss"] == 1.0
+    assert "given_back" not in evidence  # it climbed above its start, it had nothing to give
 
 
 def test_history_records_every_observation() -> None:
@@ -197,7 +208,7 @@ def test_diagnose_replays_a_history_with_its_unit() -> None:
     history = History(unit="epoch")
     for epoch, loss in enumerate([2.3, 2.3, 2.3, 2.3, 2.3, 2.3]):
         history.append(epoch, loss=loss, lr=1e-6)
-    doctor = diagnose(history)
-    assert doctor.history.unit == "epoch"
-    assert [(f.kind, f.step) for f in doctor.findings] == [("lr_too_low", 3)]
-    assert "over the first 4 epochs" in doctor.findings[0].message
+    diagnosis = diagnose(history)
+    assert diagnosis.unit == "epoch"
+    assert [(f.kind, f.step) for f in diagnosis.findings] == [("lr_too_low", 3)]
+    assert "over the first 4 epochs" in diagnosis.findings[0].message

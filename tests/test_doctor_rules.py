@@ -53,33 +53,64 @@ def test_non_finite_gradient_norm_with_a_finite_loss() -> None:
     assert found[0].evidence["grad_norm"] == math.inf
 
 
-def test_divergence_when_the_smoothed_loss_passes_four_times_its_best() -> None:
-    # 100 losses of 1 then losses of 10. With beta = 0.98 the bias-corrected EMA is
-    # s_k = (beta^k (1 - beta^100) + 10 (1 - beta^k)) / (1 - beta^(100 + k)) after k tens.
+def test_divergence_when_the_loss_climbs_above_where_it_started() -> None:
+    # 100 losses of 1 (no noise: the margin is min_fall x s_0 = 0.1), then losses of 10. With
+    # beta = 0.98 the first 10 gives s = (0.98 (1 - 0.98^100) + 0.02 x 10) / (1 - 0.98^101)
+    # = (0.98 x 0.8674 + 0.2) / 0.8700 = 1.207 > 1.1: found at once, at step 100
     beta = 0.98
-    k = np.arange(1, 100)
-    smoothed = (beta**k * (1 - beta**100) + 10 * (1 - beta**k)) / (1 - beta ** (100 + k))
-    first = int(k[np.argmax(smoothed > 4.0)])  # first k with s_k > 4 x best (= 1)
-    # by hand: k = 17 gives (0.7093 x 0.8674 + 2.907) / 0.9059 = 3.89, k = 18 gives 4.02
-    assert first == 18
+    smoothed = (beta * (1 - beta**100) + (1 - beta) * 10) / (1 - beta**101)
+    assert smoothed == pytest.approx(1.207, abs=1e-3)
     found = feed(doctor("divergence"), [1.0] * 100 + [10.0] * 50)
-    assert [(f.step, f.kind, f.severity) for f in found] == [(99 + first, "divergence", "critical")]
-    assert found[0].evidence["best_loss"] == pytest.approx(1.0)
-    assert found[0].evidence["ratio"] == pytest.approx(smoothed[first - 1])
+    assert [(f.step, f.kind, f.severity) for f in found] == [(100, "divergence", "critical")]
+    assert found[0].evidence["smoothed_loss"] == pytest.approx(smoothed)
+    assert found[0].evidence["start_loss"] == 1.0
+    assert "has climbed above its first value 1" in found[0].message
 
 
-def test_divergence_not_flagged_below_the_factor() -> None:
-    assert feed(doctor("divergence"), [1.0] * 100 + [3.5] * 300) == []
+def test_no_divergence_while_the_loss_stays_within_the_margin_of_its_start() -> None:
+    # a flat start: 1.09 stays within s_0 + 0.1
+    assert feed(doctor("divergence", smoothing=0.0), [1.0] * 100 + [1.09] * 300) == []
+
+
+def test_divergence_when_the_loss_gives_back_half_of_its_fall() -> None:
+    # smoothing 0, so s = loss: s_0 = 2, best 1 at step 30. The noise at the best: sigma^2 is
+    # the average of d^2 / 2 over the 30 differences, one of them -1: 0.5 / 30, so
+    # 4 sigma = 4 x sqrt(1/60) = 0.516; the fall 1 >= max(0.1 x 2, 0.516), and the loss must
+    # pass 1 + max(0.5 x 1, 0.516) = 1.516
+    margin = 4 * math.sqrt(0.5 / 30)
+    assert margin == pytest.approx(0.516, abs=1e-3)
+    quiet = feed(doctor("divergence", smoothing=0.0), [2.0] * 30 + [1.0] * 30 + [1.5] * 50)
+    assert quiet == []
+    found = feed(doctor("divergence", smoothing=0.0), [2.0] * 30 + [1.0] * 30 + [1.6] * 5)
+    assert [f.step for f in found] == [60]
+    assert found[0].evidence["given_back"] == pytest.approx(0.6)
+    assert found[0].evidence["best_step"] == 30
+    assert "has given back 60% of its fall from 2 to its best 1 (step 30)" in found[0].message
+
+
+def test_noise_near_zero_after_a_big_fall_is_not_divergence() -> None:
+    # the loss falls from 0.87 to 0.009, then sits at 0.05: the smoothed loss ends more than
+    # 4x its best (which lags the loss, about 0.011), but has given back under 5 % of its fall
+    losses = np.concatenate([np.geomspace(0.87, 0.009, 1500), np.full(500, 0.05)])
+    assert feed(doctor("divergence"), losses) == []
+    beta, average, smoothed = 0.98, 0.0, []
+    for n, loss in enumerate(losses, 1):
+        average = beta * average + (1 - beta) * loss
+        smoothed.append(average / (1 - beta**n))
+    best = min(smoothed)
+    assert smoothed[-1] > 4 * best
+    assert (smoothed[-1] - best) / (losses[0] - best) < 0.05
 
 
 def test_divergence_remembers_a_best_loss_older_than_the_window() -> None:
-    # smoothing 0: the best (1.0 at step 50) has left the 256-step window by step 700
-    losses = [2.0] * 50 + [1.0] + [1.5] * 649 + [10.0] * 5
+    # smoothing 0: the best (1.0 at step 50) has left the 256-step window by step 700. Noise at
+    # the best: sigma^2 = 0.5 / 50, 4 sigma = 0.4; 1.4 stays below 1 + max(0.5, 0.4) = 1.5
+    losses = [2.0] * 50 + [1.0] + [1.4] * 649 + [1.8] * 5
     found = feed(doctor("divergence", smoothing=0.0), losses, lr=0.1)
     assert [f.step for f in found] == [700]
     assert found[0].evidence["best_step"] == 50
     assert found[0].evidence["best_loss"] == 1.0
-    assert found[0].evidence["ratio"] == 10.0
+    assert found[0].evidence["given_back"] == pytest.approx(0.8)
 
 
 def test_spike_above_six_sigma_of_the_log_losses() -> None:
@@ -186,16 +217,25 @@ def test_no_oscillation_when_the_loss_trends_down() -> None:
     assert feed(doctor("oscillation"), losses) == []
 
 
-def test_oscillating_validation_loss() -> None:
-    doc = doctor("oscillation")
+def _oscillating_validations(doc: Doctor) -> list[Finding]:
     found = []
     for i in range(8):
         for step in range(10 * i, 10 * i + 10):
             found += doc.observe(step, 1.0)
         found += doc.observe(10 * i + 9, val_loss=[0.5, 0.8][i % 2])
+    return found
+
+
+def test_oscillating_validation_loss() -> None:
+    # 0.5, 0.8, 0.5, ... over 8 validations: 7 moves of 0.3, 6 changes of direction
+    found = _oscillating_validations(doctor("oscillation", osc_validations=8))
     assert [f.step for f in found] == [79]
     assert found[0].evidence["turns"] == 6
-    assert "validation" in found[0].message
+    assert "last 8 validation losses" in found[0].message
+
+
+def test_validation_losses_are_not_judged_for_oscillation_by_default_for_steps() -> None:
+    assert _oscillating_validations(doctor("oscillation")) == []
 
 
 def _validations(doc: Doctor, val: list[float], train: np.ndarray) -> list[Finding]:

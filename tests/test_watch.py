@@ -189,7 +189,7 @@ def test_stop_on_critical() -> None:
     watch = Watch(model, optimizer, Doctor(on_critical="stop", verbose=False))
     _diverging(watch, model, optimizer)
     assert watch.should_stop
-    assert watch.steps == 63  # stopped at the divergence, step 62
+    assert watch.steps == 61  # stopped at the divergence, step 60: 1.0 x 60, then 50
 
 
 def test_scale_lr_without_scheduler() -> None:

@@ -11,8 +11,10 @@ that is, when the run has lost ``give_back`` of the progress it made. It judges 
 ``warmup`` steps and once that progress is real, ``s_0 − s* ≥ min_fall · |s_0|``, so the noise
 and the transient bumps of the first steps do not count. The trainer then puts
 back the weights it saved at (or shortly after) the best smoothed loss and divides the rest of
-the schedule by ``divisor``. The test is relative to the run's own fall, so it does not fire
-on the noise of a loss that is already near zero.
+the schedule by ``divisor``. The test (:func:`lrkit.divergence.diverged`, shared with the
+doctor) is relative to the run's own fall, so it does not fire on the noise of a loss that is
+already near zero. Its other half, a loss climbing above ``s_0`` without a fall, is left to the
+doctor (``start_noise = ∞``): with no fall there are no better weights to go back to.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Literal
+
+from lrkit.divergence import diverged
 
 Signal = Literal["keep", "best", "rollback"]
 
@@ -79,9 +83,12 @@ class DivergenceGuard:
         if current < self._best:
             self._best = current
             return "best"
-        fall = self._start - self._best
-        judged = self._count > self.warmup and fall >= self.min_fall * abs(self._start)
-        if judged and current > self._best + self.give_back * fall:
+        judged = self._count > self.warmup
+        # no rise above s_0 without a fall: the weights to go back to would be no better
+        rollback = diverged(
+            current, self._start, self._best, self.give_back, self.min_fall, 0.0, math.inf
+        )
+        if judged and rollback:
             return self._rollback()
         return "keep"
 

@@ -135,7 +135,7 @@ class _Columns:
             if name in values:
                 bad = np.flatnonzero(values[name] < 0)
                 if bad.size:
-                    value = values[name][bad[0]]
+                    value = float(values[name][bad[0]])
                     raise ValueError(
                         f"{where}line {lines[bad[0]]}: {name} is {value!r}; {what} cannot be "
                         "negative"
@@ -188,7 +188,7 @@ def _steps(
     bad = np.flatnonzero(~whole)
     if bad.size:
         raise ValueError(
-            f"{where}line {lines[bad[0]]}: {key} {values[bad[0]]!r} is not a whole number"
+            f"{where}line {lines[bad[0]]}: {key} {float(values[bad[0]])!r} is not a whole number"
         )
     steps = values.astype(np.int64)
     back = np.flatnonzero(steps[1:] < steps[:-1])
@@ -219,8 +219,8 @@ def _merge(
         if twice.size:
             first, again = rows[twice[0]], rows[twice[0] + 1]
             raise ValueError(
-                f"{where}line {lines[again]} repeats step {steps[again]}, whose {name!r} line "
-                f"{lines[first]} already gives; each step must appear once"
+                f"{where}line {lines[again]} repeats step {steps[again]} with a {name!r} that "
+                f"line {lines[first]} already gives; each step must appear once"
             )
     size = int(group[-1]) + 1
     merged_values, merged_present = {}, {}

@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="override a threshold, e.g. --set diverge_factor=3 (repeatable)",
+        help="override a threshold, e.g. --set diverge_give_back=0.3 (repeatable)",
     )
     parser.add_argument(
         "--fail-on",
@@ -73,23 +73,29 @@ def parse_thresholds(items: list[str]) -> dict[str, float | int]:
 def run(args: argparse.Namespace) -> int:
     from lrkit.doctor import diagnose
     from lrkit.doctor.plot import plot_diagnosis
-    from lrkit.history import History
+    from lrkit.trainlog import TrainingLog
 
-    history = History.read(args.log, metric=args.metric)
+    log = TrainingLog.read(args.log, metric=args.metric)
     if args.unit is not None:
-        history.unit = args.unit
-    doctor = diagnose(history, rules=args.rules, **parse_thresholds(args.thresholds))
+        log.unit = args.unit
+    diagnosis = diagnose(log, rules=args.rules, **parse_thresholds(args.thresholds))
+    if diagnosis.too_short:
+        seen, unit = diagnosis.steps_seen, log.unit
+        raise ValueError(
+            f"{args.log}: {seen} training {unit}{'' if seen == 1 else 's'}, too short to judge "
+            f"(the doctor needs more than {diagnosis.thresholds.warmup})"
+        )
     outputs = prepare_out_dir(args.out, OUTPUTS, args.overwrite)
-    report = {"log": str(args.log), "metric": history.metric_name, **doctor.report()}
+    report = {"log": str(args.log), "metric": log.metric_name, **diagnosis.report()}
     write_text(outputs["doctor.json"], json.dumps(report, indent=2) + "\n")
     plot_diagnosis(
-        history,
-        doctor.findings,
+        log,
+        diagnosis.findings,
         outputs["doctor.png"],
-        smoothing=doctor.thresholds.smoothing,
-        title=f"lrkit doctor: {args.log.name}, {len(doctor.findings)} finding(s)",
+        smoothing=diagnosis.thresholds.smoothing,
+        title=f"lrkit doctor: {args.log.name}, {len(diagnosis.findings)} finding(s)",
     )
-    print(doctor.summary())
+    print(diagnosis.summary())
     print(f"wrote {outputs['doctor.json']} and {outputs['doctor.png']}")
     failing = FAIL_ON[args.fail_on]
-    return 1 if any(found.severity in failing for found in doctor.findings) else 0
+    return 1 if any(found.severity in failing for found in diagnosis.findings) else 0

@@ -4,10 +4,12 @@ Framework-neutral (numpy only). Feed :meth:`Doctor.observe` each step's loss (an
 known, the learning rate, the gradient norm and validation results); it returns
 :class:`Finding` objects for the signs of a bad learning rate: non-finite values,
 divergence, loss spikes, exploding gradient norms, a learning rate too low to make progress,
-plateaus, oscillation and overfitting. :func:`diagnose` replays a recorded history.
+plateaus, oscillation and overfitting. :func:`diagnose` judges a recorded log
+at once, with exactly the findings the streaming doctor gives.
 """
 
-from lrkit.doctor.doctor import ON_CRITICAL, Doctor, DoctorWarning, diagnose
+from lrkit.doctor.diagnosis import Diagnosis, diagnose
+from lrkit.doctor.doctor import ON_CRITICAL, Doctor, DoctorWarning
 from lrkit.doctor.finding import SEVERITIES, Finding
 from lrkit.doctor.rules import RULES, Rule
 from lrkit.doctor.thresholds import Thresholds, describe, for_unit
@@ -17,6 +19,7 @@ __all__ = [
     "ON_CRITICAL",
     "RULES",
     "SEVERITIES",
+    "Diagnosis",
     "Doctor",
     "DoctorWarning",
     "Finding",

@@ -62,7 +62,7 @@ class Doctor:
         if not 0 < reduce_factor < 1:
             raise ValueError(f"reduce_factor: must be in (0, 1), got {reduce_factor!r}")
         self.thresholds: Thresholds = for_unit(unit, **thresholds)
-        self.rules: dict[str, Rule] = _resolve(rules)
+        self.rules: dict[str, Rule] = resolve_rules(rules)
         self.on_critical = on_critical
         self.reduce_factor = float(reduce_factor)
         self.history = history if history is not None else History(unit=unit)
@@ -155,21 +155,7 @@ class Doctor:
 
     def summary(self) -> str:
         """Every finding in plain words, with its advice, in the order found."""
-        counts = {s: sum(f.severity == s for f in self.findings) for s in reversed(SEVERITIES)}
-        head = f"lrkit doctor: {self.steps_seen} {self.history.unit}s watched"
-        if not self.findings:
-            return head + ", no sign of a learning-rate problem."
-        tally = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-        lines = [f"{head}, {len(self.findings)} finding(s): {tally}."]
-        for found in self.findings:
-            lines.append(
-                f"  {self.history.unit} {found.step}  {found.severity.upper():8s} "
-                f"{found.kind}: {found.message}"
-            )
-            lines.append(f"      advice: {found.advice}")
-            if found.action:
-                lines.append(f"      done: {found.action}")
-        return "\n".join(lines)
+        return summarize(self.history.unit, self.steps_seen, self.findings, self.thresholds.warmup)
 
     def report(self) -> dict[str, Any]:
         """A JSON-ready record: what was watched, with which thresholds, and what was found."""
@@ -201,7 +187,8 @@ def _with_action(found: Finding, action: str) -> Finding:
     )
 
 
-def _resolve(rules: Iterable[str | Rule] | None) -> dict[str, Rule]:
+def resolve_rules(rules: Iterable[str | Rule] | None) -> dict[str, Rule]:
+    """Rule names and functions to ``{name: rule}``; ``None`` means all built-in rules."""
     if rules is None:
         return dict(RULES)
     if isinstance(rules, str):
@@ -223,29 +210,22 @@ def _resolve(rules: Iterable[str | Rule] | None) -> dict[str, Rule]:
     return chosen
 
 
-def diagnose(
-    history: History, *, rules: Iterable[str | Rule] | None = None, **options: Any
-) -> Doctor:
-    """Replay a recorded ``history`` through a new :class:`Doctor` and return it.
-
-    ``options`` are the :class:`Doctor`'s keyword arguments (thresholds included); the
-    per-step or per-epoch defaults follow ``history.unit``.
-    """
-    options.setdefault("verbose", False)
-    doctor = Doctor(rules, unit=history.unit, **options)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DoctorWarning)
-        for row in history:
-            _replay(doctor, row)
-    return doctor
-
-
-def _replay(doctor: Doctor, row: dict[str, float]) -> None:
-    doctor.observe(
-        int(row["step"]),
-        row.get("loss"),
-        lr=row.get("lr"),
-        grad_norm=row.get("grad_norm"),
-        val_loss=row.get("val_loss"),
-        val_metric=row.get("val_metric"),
-    )
+def summarize(unit: str, seen: int, findings: list[Finding], warmup: int) -> str:
+    """The findings in plain words, with their advice; a run of at most ``warmup`` steps with
+    no finding is too short to judge."""
+    head = f"lrkit doctor: {seen} {unit}{'' if seen == 1 else 's'} watched"
+    if not findings:
+        if seen <= warmup:
+            return f"{head}: too short to judge (the rules need more than {warmup} {unit}s)."
+        return head + ", no sign of a learning-rate problem."
+    counts = {s: sum(f.severity == s for f in findings) for s in reversed(SEVERITIES)}
+    tally = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    lines = [f"{head}, {len(findings)} finding(s): {tally}."]
+    for found in findings:
+        lines.append(
+            f"  {unit} {found.step}  {found.severity.upper():8s} {found.kind}: {found.message}"
+        )
+        lines.append(f"      advice: {found.advice}")
+        if found.action:
+            lines.append(f"      done: {found.action}")
+    return "\n".join(lines)

@@ -13,6 +13,7 @@ from lrkit._files import save_figure
 from lrkit.doctor.finding import SEVERITIES, Finding
 from lrkit.history import History
 from lrkit.plotting import pyplot
+from lrkit.trainlog import TrainingLog
 
 _COLORS = {"info": "tab:blue", "warning": "tab:orange", "critical": "tab:red"}
 
@@ -41,7 +42,7 @@ def _groups(findings: Sequence[Finding], gap: float) -> list[tuple[int, list[Fin
 
 
 def plot_diagnosis(
-    history: History,
+    history: History | TrainingLog,
     findings: Sequence[Finding] = (),
     path: str | Path | None = None,
     *,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lrkit.divergence import diverged
 from lrkit.doctor.finding import Finding
 from lrkit.doctor.thresholds import Thresholds
 from lrkit.doctor.window import Window
@@ -61,16 +62,36 @@ def non_finite(window: Window, t: Thresholds) -> Finding | None:
 
 
 def divergence(window: Window, t: Thresholds) -> Finding | None:
-    """Critical when the smoothed loss exceeds ``diverge_factor`` times its best so far."""
+    """Critical when the smoothed loss s_t has climbed above its first value s_0 by more than
+    max(``diverge_min_fall`` x |s_0|, ``diverge_noise`` x σ), σ the standard deviation of one
+    loss over the first ``warmup``; or when it has fallen to its best s* by at least
+    max(``diverge_min_fall`` x |s_0|, ``diverge_noise`` x the standard deviation of the
+    smoothed loss at its best) and given back ``diverge_give_back`` of that fall
+    (:func:`lrkit.divergence.diverged`); judged after ``warmup`` steps."""
     if window.count <= t.warmup or not window.smoothed.size:
         return None
-    current = float(window.smoothed[-1])
+    current, start = float(window.smoothed[-1]), window.start_loss
     best, best_step, best_lr = window.best()
-    if not (math.isfinite(current) and math.isfinite(best) and best > 0):
+    values = (current, start, best, window.best_noise)
+    if not all(math.isfinite(value) for value in values):
         return None
-    ratio = current / best
-    if ratio <= t.diverge_factor:
+    noise = t.diverge_noise * window.best_noise
+    start_noise = t.diverge_noise * window.start_noise
+    if not diverged(
+        current, start, best, t.diverge_give_back, t.diverge_min_fall, noise, start_noise
+    ):
         return None
+    unit = window.unit
+    share = (current - best) / (start - best) if current <= start else None
+    if share is not None:
+        what = (
+            f"has given back {share:.0%} of its fall from {_g(start)} to its best {_g(best)} "
+            f"({unit} {best_step})"
+        )
+    else:
+        what = (
+            f"has climbed above its first value {_g(start)} (best {_g(best)} at {unit} {best_step})"
+        )
     rose = ""
     if window.lr is not None and math.isfinite(best_lr) and window.lr > 1.5 * best_lr:
         rose = f" The learning rate rose from {_g(best_lr)} (at the best loss) to {_g(window.lr)}."
@@ -78,16 +99,16 @@ def divergence(window: Window, t: Thresholds) -> Finding | None:
         kind="divergence",
         step=window.step,
         severity="critical",
-        message=f"the smoothed loss {_g(current)} is {ratio:.3g}x its best {_g(best)} "
-        f"({window.unit} {best_step}): training is diverging.{rose}",
+        message=f"the smoothed loss {_g(current)} {what}: training is diverging.{rose}",
         advice="divide the learning rate by 10 and restart from the last good checkpoint "
-        f"(around {window.unit} {best_step}); run `lrkit find` to see where the loss blows up "
+        f"(around {unit} {best_step}); run `lrkit find` to see where the loss blows up "
         "and stay well below it.",
         evidence=_ev(
             smoothed_loss=current,
+            start_loss=start,
             best_loss=best,
             best_step=best_step,
-            ratio=ratio,
+            given_back=share,
             lr=window.lr,
             lr_at_best=best_lr,
         ),
@@ -131,7 +152,8 @@ def spike(window: Window, t: Thresholds) -> Finding | None:
 def grad_explosion(window: Window, t: Thresholds) -> Finding | None:
     """Warning when log(grad norm) is ``grad_z`` EMA standard deviations above its EMA mean
     for ``grad_patience`` steps in a row, the norm is ``grad_min_ratio`` times its typical
-    level and the smoothed loss has not fallen over those steps."""
+    level and the smoothed loss has not fallen over those steps; judged after ``warmup`` and
+    ``grad_settle`` steps (the transients of early training are not explosions)."""
     z = window.grad_z
     if (
         not window.is_train
@@ -139,7 +161,7 @@ def grad_explosion(window: Window, t: Thresholds) -> Finding | None:
         or not np.all(z[-t.grad_patience :] > t.grad_z)
     ):
         return None
-    if window.count <= t.warmup or window.smoothed.size < t.grad_patience + 1:
+    if window.count <= max(t.warmup, t.grad_settle) or window.smoothed.size < t.grad_patience + 1:
         return None
     if window.grad_norm is None or not window.grad_norm >= t.grad_min_ratio * window.grad_typical:
         return None
@@ -166,16 +188,20 @@ def grad_explosion(window: Window, t: Thresholds) -> Finding | None:
 
 def _flat_start(window: Window, t: Thresholds) -> tuple[float, float, float] | None:
     """(start, end, drop) when, at the ``flat_steps``-th training step, the loss has fallen
-    by less than ``flat_drop``: mean of the first quarter against mean of the last quarter."""
+    by less than ``flat_drop`` = (start - end) / |start|: the mean of the first quarter against
+    the mean of the last quarter, and against that of every quarter between (a loss that fell
+    and climbed back was not too low)."""
     first = window.first_losses
     if window.count != t.flat_steps or not window.is_train or not np.all(np.isfinite(first)):
         return None
     quarter = max(t.flat_steps // 4, 1)
-    start, end = float(first[:quarter].mean()), float(first[-quarter:].mean())
+    blocks = first[: first.size // quarter * quarter].reshape(-1, quarter).mean(axis=1)
+    start, end = float(blocks[0]), float(first[-quarter:].mean())
     if start == 0:
         return None
     drop = (start - end) / abs(start)
-    return (start, end, drop) if drop < t.flat_drop else None
+    deepest = (start - min(float(blocks[1:].min()), end)) / abs(start)
+    return (start, end, drop) if max(drop, deepest) < t.flat_drop else None
 
 
 def _grads_collapsed(window: Window, t: Thresholds) -> tuple[float, float] | None:
@@ -284,9 +310,9 @@ def oscillation(window: Window, t: Thresholds) -> Finding | None:
 
     Checked on the training loss (the last ``osc_window`` losses cut into ``osc_blocks``
     equal blocks, the oldest left out when they do not divide evenly) and on the last
-    ``osc_blocks`` validation losses: at least ``osc_turns`` changes of direction between
-    block means (moves larger than 2 standard errors and than ``osc_swing`` x the starting
-    loss) and a fall of less than ``osc_trend``.
+    ``osc_validations`` validation losses (none by default for steps): at least ``osc_turns``
+    changes of direction between block means (moves larger than 2 standard errors and than
+    ``osc_swing`` x the starting loss) and a fall of less than ``osc_trend``.
     """
     if not math.isfinite(window.loss_scale):
         return None
@@ -298,9 +324,9 @@ def oscillation(window: Window, t: Thresholds) -> Finding | None:
         blocks = values[values.size - size * t.osc_blocks :].reshape(t.osc_blocks, size)
         means, errors = blocks.mean(axis=1), blocks.std(axis=1) / math.sqrt(size)
         series.append((f"last {t.osc_window} training losses", means, errors))
-    val = window.val_losses[-t.osc_blocks :]
-    if val.size == t.osc_blocks and np.all(np.isfinite(val)):
-        series.append((f"last {t.osc_blocks} validation losses", val, np.zeros_like(val)))
+    val = window.val_losses[-t.osc_validations :] if t.osc_validations else window.val_losses[:0]
+    if val.size == t.osc_validations > 0 and np.all(np.isfinite(val)):
+        series.append((f"last {val.size} validation losses", val, np.zeros_like(val)))
     for name, means, errors in series:
         turns, fall = _turns(means, errors, floor)
         if turns >= t.osc_turns and fall < t.osc_trend:

@@ -29,8 +29,25 @@ class Thresholds:
     warmup: int = _spec(
         20, "steps before divergence and gradient checks start", ">= 0", lambda v: v >= 0
     )
-    diverge_factor: float = _spec(
-        4.0, "divergence: smoothed loss > diverge_factor x its best so far", "> 1", lambda v: v > 1
+    diverge_give_back: float = _spec(
+        0.5,
+        "divergence: the smoothed loss has given back this fraction of its fall, "
+        "s_t > s* + diverge_give_back x (s_0 - s*)",
+        "in (0, 1]",
+        lambda v: 0 < v <= 1,
+    )
+    diverge_min_fall: float = _spec(
+        0.1,
+        "divergence: judged once the fall is real, s_0 - s* >= diverge_min_fall x |s_0|",
+        "in [0, 1)",
+        lambda v: 0 <= v < 1,
+    )
+    diverge_noise: float = _spec(
+        4.0,
+        "divergence: the fall, and the rise above the best, must also exceed this many "
+        "standard deviations of the smoothed loss",
+        ">= 0",
+        lambda v: v >= 0,
     )
     spike_sigma: float = _spec(
         6.0,
@@ -58,6 +75,13 @@ class Thresholds:
         "(EMA) level",
         ">= 1",
         lambda v: v >= 1,
+    )
+    grad_settle: int = _spec(
+        100,
+        "gradient explosion: not judged over the first grad_settle steps, while the "
+        "gradient norms of a fresh network settle",
+        ">= 0",
+        lambda v: v >= 0,
     )
     grad_patience: int = _spec(
         2, "gradient explosion: consecutive steps above grad_z", ">= 1", lambda v: v >= 1
@@ -99,6 +123,14 @@ class Thresholds:
         "than osc_swing x the starting loss",
         ">= 0",
         lambda v: v >= 0,
+    )
+    osc_validations: int = _spec(
+        0,
+        "oscillation: how many of the latest validation losses are judged too, as block means "
+        "(0: none; a validation loss comes with no noise estimate, so only epoch logs judge "
+        "them by default)",
+        "0 or >= 3",
+        lambda v: v == 0 or v >= 3,
     )
     osc_trend: float = _spec(
         0.05,
@@ -157,12 +189,14 @@ def _check(spec: dataclasses.Field[Any], value: Any) -> None:
 EPOCH_DEFAULTS: Mapping[str, float | int] = {
     "smoothing": 0.0,
     "warmup": 1,
+    "grad_settle": 1,
     "spike_window": 10,
     "flat_steps": 4,
     "plateau_patience": 10,
     "osc_window": 10,
     "osc_blocks": 10,
     "osc_turns": 4,
+    "osc_validations": 10,
     "cooldown": 3,
 }
 

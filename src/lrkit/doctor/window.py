@@ -31,9 +31,15 @@ class Window:
     Running summaries: ``count`` training observations so far; ``best_before`` (with its
     ``best_before_step`` and ``best_before_lr``), the smallest smoothed loss among those
     that have left the window (``inf`` if none; see :meth:`best`); ``first_losses`` and
-    ``first_grad_norms``, the first ``flat_steps`` values; ``loss_scale``, the mean of the
-    first ``warmup`` finite losses; ``grad_z``, the z-scores of the latest ``grad_patience``
-    gradient norms and ``grad_typical`` = exp(EMA mean of log gradient norm).
+    ``first_grad_norms``, the first ``flat_steps`` values; ``start_loss``, the first smoothed
+    loss (``NaN`` before one); ``best_noise``, the standard deviation of the smoothed loss (see
+    :class:`LossSmoother`) when it reached its best so far (or when first known, at the second
+    finite loss, if the best came first), so that a blow-up after the best does not count as
+    noise (``NaN`` before two finite losses); ``start_noise``, the standard deviation σ of a
+    single loss (see :class:`LossSmoother`) over the first max(``warmup``, 2) finite losses
+    (``NaN`` before them); ``loss_scale``, the mean of the first ``warmup``
+    finite losses; ``grad_z``, the z-scores of the latest ``grad_patience`` gradient norms and
+    ``grad_typical`` = exp(EMA mean of log gradient norm).
     """
 
     step: int
@@ -52,6 +58,9 @@ class Window:
     best_before_lr: float
     first_losses: np.ndarray
     first_grad_norms: np.ndarray
+    start_loss: float
+    best_noise: float
+    start_noise: float
     loss_scale: float
     grad_z: np.ndarray
     grad_typical: float
@@ -109,6 +118,89 @@ class _Recent:
         return float(self._data[index, self._end - 1]) if self._end else math.nan
 
 
+class LossSmoother:
+    """The smoothed loss s_t = β s_{t-1} + (1-β) loss_t, bias-corrected over the finite
+    losses; a non-finite loss leaves it where it was (``NaN`` before the first finite one).
+
+    Its noise: σ² is an average of d²/2 over differences d of consecutive finite losses
+    (weight max(0.01, 1/pairs)), and the standard deviation of s after n finite losses is
+    σ · sqrt((1-β)(1-β^{2n}) / ((1+β)(1-β^n)²)).
+    """
+
+    def __init__(self, beta: float) -> None:
+        self.beta = beta
+        self.value = math.nan
+        self.finite = 0
+        self._avg = 0.0
+        self._previous = math.nan
+        self._square = 0.0
+        self._pairs = 0
+
+    def update(self, loss: float) -> float:
+        if math.isfinite(loss):
+            if self.finite:
+                d = loss - self._previous
+                self._pairs += 1
+                self._square += max(0.01, 1 / self._pairs) * (d * d / 2 - self._square)
+            self._previous = loss
+            self.finite += 1
+            self._avg = self.beta * self._avg + (1 - self.beta) * loss
+            self.value = self._avg / (1 - self.beta**self.finite)
+        return self.value
+
+    @property
+    def sigma(self) -> float:
+        """σ, the standard deviation of a single loss (``NaN`` before two finite losses)."""
+        return math.sqrt(self._square) if self._pairs else math.nan
+
+    @property
+    def noise(self) -> float:
+        """The standard deviation of the smoothed loss (``NaN`` before two finite losses)."""
+        if not self._pairs:
+            return math.nan
+        b, n = self.beta, self.finite
+        spread = (1 - b) * (1 - b ** (2 * n)) / ((1 + b) * (1 - b**n) ** 2)
+        return math.sqrt(self._square * spread)
+
+
+class GradStats:
+    """z = (log g - m) / sqrt(v) against the running mean m and variance v of log g.
+
+    m and v are plain averages over the first ``warmup`` norms, then EMAs with weight
+    ``ema``: a = max(ema, 1/n); m += a d; v = (1 - a)(v + a d^2), d = log g - m. A missing,
+    non-finite or non-positive norm has z = NaN and leaves m and v alone.
+    """
+
+    def __init__(self, warmup: int, ema: float) -> None:
+        self.warmup = warmup
+        self.ema = ema
+        self.mean = math.nan
+        self._var = 0.0
+        self._count = 0
+
+    def update(self, grad_norm: float) -> float:
+        """Fold in one norm; return its z-score against the statistics before it."""
+        if not (math.isfinite(grad_norm) and grad_norm > 0):
+            return math.nan
+        x = math.log(grad_norm)
+        ready = self._count >= max(self.warmup, 2) and self._var > 0
+        z = (x - self.mean) / math.sqrt(self._var) if ready else math.nan
+        self._count += 1
+        if self._count == 1:
+            self.mean = x
+            return z
+        a = max(self.ema, 1 / self._count)
+        d = x - self.mean
+        self.mean += a * d
+        self._var = (1 - a) * (self._var + a * d * d)
+        return z
+
+    @property
+    def typical(self) -> float:
+        """exp(m), the typical norm (``NaN`` before the first)."""
+        return math.exp(self.mean) if math.isfinite(self.mean) else math.nan
+
+
 class Tracker:
     """Folds observations into running summaries and hands out :class:`Window` objects."""
 
@@ -118,13 +210,13 @@ class Tracker:
         self._recent = _Recent(thresholds.horizon(), 4)  # step, loss, smoothed, lr
         self._first = np.full((2, thresholds.flat_steps), np.nan)  # loss, grad norm
         self._scale: list[float] = []
-        self._avg = 0.0
-        self._finite = 0
+        self._smoother = LossSmoother(thresholds.smoothing)
+        self._start = math.nan
+        self._best = (math.inf, math.nan)  # smallest smoothed loss so far, its noise
+        self._start_noise = math.nan
         self._best_before = (math.inf, -1, math.nan)
         self._grad_z: deque[float] = deque(maxlen=thresholds.grad_patience)
-        self._grad_mean = math.nan
-        self._grad_var = 0.0
-        self._grad_count = 0
+        self._grads = GradStats(thresholds.warmup, thresholds.grad_ema)
         self._val: list[tuple[float, float, float, float]] = []
         self._val_arrays = np.empty((4, 0))
         self._last: tuple[float | None, float | None, float | None] = (None, None, None)
@@ -162,49 +254,29 @@ class Tracker:
         self._val_arrays = np.array(self._val, dtype=float).T
 
     def _train(self, step: int, loss: float, lr: float | None, grad_norm: float | None) -> None:
-        beta = self.t.smoothing
+        smoothed = self._smoother.update(loss)
         if math.isfinite(loss):
-            self._finite += 1
-            self._avg = beta * self._avg + (1 - beta) * loss
-            smoothed = self._avg / (1 - beta**self._finite)
+            if self._smoother.finite == 1:
+                self._start = smoothed
+            if smoothed < self._best[0]:
+                self._best = (smoothed, self._smoother.noise)
+            elif math.isnan(self._best[1]):
+                self._best = (self._best[0], self._smoother.noise)
+            if self._smoother.finite == max(self.t.warmup, 2):
+                self._start_noise = self._smoother.sigma
             if len(self._scale) < max(self.t.warmup, 1):
                 self._scale.append(loss)
-        else:
-            smoothed = self._recent.last(2)
         if self.count < self.t.flat_steps:
             self._first[:, self.count] = (loss, _nan(grad_norm))
         self.count += 1
         evicted = self._recent.append(step, loss, smoothed, _nan(lr))
         if evicted is not None and evicted[2] < self._best_before[0]:
             self._best_before = (evicted[2], int(evicted[0]), evicted[3])
-        self._grad(_nan(grad_norm))
+        self._grad_z.append(self._grads.update(_nan(grad_norm)))
         self._last = (loss, _opt(lr), _opt(grad_norm))
-
-    def _grad(self, grad_norm: float) -> None:
-        """z = (log g - m) / sqrt(v) against the running mean m and variance v of log g.
-
-        m and v are plain averages over the first ``warmup`` norms, then EMAs with weight
-        ``grad_ema``: a = max(grad_ema, 1/n); m += a d; v = (1 - a)(v + a d^2), d = log g - m.
-        """
-        if not (math.isfinite(grad_norm) and grad_norm > 0):
-            self._grad_z.append(math.nan)
-            return
-        x = math.log(grad_norm)
-        ready = self._grad_count >= max(self.t.warmup, 2) and self._grad_var > 0
-        z = (x - self._grad_mean) / math.sqrt(self._grad_var) if ready else math.nan
-        self._grad_z.append(z)
-        self._grad_count += 1
-        if self._grad_count == 1:
-            self._grad_mean = x
-            return
-        a = max(self.t.grad_ema, 1 / self._grad_count)
-        d = x - self._grad_mean
-        self._grad_mean += a * d
-        self._grad_var = (1 - a) * (self._grad_var + a * d * d)
 
     def _window(self, step: int, is_train: bool) -> Window:
         loss, lr, grad_norm = self._last
-        typical = math.exp(self._grad_mean) if math.isfinite(self._grad_mean) else math.nan
         seen = min(self.count, self.t.flat_steps)
         val = self._val_arrays
         return Window(
@@ -224,9 +296,12 @@ class Tracker:
             best_before_lr=self._best_before[2],
             first_losses=self._first[0, :seen].copy(),
             first_grad_norms=self._first[1, :seen].copy(),
+            start_loss=self._start,
+            best_noise=self._best[1],
+            start_noise=self._start_noise,
             loss_scale=float(np.mean(self._scale)) if self._scale else math.nan,
             grad_z=np.array(self._grad_z, dtype=float),
-            grad_typical=typical,
+            grad_typical=self._grads.typical,
             val_steps=val[0].astype(np.int64),
             val_losses=val[1].copy(),
             val_metrics=val[2].copy(),

@@ -1,0 +1,146 @@
+"""The offline doctor (``diagnose``, on whole arrays) gives the streaming doctor's findings."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from lrkit.doctor import Doctor, DoctorWarning, diagnose
+from lrkit.trainlog import TrainingLog
+
+RUNS = Path(__file__).parents[1] / "benchmarks" / "results" / "doctor_quality_runs.jsonl"
+#: small windows and cooldowns, so that short logs reach every rule and report it again
+SMALL = {
+    "spike_window": 16,
+    "osc_window": 48,
+    "plateau_patience": 60,
+    "flat_steps": 40,
+    "cooldown": 10,
+    "grad_settle": 30,
+}
+
+
+def stream(rows: list[dict[str, float]], unit: str, **thresholds: Any) -> list[dict[str, Any]]:
+    doctor = Doctor(unit=unit, verbose=False, **thresholds)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DoctorWarning)
+        for row in rows:
+            values = {k: v for k, v in row.items() if k not in ("step", "loss")}
+            doctor.observe(int(row["step"]), row.get("loss"), **values)
+    return [found.to_dict() for found in doctor.findings]
+
+
+def offline(rows: list[dict[str, float]], unit: str, **thresholds: Any) -> list[dict[str, Any]]:
+    log = TrainingLog.from_rows(rows, unit=unit)
+    return [found.to_dict() for found in diagnose(log, **thresholds).findings]
+
+
+def generated(shape: str, seed: int, n: int = 1200) -> list[dict[str, float]]:
+    """A log of ``n`` steps: a noisy fall, then what ``shape`` says."""
+    rng = np.random.default_rng(seed)
+    step = np.arange(n)
+    loss = 2.0 * np.exp(-step / (n / 6)) + 0.1
+    lr = np.full(n, 1e-3)
+    grad = np.exp(rng.normal(0, 0.3, n))
+    if shape == "raised":
+        lr[n // 2 :] *= 50
+        loss[n // 2 :] += 0.01 * (step[n // 2 :] - n // 2)
+        grad[n // 2 :] *= 20
+    elif shape == "flat":
+        loss = np.full(n, 2.3)
+    elif shape == "oscillating":
+        loss = loss + 0.5 * ((step // 8) % 2)
+    elif shape == "near_zero":
+        loss = 0.87 * np.exp(-step / 150) + 1e-4
+    elif shape == "negative":
+        loss = loss - 3.0
+    loss = loss * np.exp(rng.normal(0, 0.2, n)) if shape != "negative" else loss
+    loss = loss + (rng.normal(0, 0.05, n) if shape == "negative" else 0)
+    rows: list[dict[str, float]] = []
+    for i in range(n):
+        row: dict[str, float] = {"step": i, "loss": float(loss[i])}
+        if shape != "no_lr":
+            row["lr"] = float(lr[i])
+        if shape not in ("no_grad", "no_lr"):
+            row["grad_norm"] = float(grad[i])
+        if shape == "nan" and i in (300, 301, 700):
+            row["loss"] = math.nan if i != 700 else math.inf
+        if i % 25 == 24:
+            row["val_loss"] = float(loss[i] * (1 + 0.002 * max(i - n / 3, 0)))
+            row["val_metric"] = float(rng.uniform())
+        rows.append(row)
+    if shape == "validation_rows":  # validations on their own rows, between training rows
+        rows = [
+            part
+            for row in rows
+            for part in (
+                [{k: v for k, v in row.items() if not k.startswith("val_")}]
+                + (
+                    [{"step": row["step"] + 0.5, "val_loss": row["val_loss"]}]
+                    if "val_loss" in row
+                    else []
+                )
+            )
+        ]
+        rows = [{**r, "step": r["step"] * 2} for r in rows]
+    return rows
+
+
+SHAPES = [
+    "healthy",
+    "raised",
+    "flat",
+    "oscillating",
+    "near_zero",
+    "negative",
+    "nan",
+    "no_grad",
+    "no_lr",
+    "validation_rows",
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("thresholds", [{}, SMALL], ids=["defaults", "small"])
+def test_generated_logs_give_the_same_findings(shape: str, thresholds: dict[str, Any]) -> None:
+    for seed in range(3):
+        rows = generated(shape, seed)
+        expected = stream(rows, "step", **thresholds)
+        assert offline(rows, "step", **thresholds) == expected
+    assert expected or shape in ("healthy", "no_grad", "negative", "near_zero", "no_lr")
+
+
+def test_epoch_logs_give_the_same_findings() -> None:
+    rng = np.random.default_rng(5)
+    for shape in ("healthy", "flat", "oscillating"):
+        rows = generated(shape, 7, n=60)
+        for row in rows:
+            row["val_loss"] = float(row["loss"] * rng.uniform(0.9, 1.6))
+        assert offline(rows, "epoch") == stream(rows, "epoch")
+
+
+def _labelled_sample() -> list[dict[str, Any]]:
+    with RUNS.open() as handle:
+        runs = [json.loads(line) for line in handle]
+    return runs[::9]
+
+
+@pytest.mark.parametrize("thresholds", [{}, SMALL], ids=["defaults", "small"])
+def test_labelled_training_runs_give_the_same_findings(thresholds: dict[str, Any]) -> None:
+    found = 0
+    for run in _labelled_sample():
+        rows = [{k: float(v) for k, v in row.items()} for row in run["rows"]]
+        expected = stream(rows, "step", **thresholds)
+        assert offline(rows, "step", **thresholds) == expected, run["key"]
+        found += len(expected)
+    assert found > 20  # the sample reaches the rules
+
+
+def test_the_sample_covers_every_kind_of_run() -> None:
+    assert {run["label"] for run in _labelled_sample()} >= {"healthy", "raised", "nan", "too_low"}
