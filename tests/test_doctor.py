@@ -212,3 +212,20 @@ def test_diagnose_replays_a_history_with_its_unit() -> None:
     assert diagnosis.unit == "epoch"
     assert [(f.kind, f.step) for f in diagnosis.findings] == [("lr_too_low", 3)]
     assert "over the first 4 epochs" in diagnosis.findings[0].message
+
+
+def test_a_long_line_is_thinned_for_the_plot_keeping_its_extremes() -> None:
+    import numpy as np
+
+    from lrkit.doctor.plot import _thin
+
+    x = np.arange(10_000)
+    y = np.sin(x / 100.0)
+    y[1234], y[777], y[5000] = 50.0, -9.0, math.nan
+    xs, ys = _thin(x, y, bins=100)
+    assert xs.size <= 200 and np.all(np.diff(xs) > 0)
+    assert (xs[np.argmax(ys)], ys.max()) == (1234, 50.0)
+    assert (xs[np.argmin(ys)], ys.min()) == (777, -9.0)
+    assert np.array_equal(ys, y[xs])
+    short = _thin(x[:150], y[:150], bins=100)
+    assert short[0].size == 150

@@ -41,6 +41,23 @@ def _groups(findings: Sequence[Finding], gap: float) -> list[tuple[int, list[Fin
     return groups
 
 
+def _thin(x: np.ndarray, y: np.ndarray, bins: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``2 x bins`` points of a line: in each of ``bins`` runs of equal length, its
+    lowest and its highest point (in order), so that every spike and dip still shows."""
+    if x.size <= 2 * bins:
+        return x, y
+    size = -(-x.size // bins)
+    padded = np.full(bins * size, np.nan)
+    padded[: y.size] = y
+    grid = padded.reshape(bins, size)
+    start = np.arange(bins) * size
+    low = start + np.argmin(np.where(np.isnan(grid), np.inf, grid), axis=1)
+    high = start + np.argmax(np.where(np.isnan(grid), -np.inf, grid), axis=1)
+    keep = np.unique(np.concatenate((low, high)))
+    keep = keep[keep < y.size]
+    return x[keep], y[keep]
+
+
 def plot_diagnosis(
     history: History | TrainingLog,
     findings: Sequence[Finding] = (),
@@ -73,10 +90,10 @@ def plot_diagnosis(
     if "loss" in columns:
         loss = history.column("loss")
         train = np.isfinite(loss)
-        loss_ax.plot(steps[train], loss[train], color="0.7", linewidth=0.8, label="loss")
+        loss_ax.plot(*_thin(steps[train], loss[train]), color="0.7", linewidth=0.8, label="loss")
         if smoothing > 0:
             smooth = _smooth(loss, smoothing)
-            loss_ax.plot(steps, smooth, color="C0", linewidth=1.8, label="smoothed loss")
+            loss_ax.plot(*_thin(steps, smooth), color="C0", linewidth=1.8, label="smoothed loss")
         positive = bool(np.all(loss[train] > 0)) if train.any() else False
     else:
         positive = False
@@ -91,7 +108,8 @@ def plot_diagnosis(
     for name, ax in zip(panels[1:], axes[1:], strict=True):
         values = history.column(name)
         has = np.isfinite(values)
-        ax.plot(steps[has], values[has], color="C1" if name == "lr" else "C4", linewidth=1.2)
+        color = "C1" if name == "lr" else "C4"
+        ax.plot(*_thin(steps[has], values[has]), color=color, linewidth=1.2)
         if has.any() and np.all(values[has] > 0):
             ax.set_yscale("log")
         ax.set_ylabel("learning rate" if name == "lr" else "gradient norm")

@@ -1,0 +1,244 @@
+"""The labelled training runs the doctor is judged on: how each was made is its label.
+
+Every built-in task is trained with Adam and with SGD + momentum, starting from the rate with
+the best mean score in the grid of ``suggestion_quality.py`` (``best``), in ten ways:
+
+| label | how the run is made | event (step) |
+| --- | --- | --- |
+| ``healthy`` | ``best`` | none |
+| ``healthy_low`` | ``0.3 x best`` | none |
+| ``healthy_high`` | ``3 x best`` | none |
+| ``warmup`` | linear warm-up from ``best / 100`` to ``3 x best`` over 100 steps | none |
+| ``too_high`` | ``f x best`` from the start, ``f`` in [30, 300] | 0 |
+| ``too_low`` | ``f x best``, ``f`` in [1e-4, 1e-3] | 0 |
+| ``raised`` | ``best``, then multiplied by ``f`` in [10, 100] at step 500 | 500 |
+| ``nan`` | ``best``; one weight of the first layer becomes NaN at step 500 | 500 |
+| ``oscillating`` | ``best`` for 300 steps, then 32 at ``5 x best``, 32 at ``best / 5``, ... | 300 |
+| ``overfitting`` | ``best`` on 64 training examples | none (judged by the rule) |
+
+Factors ``f`` are drawn log-uniformly from a generator seeded by the run. Each run lasts
+:data:`STEPS` optimizer steps (``raised`` and ``nan`` stop 100 steps after their event) and is
+validated every :data:`VAL_EVERY` steps. A run is recorded as a log would be: per step the
+rate, loss and global gradient norm (before the update), per validation ``val_loss`` and
+``val_metric``; numbers are kept to 6 significant digits.
+
+Split, fixed by rule: seed 0 runs are design runs (thresholds are tuned on them), seed 1 runs
+are test runs (only reported).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results"
+CACHE = RESULTS / "doctor_quality_runs.jsonl"
+TASKS = ("digits-cnn", "series-cnn-lstm", "tabular-mlp", "friedman-regression", "motif-gru")
+OPTIMIZERS = ("adam", "momentum")
+LABELS = (
+    "healthy",
+    "healthy_low",
+    "healthy_high",
+    "warmup",
+    "too_high",
+    "too_low",
+    "raised",
+    "nan",
+    "oscillating",
+    "overfitting",
+)
+SEEDS = {"design": 0, "test": 1}
+STEPS = 1000
+VAL_EVERY = 25
+EVENT = {"too_high": 0, "too_low": 0, "raised": 500, "nan": 500, "oscillating": 300}
+SMALL_TRAIN = 64
+
+
+def best_rates(path: Path = RESULTS / "suggestion_quality_runs.jsonl") -> dict[str, float]:
+    """``task|optimizer`` -> the grid rate with the best mean score over the seeds."""
+    scores: dict[tuple[str, str, float], list[float]] = {}
+    with path.open() as handle:
+        for line in handle:
+            record = json.loads(line)
+            if record.get("kind") == "grid":
+                where = (record["task"], record["optimizer"], record["lr"])
+                scores.setdefault(where, []).append(record["score"])
+    best: dict[str, tuple[float, float]] = {}
+    for (task, optimizer, lr), values in scores.items():
+        mean = float(np.mean(values))
+        name = f"{task}|{optimizer}"
+        if name not in best or mean > best[name][0]:
+            best[name] = (mean, lr)
+    return {name: lr for name, (_, lr) in best.items()}
+
+
+def jobs() -> list[dict[str, Any]]:
+    """Every run to make, in a fixed order."""
+    rates = best_rates()
+    out = []
+    for split, seed in SEEDS.items():
+        for task in TASKS:
+            for optimizer in OPTIMIZERS:
+                for label in LABELS:
+                    out.append(
+                        {
+                            "key": f"{task}|{optimizer}|{label}|{seed}",
+                            "task": task,
+                            "optimizer": optimizer,
+                            "label": label,
+                            "seed": seed,
+                            "split": split,
+                            "best_lr": rates[f"{task}|{optimizer}"],
+                        }
+                    )
+    return out
+
+
+def _factor(job: dict[str, Any], low: float, high: float) -> float:
+    digest = sum(ord(c) * (i + 1) for i, c in enumerate(job["key"]))
+    rng = np.random.default_rng(digest)
+    return float(10 ** rng.uniform(math.log10(low), math.log10(high)))
+
+
+def schedule(job: dict[str, Any]) -> tuple[Any, float]:
+    """(step -> rate, the factor drawn for this run or 1)."""
+    best, label = job["best_lr"], job["label"]
+    factor = 1.0
+    if label == "too_high":
+        factor = _factor(job, 30, 300)
+    elif label == "too_low":
+        factor = _factor(job, 1e-4, 1e-3)
+    elif label == "raised":
+        factor = _factor(job, 10, 100)
+    scale = {"healthy_low": 0.3, "healthy_high": 3.0, "too_high": factor, "too_low": factor}
+
+    def rate(step: int) -> float:
+        if label == "warmup":
+            return best / 100 + (3 * best - best / 100) * min(step / 100, 1.0)
+        if label == "raised" and step >= EVENT["raised"]:
+            return best * factor
+        if label == "oscillating" and step >= EVENT["oscillating"]:
+            high = (step - EVENT["oscillating"]) // 32 % 2 == 0
+            return best * (5.0 if high else 0.2)
+        return best * scale.get(label, 1.0)
+
+    return rate, factor
+
+
+def _small(loader: Any, seed: int) -> Any:
+    import torch
+    from torch.utils.data import DataLoader, Subset
+
+    generator = torch.Generator().manual_seed(seed)
+    picked = torch.randperm(len(loader.dataset), generator=generator)[:SMALL_TRAIN].tolist()
+    return DataLoader(
+        Subset(loader.dataset, picked),
+        batch_size=16,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+
+def _poison(model: Any) -> None:
+    """One weight of the first layer becomes NaN."""
+    import torch
+
+    with torch.no_grad():
+        next(model.parameters()).view(-1)[0] = math.nan
+
+
+def _round(value: float) -> float | str:
+    if math.isfinite(value):
+        return float(f"{value:.6g}")
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
+def train(job: dict[str, Any]) -> dict[str, Any]:
+    """Make one run; return its record (the job, the factor and the logged rows)."""
+    import torch
+
+    from lrkit import tasks
+
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    task = tasks.get(job["task"], seed=job["seed"])
+    loader = _small(task.train_loader, job["seed"]) if job["label"] == "overfitting" else None
+    loader = loader or task.train_loader
+    rate, factor = schedule(job)
+    optimizer = task.make_optimizer(job["optimizer"], rate(0))
+    event = EVENT.get(job["label"])
+    last = event + 100 if job["label"] in ("raised", "nan") else STEPS
+    rows: list[dict[str, Any]] = []
+    step = 0
+    while step < last:
+        task.model.train()
+        for inputs, targets in loader:
+            lr = rate(step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            if job["label"] == "nan" and step == event:
+                _poison(task.model)
+            optimizer.zero_grad()
+            loss = task.loss_fn(task.model(inputs), targets)
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(task.model.parameters(), math.inf)
+            optimizer.step()
+            row = {"step": step, "lr": lr, "loss": float(loss.detach()), "grad_norm": float(norm)}
+            step += 1
+            if step % VAL_EVERY == 0:
+                scores = task.evaluate()
+                row["val_loss"] = scores["loss"]
+                row["val_metric"] = scores[task.metric_name]
+            rows.append({k: v if k == "step" else _round(v) for k, v in row.items()})
+            if step >= last:
+                break
+    return {
+        **job,
+        "factor": factor,
+        "event": event,
+        "metric": task.metric_name,
+        "seconds": round(time.perf_counter() - started, 2),
+        "rows": rows,
+    }
+
+
+def load(cache: Path = CACHE) -> dict[str, dict[str, Any]]:
+    """The cached runs by key (a last line cut short by an interrupted run is dropped)."""
+    done: dict[str, dict[str, Any]] = {}
+    if not cache.exists():
+        return done
+    data = cache.read_bytes()
+    if data and not data.endswith(b"\n"):
+        data = data[: data.rfind(b"\n") + 1]
+        os.truncate(cache, len(data))
+    for line in data.decode().splitlines():
+        if line.strip():
+            record = json.loads(line)
+            done[record["key"]] = record
+    return done
+
+
+def make_runs(cache: Path = CACHE) -> dict[str, dict[str, Any]]:
+    """Make every run not yet in ``cache`` (appended as each finishes); return all by key."""
+    done = load(cache)
+    todo = [job for job in jobs() if job["key"] not in done]
+    print(f"{len(done)} runs cached, {len(todo)} to make", flush=True)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with cache.open("a") as out:
+        for i, job in enumerate(todo, 1):
+            record = train(job)
+            done[record["key"]] = record
+            out.write(json.dumps(record) + "\n")
+            out.flush()
+            print(f"  {i}/{len(todo)} {job['key']} {record['seconds']} s", flush=True)
+    return done
+
+
+if __name__ == "__main__":
+    make_runs()
