@@ -1,5 +1,6 @@
 """lrkit.torch.fit and lrkit auto: history shape, the schedule applied, state after training."""
 
+import importlib
 import itertools
 import json
 import math
@@ -14,7 +15,6 @@ from lrkit.auto import (
     overhead_budget,
     policy_schedule,
     probe_budget,
-    probed_rate,
     sweep_budget,
 )
 from lrkit.cli import main
@@ -67,18 +67,28 @@ def fell_to(*scores: float) -> list[list[float]]:
     return [[3.0] * 3 + [score] * 7 for score in scores]
 
 
-def test_wsd_holds_the_probes_hold_rate_and_the_others_build_on_its_suggestion():
+@pytest.mark.parametrize("policy", ["wsd", "one_cycle", "cosine", "constant"])
+def test_fit_builds_every_rate_policy_on_the_probes_suggestion(policy, monkeypatch):
+    from lrkit import tasks
+
+    fit_module = importlib.import_module("lrkit.torch.fit")
+    # the bold candidate won: suggestion 0.3 / 1.5 = 0.2, while .hold would be 0.3
     bold_won = ProbeResult(lrs=[0.3, 0.05], losses=fell_to(1.0, 2.0), steps=10)
-    assert bold_won.best == 0.3 and bold_won.suggestion == pytest.approx(0.2)
-    assert probed_rate(bold_won, "wsd") == 0.3
-    for policy in ("one_cycle", "cosine", "constant"):
-        assert probed_rate(bold_won, policy) == pytest.approx(0.2)
-    # the safe rate won, but the bold one made most of its fall: wsd holds it
-    bold_close = ProbeResult(lrs=[0.3, 0.05], losses=fell_to(1.2, 1.0), steps=10)
-    assert probed_rate(bold_close, "wsd") == 0.3
-    assert probed_rate(bold_close, "one_cycle") == bold_close.best == 0.05
-    safe_won = ProbeResult(lrs=[0.3, 0.05], losses=fell_to(2.0, 1.0), steps=10)
-    assert probed_rate(safe_won, "wsd") == probed_rate(safe_won, "one_cycle") == 0.05
+    assert bold_won.suggestion == pytest.approx(0.2) and bold_won.hold == 0.3
+    monkeypatch.setattr(fit_module, "probe_lr", lambda *args, **kwargs: bold_won)
+    task = tasks.get("tabular-mlp", seed=0)
+    history = fit(
+        task.model,
+        task.make_optimizer("adam"),
+        task.loss_fn,
+        task.train_loader,
+        1,
+        range_test=bowl_result(),
+        policy=policy,
+        guard=False,
+        progress=False,
+    )
+    assert history.plan["lr"] == pytest.approx(0.2)
 
 
 def test_unknown_policy_and_bad_rate_are_named():
@@ -207,11 +217,11 @@ def test_auto_command_writes_everything(tmp_path, capsys):
     probed = ProbeResult.from_dict(summary["probe"])
     found = RangeTestResult.from_dict(summary["range_test"])
     assert probed.lrs == pytest.approx(probe_candidates(found))
-    assert summary["lr"] == probed.hold  # wsd holds the probe's hold rate
-    assert f"wsd builds on {probed.hold:.3g}" in printed
+    assert summary["lr"] == probed.suggestion  # wsd holds the probe's suggestion
+    assert f"wsd builds on {probed.suggestion:.3g}" in printed
     assert summary["policy"] == "wsd"  # the default: it holds the probed rate
     assert summary["rollbacks"] == []  # a healthy run: the guard stays silent
-    assert summary["peak_lr"] == pytest.approx(probed.hold)
+    assert summary["peak_lr"] == pytest.approx(probed.suggestion)
     assert main(["auto", "--task", "tabular-mlp", "--out", str(out), "--no-progress"]) == 2
 
 
@@ -331,7 +341,7 @@ def test_fit_decides_within_its_overhead_budget(epochs):
     assert plan["overhead_steps"] == found.steps_run + probed.steps * len(probed.lrs)
     assert plan["overhead_steps"] <= overhead_budget(total)
     assert found.settings["num_steps"] == sweep_budget(total)[0]
-    assert plan["lr"] == probed.hold == pytest.approx(history.column("lr").max())
+    assert plan["lr"] == probed.suggestion == pytest.approx(history.column("lr").max())
     # a sweep the caller chose is not cut to the budget
     chosen = fit(
         task.model,

@@ -1,7 +1,7 @@
 """From a range test to a schedule: the policies ``lrkit.torch.fit`` and ``lrkit auto`` train with.
 
 ``policy_schedule(result, policy, total_steps, steps_per_epoch, lr=None)`` builds the schedule
-around ``lr*`` — ``lr`` when given (``lrkit.torch.fit`` passes ``probed_rate(probe, policy)``,
+around ``lr*`` — ``lr`` when given (``lrkit.torch.fit`` passes the probe's ``suggestion``,
 see :mod:`lrkit.probe`), else ``result.suggestion`` — and the curve's cyclical bounds
 ``(base_lr, max_lr) = result.clr_bounds()``:
 
@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 
 from lrkit import schedules
-from lrkit.probe import PROBE_DIVISORS, ProbeResult, probe_steps
+from lrkit.probe import PROBE_DIVISORS, probe_steps
 from lrkit.rangetest import RangeTestResult
 from lrkit.schedules import Schedule
 from lrkit.sweep import check_count
@@ -45,8 +45,6 @@ DECAY_FRACTION = 0.2
 ONE_CYCLE_PEAK = 2.0
 #: The policies built around ``lr*`` (the others read only the cyclical bounds).
 RATE_POLICIES = ("wsd", "one_cycle", "cosine", "constant")
-#: The policies that hold the probed rate and then decay: built on the probe's ``hold``.
-HOLD_POLICIES = ("wsd",)
 #: Runs of at least this many steps spend at most half of their length deciding the rate.
 LONG_RUN = 300
 #: The first sweep of ``fit``'s range test takes at most this many steps.
@@ -75,14 +73,6 @@ def probe_budget(total_steps: int, range_steps: int) -> int:
     or what the budget leaves, split between the candidates (at least 1)."""
     left = overhead_budget(total_steps) - range_steps
     return max(1, min(probe_steps(total_steps), left // len(PROBE_DIVISORS)))
-
-
-def probed_rate(probed: ProbeResult, policy: str) -> float:
-    """``lr*`` for ``policy`` from a probe: for ``wsd``, the rate to hold before its final
-    decay (``probed.hold``: the boldest candidate that made most of the largest fall; the
-    decay and ``fit``'s divergence guard cover the late divergence that the step-back guards
-    a constant rate against); the suggestion (a step below a bold winner) for the others."""
-    return probed.hold if policy in HOLD_POLICIES else probed.suggestion
 
 
 def policy_schedule(

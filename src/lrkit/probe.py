@@ -28,11 +28,12 @@ diverged late in training. So when the highest candidate wins, the constant rate
 (:attr:`ProbeResult.suggestion`) is a step below it, ``best / STEP_BACK``; for lrkit's pair,
 ``lr_low / 3``.
 
-A run that ends in a decay (``wsd``) asks a third question: which rate to *hold* before the
-decay (:attr:`ProbeResult.hold`). The decay takes away most of the noise floor a constant
-rate settles on, so the constant-rate score overstates what a higher rate costs; a rate that
-stalls or diverges, though, falls far less, not a little. So the rate held is the highest
-candidate that made at least :data:`HOLD_FRACTION` of the largest fall from the starting loss:
+A bolder reading for a run that ends in a decay is :attr:`ProbeResult.hold`. The decay takes
+away most of the noise floor a constant rate settles on, so the constant-rate score
+overstates what a higher rate costs; a rate that stalls or diverges, though, falls far less,
+not a little. So ``hold`` is the highest candidate that made at least :data:`HOLD_FRACTION`
+of the largest fall from the starting loss (``fit``'s ``wsd`` builds on the
+:attr:`~ProbeResult.suggestion` instead; ``benchmarks/suite_quality.py`` compares the two):
 
     fall_i = L0 − score_i,     hold = max{ lr_i : fall_i ≥ HOLD_FRACTION · max_j fall_j }
 

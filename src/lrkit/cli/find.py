@@ -8,7 +8,6 @@ import math
 from typing import Any
 
 from lrkit._files import write_text
-from lrkit.auto import probed_rate
 from lrkit.cli.output import (
     add_out_arguments,
     add_task_arguments,
@@ -17,7 +16,7 @@ from lrkit.cli.output import (
     number,
     prepare_out_dir,
 )
-from lrkit.probe import HOLD_FRACTION, ProbeResult, probe_steps
+from lrkit.probe import ProbeResult, probe_steps
 from lrkit.rangetest import FALLBACK, FALLBACK_DECADES
 from lrkit.suggest import Suggestion
 
@@ -109,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
 
 def print_probe(probed: ProbeResult, policy: str | None = None) -> None:
     """The candidates, their scores and the winner, as a table, then the rate to train at:
-    for ``policy`` (``lrkit auto``), or as a constant rate and with ``wsd`` (``lrkit find``)."""
+    for ``policy`` (``lrkit auto``), or as the rate to train at (``lrkit find``)."""
     from rich.table import Table
 
     table = Table(title=f"Probe: {probed.steps} steps per candidate")
@@ -129,14 +128,11 @@ def print_probe(probed: ProbeResult, policy: str | None = None) -> None:
         return
     console().print(f"probe: {probed.verdict}")
     if policy is not None:
-        console().print(f"{policy} builds on {probed_rate(probed, policy):.3g}")
+        console().print(f"{policy} builds on {probed.suggestion:.3g}")
         return
     suggestion = probed.suggestion
     why = " (a step below the bold winner)" if suggestion != best else ""
-    console().print(f"train at {suggestion:.3g} at a constant rate{why}")
-    hold = probed.hold
-    bolder = f" (bolder than the winner: it made {HOLD_FRACTION:.0%} of the largest fall)"
-    console().print(f"wsd (lrkit auto, fit) holds {hold:.3g}{bolder if hold != best else ''}")
+    console().print(f"train at {suggestion:.3g}{why}; lrkit auto and fit build on it too")
 
 
 def _print_summary(result: Any) -> None:

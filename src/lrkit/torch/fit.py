@@ -13,7 +13,6 @@ from lrkit.auto import (
     RATE_POLICIES,
     policy_schedule,
     probe_budget,
-    probed_rate,
     sweep_budget,
 )
 from lrkit.guard import DivergenceGuard
@@ -66,10 +65,10 @@ def fit(
 
     The policies built around one rate (``wsd``, the default, ``one_cycle``, ``cosine``,
     ``constant``) use ``lr`` when given; otherwise, with ``probe`` (the default), the rate
-    :func:`lrkit.auto.probed_rate` takes from :func:`~lrkit.torch.probe_lr` after probing the
-    range test's two candidates for a third of the run's steps each (compared on training
-    loss, so ``val_loader`` stays unseen): the rate to hold (``.hold``) for ``wsd``, the
-    suggestion for the others; without the probe, the range test's suggestion. The range test
+    :func:`~lrkit.torch.probe_lr` suggests after probing the range test's two candidates for a
+    third of the run's steps each (compared on training loss, so ``val_loader`` stays unseen;
+    ``.suggestion``: the winner, a step below it when the bold one won); without the probe,
+    the range test's suggestion. The range test
     and the probe together take at most :func:`lrkit.auto.overhead_budget` steps (half a run
     of 300 steps or more, at most the run itself for a shorter one) unless ``find_kwargs``
     sets the sweep's ``num_steps``/``max_steps``. The schedule
@@ -159,7 +158,7 @@ def fit(
             progress=progress,
             **precision,
         )
-        lr = probed_rate(probed, policy)
+        lr = probed.suggestion
     if lr is None:
         lr = range_test.suggestion
     schedule = policy_schedule(range_test, policy, total_steps, steps_per_epoch, lr=lr)
