@@ -6,12 +6,12 @@ policy below from that seed's range test and probe, on ``--orders`` data orders 
 benchmark's own: the task's initial weights stay, the loader's shuffling and torch's random
 state are reseeded with ``1000 · seed + order``. Regret is against the same grid as there.
 
-- ``wsd@hold+guard``: ``wsd`` at the probe's hold rate (the boldest candidate scoring within
-  1.5× of the best, :attr:`lrkit.probe.ProbeResult.hold`), with the divergence guard (the
-  default);
-- ``wsd@best+guard``: ``wsd`` at the probe's winner, with the guard (the default before);
+- ``wsd@hold+guard``: ``wsd`` at the probe's hold rate
+  (:attr:`lrkit.probe.ProbeResult.hold`), with the divergence guard;
+- ``wsd@best+guard``: ``wsd`` at the probe's winner, with the guard;
 - ``wsd@best``: the same without the guard;
-- ``wsd@suggestion+guard``: ``wsd`` at the probe's suggestion (a step below a bold winner);
+- ``wsd@suggestion+guard``: ``wsd`` at the probe's suggestion (a step below a bold winner),
+  with the guard: ``fit``'s default, chosen on ``suite_quality.py``'s design split;
 - ``one_cycle@suggestion``: one-cycle peaking at 2 × the suggestion, no guard.
 
     python benchmarks/auto_policies.py            # about 15 minutes on 2 cores
