@@ -35,7 +35,7 @@ def test_find_can_probe_the_candidates(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "Probe" in printed and "won" in printed
     assert f"train at {probed.suggestion:.3g}" in printed
-    assert "lrkit auto and fit build on it too" in " ".join(printed.split())  # lines wrap
+    assert "fit and lrkit auto use it" in " ".join(printed.split())  # lines wrap
     assert main([*argv, "--epochs", "0", "--out", str(tmp_path / "x"), "--no-progress"]) == 2
 
 
@@ -49,7 +49,7 @@ def test_the_probe_table_says_when_the_bold_winner_is_stepped_back(capsys):
     safe = [[2.3] * 3 + [0.9] * 7, [2.3] * 3 + [0.47] * 7]
     print_probe(ProbeResult(lrs=[0.03, 0.004], losses=safe, steps=10))
     printed = " ".join(capsys.readouterr().out.split())
-    assert "train at 0.004; lrkit auto and fit build on it too" in printed
+    assert "train at 0.004; fit and lrkit auto use it" in printed
 
 
 def test_find_refuses_to_overwrite_results(tmp_path, capsys):

@@ -132,7 +132,7 @@ def print_probe(probed: ProbeResult, policy: str | None = None) -> None:
         return
     suggestion = probed.suggestion
     why = " (a step below the bold winner)" if suggestion != best else ""
-    console().print(f"train at {suggestion:.3g}{why}; lrkit auto and fit build on it too")
+    console().print(f"train at {suggestion:.3g}{why}; fit and lrkit auto use it")
 
 
 def _print_summary(result: Any) -> None:
