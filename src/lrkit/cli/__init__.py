@@ -1,8 +1,9 @@
 """The ``lrkit`` command line: one sub-command per module in this package.
 
 User mistakes (bad arguments, bad files) print one line on stderr and exit with status 2; a
-system that cannot do what was asked (a full or read-only disk) prints one line and exits
-with status 1. ``lrkit --debug COMMAND ...`` shows the traceback of either instead.
+system that cannot do what was asked (a full or read-only disk, an optional package that is
+not installed: the line names the extra to install) prints one line and exits with status 1.
+``lrkit --debug COMMAND ...`` shows the traceback of either instead.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import sys
 from collections.abc import Sequence
 
 from lrkit import __version__
+from lrkit._optional import missing_extra
 
 #: Sub-command modules; each defines ``register(subparsers)`` which sets ``run=``.
 COMMANDS = ("find", "auto", "search", "doctor", "schedule", "compare", "report")
 
 USAGE_ERROR = 2
-#: The system failed what was asked (a full or read-only disk): exit status 1.
+#: The system failed what was asked (a full or read-only disk, a missing package): exit status 1.
 SYSTEM_ERROR = 1
 
 
@@ -67,6 +69,9 @@ def _expected(exc: Exception) -> tuple[str, int] | None:
     user_mistakes = (UsageError, ValueError, TypeError, ArithmeticError)
     if isinstance(exc, (*user_mistakes, FileExistsError, FileNotFoundError)):
         return str(exc), USAGE_ERROR
+    if isinstance(exc, ImportError):
+        missing = missing_extra(exc)
+        return (missing, SYSTEM_ERROR) if missing is not None else None
     if isinstance(exc, sqlite3.DatabaseError):
         return f"not a readable lrkit database ({exc})", USAGE_ERROR
     if isinstance(exc, OSError):  # a full or read-only disk, a missing permission
