@@ -164,3 +164,121 @@ def test_an_interrupted_trial_is_requeued_with_its_point_and_no_owner(tmp_path: 
     assert result.counts() == {"fail": 1, "complete": 2, "done": 2}
     assert sorted(t.params["lr"] for t in result.complete) == pytest.approx([1e-3, 1e-1])
     assert result.trials[failed[0].number].retried_as == copy.number
+
+
+def interruptible(trial: search.SearchTrial) -> float:
+    """``search_objectives.peak``, interrupted at trial 3 while ``LRKIT_TEST_INTERRUPT`` is set."""
+    if trial.number == 3 and os.environ.get("LRKIT_TEST_INTERRUPT"):
+        raise KeyboardInterrupt
+    return search_objectives.peak(trial)
+
+
+def _journal_with_finished_trials(tmp_path: Path) -> tuple[Path, dict]:  # type: ignore[type-arg]
+    """A journal of a 5-trial sweep interrupted after 3 trials; returns it and the settings."""
+    journal = tmp_path / "search.journal"
+    kwargs = {
+        "space": {"lr": (1e-4, 1.0)}, "sampler": "log", "n_trials": 5,
+        "storage": str(journal), "study_name": "torn", "progress": False,
+    }  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setenv("LRKIT_TEST_INTERRUPT", "1")
+        search.run(interruptible, **kwargs)  # type: ignore[arg-type]
+    return journal, kwargs
+
+
+def test_a_torn_last_record_is_cut_with_a_backup_and_the_search_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    journal, kwargs = _journal_with_finished_trials(tmp_path)
+    before = search.load_results(str(journal), "torn")
+    assert before.counts()["complete"] == 3
+    whole = journal.read_bytes()
+    record = whole[whole.rstrip(b"\n").rfind(b"\n") + 1 :]
+    torn = whole + record[: len(record) // 2]  # the next record half written
+    journal.write_bytes(torn)
+    capsys.readouterr()
+
+    result = search.run(interruptible, **kwargs)  # type: ignore[arg-type]
+    err = capsys.readouterr().err
+    (backup,) = tmp_path.glob("search.journal.torn-*")
+    assert backup.read_bytes() == torn
+    assert err == (
+        f"lrkit: {journal}: cut a torn last record ({len(record) // 2} bytes, left by a full "
+        f"disk or a process killed mid-write); the original is kept as {backup}\n"
+    )
+    assert journal.read_bytes().startswith(whole)
+    assert result.counts() == {"complete": 5, "fail": 1, "done": 5}
+    kept = {t.number: t.score for t in before.complete}
+    assert {t.number: t.score for t in result.complete if t.number in kept} == kept
+    search.load_results(str(journal), "torn")
+    assert len(list(tmp_path.glob("search.journal.torn-*"))) == 1  # nothing more to cut
+
+
+def test_a_backup_never_overwrites_and_is_copied_without_hard_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lrkit.search import journal as journals
+    from lrkit.search.storage import open_storage
+
+    path, _ = _journal_with_finished_trials(tmp_path)
+    torn = path.read_bytes() + b'{"op_code":6,"worker_id":"w","tri'
+    path.write_bytes(torn)
+    taken = tmp_path / "search.journal.torn-STAMP"
+    taken.write_text("someone else's file")
+    monkeypatch.setattr(journals.time, "strftime", lambda *_: "STAMP")
+
+    def no_links(*_: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(journals.os, "link", no_links)
+    open_storage(str(path))
+    assert taken.read_text() == "someone else's file"
+    assert (tmp_path / "search.journal.torn-STAMP-1").read_bytes() == torn
+    assert path.read_bytes() == torn[: -len(b'{"op_code":6,"worker_id":"w","tri')]
+    assert "cut a torn last record (33 bytes" in capsys.readouterr().err
+
+
+def test_a_damaged_record_before_the_last_is_refused_naming_its_line(tmp_path: Path) -> None:
+    from lrkit.search.storage import open_storage
+
+    path, _ = _journal_with_finished_trials(tmp_path)
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2][:40] + b"\n"
+    damaged = b"".join(lines)
+    path.write_bytes(damaged)
+    with pytest.raises(ValueError) as caught:
+        open_storage(str(path))
+    message = str(caught.value)
+    assert message.startswith(f"storage: {path}: line 3 is not a journal record (")
+    assert f"head -n 2 {path} > {path}.kept && mv {path}.kept {path}" in message
+    assert "\n" not in message
+    assert path.read_bytes() == damaged and not list(tmp_path.glob("*.torn-*"))
+
+
+def test_the_cli_repairs_a_torn_journal_and_refuses_a_damaged_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lrkit.cli import main
+
+    out = tmp_path / "out"
+    command = [
+        "search", "--task", "search_objectives:peak", "--no-progress", "--no-plots",
+        "--sampler", "log", "--n-trials", "3", "--lr", "1e-4", "1", "--out", str(out),
+    ]  # fmt: skip
+    assert main(command) == 0
+    journal = out / "search.journal"
+    journal.write_bytes(journal.read_bytes() + b'{"op_code":4,"worker_id"')
+    capsys.readouterr()
+    assert main(command) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "cut a torn last record (24 bytes" in captured.err
+    assert "trials done: 3 of 3 (3 complete)" in captured.out
+
+    lines = journal.read_bytes().splitlines(keepends=True)
+    damaged = b"".join([*lines[:1], b'{"op_code":\n', *lines[1:]])
+    journal.write_bytes(damaged)
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"lrkit: error: storage: {journal}: line 2 is not a journal record")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert journal.read_bytes() == damaged

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,25 @@ def test_failing_trials_are_recorded_and_still_count() -> None:
     assert by_lr[-5].state == "fail" and "not a finite number" in str(by_lr[-5].error)
     assert result.counts() == {"complete": 4, "fail": 2, "done": 6}
     assert result.best_lr == pytest.approx(1e-2)
+
+
+def _exits_at_1e_2(trial: SearchTrial) -> float:
+    if trial.params["lr"] == pytest.approx(1e-2):
+        sys.exit(3)
+    return search_objectives.peak(trial)
+
+
+def test_an_objective_calling_sys_exit_fails_its_trial_and_the_worker_goes_on(
+    tmp_path: Path,
+) -> None:
+    result = search.run(
+        _exits_at_1e_2, space=SPACE, sampler="log", n_trials=6,
+        storage=str(tmp_path / "s.journal"), progress=False,
+    )  # fmt: skip
+    (failed,) = [t for t in result.trials if t.state == "fail"]
+    assert failed.params["lr"] == pytest.approx(1e-2) and failed.error == "SystemExit: 3"
+    assert result.counts() == {"complete": 5, "fail": 1, "done": 6}
+    assert len({t.worker for t in result.trials}) == 1  # the same worker ran the trials after
 
 
 def test_result_json_round_trip_and_table(tmp_path: Path) -> None:

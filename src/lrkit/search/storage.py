@@ -7,13 +7,12 @@ appear in messages: every message shows :func:`redact` of the URL.
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from optuna.storages.journal import JournalFileOpenLock, JournalFileSymlinkLock
+from lrkit.search.journal import open_journal
 
 #: The storage name of an in-memory study (kept by one process, gone when it ends).
 MEMORY = "memory"
@@ -94,13 +93,11 @@ def open_storage(
         return optuna.storages.InMemoryStorage()
     assert url is not None
     if storage_kind == "journal":
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
         path = Path(url)
         if path.is_dir():
             raise ValueError(f"storage: {url} is a directory; give a journal file path")
         path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path), lock_obj=_journal_lock(str(path))))
+        return open_journal(path)
     if not isinstance(heartbeat_interval, int) or heartbeat_interval < 1:
         raise ValueError(f"heartbeat_interval: must be an integer >= 1, got {heartbeat_interval!r}")
     grace = grace_period if grace_period is not None else 3 * heartbeat_interval
@@ -110,37 +107,6 @@ def open_storage(
             f"got {grace!r}"
         )
     return _open_postgres(url, heartbeat_interval, grace, max_retry)
-
-
-def _journal_lock(path: str) -> Any:
-    """``flock`` where the system has it, else Optuna's lock (forcibly freed after 30 s)."""
-    return FlockLock(path) if os.name == "posix" else JournalFileSymlinkLock(path)
-
-
-class FlockLock(JournalFileOpenLock):
-    """A kernel file lock: the kernel drops it when its holder dies, so a killed worker never
-    leaves a stale lock behind."""
-
-    def __init__(self, filepath: str) -> None:
-        super().__init__(filepath)
-        self._flock_path = filepath + ".flock"
-        self._fd: int | None = None
-
-    def acquire(self) -> bool:
-        import fcntl
-
-        fd = os.open(self._flock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        import fcntl
-
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
 
 
 def _open_postgres(url: str, heartbeat_interval: int, grace: int, max_retry: int) -> Any:

@@ -102,7 +102,7 @@ def run_trial(
             frozen = study.tell(trial, state=TrialState.FAIL)
             _requeue(study, frozen)
             raise
-        except Exception as exc:  # a failing objective is a failed trial, not a dead worker
+        except (Exception, SystemExit) as exc:  # even sys.exit: a failed trial, not a dead worker
             log.warning("trial %d failed: %s: %s", trial.number, type(exc).__name__, exc)
             trial.set_user_attr(ERROR_ATTR, f"{type(exc).__name__}: {exc}"[:500])
             return study.tell(trial, state=TrialState.FAIL)
