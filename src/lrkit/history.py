@@ -33,7 +33,7 @@ import numpy as np
 
 from lrkit._files import replaced
 from lrkit._optional import require
-from lrkit.trainlog import CSV_SUFFIXES, JSONL_SUFFIXES, TrainingLog
+from lrkit.trainlog import TrainingLog, is_csv
 
 #: The columns every tool understands, in file order; extra columns follow them.
 STANDARD_COLUMNS = ("step", "lr", "loss", "grad_norm", "val_loss", "val_metric")
@@ -170,7 +170,7 @@ class History:
         """Write the whole history to ``path`` in one step: CSV for ``.csv``, JSON lines for
         ``.jsonl``."""
         path = Path(path)
-        _is_csv(path)  # an unknown format fails before anything is written
+        is_csv(path)  # an unknown format fails before anything is written
         with replaced(path) as partial:
             writer = writer_for(partial, columns=self.columns)
             for row in self._rows:
@@ -321,18 +321,7 @@ class TensorBoardWriter:
 def writer_for(path: str | Path, *, columns: Iterable[str] = ()) -> HistoryWriter:
     """A :class:`CSVWriter` for ``.csv`` paths, a :class:`JSONLinesWriter` for ``.jsonl``."""
     path = Path(path)
-    return CSVWriter(path, columns) if _is_csv(path) else JSONLinesWriter(path)
-
-
-def _is_csv(path: Path) -> bool:
-    """Whether ``path`` names a CSV file (else JSON lines); ``ValueError`` for neither."""
-    suffix = path.suffix.lower()
-    if suffix in CSV_SUFFIXES + JSONL_SUFFIXES:
-        return suffix in CSV_SUFFIXES
-    raise ValueError(
-        f"path: cannot tell the format of {str(path)!r}; "
-        f"use a {', '.join(CSV_SUFFIXES + JSONL_SUFFIXES)} file"
-    )
+    return CSVWriter(path, columns) if is_csv(path) else JSONLinesWriter(path)
 
 
 __all__ = [

@@ -82,16 +82,7 @@ class TrainingLog:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"history: no such file: {path}")
-        suffix = path.suffix.lower()
-        if suffix in CSV_SUFFIXES:
-            columns = _read_csv(path)
-        elif suffix in JSONL_SUFFIXES:
-            columns = _read_jsonl(path)
-        else:
-            raise ValueError(
-                f"path: cannot tell the format of {str(path)!r}; "
-                f"use a {', '.join(CSV_SUFFIXES + JSONL_SUFFIXES)} file"
-            )
+        columns = _read_csv(path) if is_csv(path) else _read_jsonl(path)
         names = list(columns.values)
         if "loss" not in names:
             listed = ", ".join(names) or "(none)"
@@ -106,6 +97,17 @@ class TrainingLog:
         columns.rename(renames)
         step_key = "step" if unit == "step" else "epoch"
         return columns.finish(path, unit, metric_name, step_key if step_key in names else None)
+
+
+def is_csv(path: Path) -> bool:
+    """Whether ``path`` names a CSV log (else JSON lines); ``ValueError`` for neither."""
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES + JSONL_SUFFIXES:
+        return suffix in CSV_SUFFIXES
+    raise ValueError(
+        f"path: cannot tell the format of {str(path)!r}; "
+        f"use a {', '.join(CSV_SUFFIXES + JSONL_SUFFIXES)} file"
+    )
 
 
 class _Columns:

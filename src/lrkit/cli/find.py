@@ -107,8 +107,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_probe(probed: ProbeResult, policy: str | None = None) -> None:
-    """The candidates, their scores and the winner, as a table, then the rate to train at:
-    for ``policy`` (``lrkit auto``), or as the rate to train at (``lrkit find``)."""
+    """The candidates, their scores and the winner, as a table, then the rate the probe
+    suggests: what ``policy`` builds on (``lrkit auto``), or the rate to train at
+    (``lrkit find``)."""
     from rich.table import Table
 
     table = Table(title=f"Probe: {probed.steps} steps per candidate")

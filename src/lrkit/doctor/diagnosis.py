@@ -8,7 +8,6 @@ row, so both give exactly the same findings. Your own rule functions are judged 
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from lrkit.doctor.doctor import Doctor, DoctorWarning, resolve_rules, summarize
+from lrkit.doctor.doctor import Doctor, DoctorWarning, report, resolve_rules, summarize
 from lrkit.doctor.finding import Finding
 from lrkit.doctor.masks import MASKS
 from lrkit.doctor.replay import Replay
@@ -47,13 +46,7 @@ class Diagnosis:
 
     def report(self) -> dict[str, Any]:
         """A JSON-ready record: what was watched, with which thresholds, and what was found."""
-        return {
-            "unit": self.unit,
-            "steps_watched": self.steps_seen,
-            "rules": list(self.rules),
-            "thresholds": dataclasses.asdict(self.thresholds),
-            "findings": [found.to_dict() for found in self.findings],
-        }
+        return report(self.unit, self.steps_seen, list(self.rules), self.thresholds, self.findings)
 
 
 def diagnose(

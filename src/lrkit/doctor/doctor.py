@@ -159,13 +159,9 @@ class Doctor:
 
     def report(self) -> dict[str, Any]:
         """A JSON-ready record: what was watched, with which thresholds, and what was found."""
-        return {
-            "unit": self.history.unit,
-            "steps_watched": self.steps_seen,
-            "rules": list(self.rules),
-            "thresholds": dataclasses.asdict(self.thresholds),
-            "findings": [found.to_dict() for found in self.findings],
-        }
+        return report(
+            self.history.unit, self.steps_seen, list(self.rules), self.thresholds, self.findings
+        )
 
 
 def _number(name: str, value: Any) -> float:
@@ -229,3 +225,16 @@ def summarize(unit: str, seen: int, findings: list[Finding], warmup: int) -> str
         if found.action:
             lines.append(f"      done: {found.action}")
     return "\n".join(lines)
+
+
+def report(
+    unit: str, seen: int, rules: list[str], thresholds: Thresholds, findings: list[Finding]
+) -> dict[str, Any]:
+    """A JSON-ready record: what was watched, with which thresholds, and what was found."""
+    return {
+        "unit": unit,
+        "steps_watched": seen,
+        "rules": rules,
+        "thresholds": dataclasses.asdict(thresholds),
+        "findings": [found.to_dict() for found in findings],
+    }
