@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from lrkit import RangeTest, RangeTestResult, SuggestionError, lr_sweep, range_test
+from lrkit.rangetest import FALLBACK_DECADES
 
 
 def bowl(lr: float) -> float:
@@ -183,8 +184,8 @@ def test_a_curve_that_needs_more_steps_gets_them():
     once = range_test(step, smoothing=0.0)  # no reset: one sweep, as before
     with pytest.raises(SuggestionError, match="never fell by 1%"):
         once.suggest("centred")
-    assert once.suggest().method == "default (fallback)"  # it blew up: two decades below
-    assert once.suggest().lr == pytest.approx(once.lrs[-1] / 100)
+    assert once.suggest().method == "default (fallback)"  # it blew up: FALLBACK_DECADES below
+    assert once.suggest().lr == pytest.approx(once.lrs[-1] / 10**FALLBACK_DECADES)
     step, reset, state = slow_learner()
     result = range_test(step, smoothing=0.0, reset=reset)
     assert state["resets"] == 1 and len(result.sweeps) == 2
@@ -222,7 +223,7 @@ def test_a_curve_that_never_falls_but_blows_up_falls_back_below_the_blow_up():
     assert len(result.sweeps) == 3 and result.blowup_lr == pytest.approx(0.5, rel=0.2)
     suggestion = result.suggest()
     assert suggestion.method == "default (fallback)"
-    assert suggestion.lr == pytest.approx(result.blowup_lr / 100)
+    assert suggestion.lr == pytest.approx(result.blowup_lr / 10**FALLBACK_DECADES)
     assert result.suggestion_interval is None
     with pytest.raises(SuggestionError, match="in all 3 sweeps"):
         result.suggest("valley")
@@ -335,3 +336,35 @@ def test_the_json_holds_every_rules_answer_beside_the_curve():
     assert RangeTestResult.from_dict(data).suggestion == pytest.approx(result.suggestion)
     flat = range_test(lambda lr: 1.0, num_steps=20)
     assert flat.to_dict()["suggestions"]["default"] is None
+
+
+def test_an_unreadable_curve_is_not_read_for_its_noise_but_placed_below_where_it_rose():
+    # The loss wanders within its noise (a dip at 0.3 that is only noise), then rises from
+    # 0.5 on without ever blowing up: the fallback stands FALLBACK_DECADES below the rise.
+    rng = np.random.default_rng(0)
+
+    def step(lr: float) -> float:
+        return (
+            1.0
+            + 0.02 * rng.standard_normal()
+            - (0.01 if 0.2 < lr < 0.4 else 0.0)
+            + (2.0 * math.log10(lr / 0.5) if lr > 0.5 else 0.0)
+        )
+
+    result = range_test(step, start_lr=1e-3, end_lr=10.0, num_steps=100, diverge_factor=100)
+    assert result.stop_reason == "completed" and result.blowup_lr is None
+    edge = result.edge_lr
+    assert edge is not None and 0.5 < edge < 1.0  # +10 % above the start: lr ≈ 0.56
+    found = result.suggest()
+    assert found.method == "default (fallback)"
+    assert found.lr == pytest.approx(edge / 10**FALLBACK_DECADES)
+    assert result.suggest("centred").lr != found.lr  # the rule alone would read the noise
+
+
+def test_a_readable_curve_keeps_its_rule_whatever_its_edge():
+    def step(lr: float) -> float:  # falls by 0.9 in a clean valley, then rises
+        return 1.0 - 0.9 * math.exp(-(math.log10(lr / 1e-2) ** 2))
+
+    result = range_test(step, start_lr=1e-5, end_lr=10.0, num_steps=100, smoothing=0.0)
+    assert result.edge_lr is not None
+    assert result.suggest().method == "default (centred)"

@@ -182,3 +182,20 @@ def test_centred_interval_is_wide_on_a_flat_bottom_and_narrow_on_a_sharp_one():
     half_width = 0.1 * (suggest.start_level(sharp) - 1.0)
     assert math.log10(sharp_high / sharp_low) == pytest.approx(2 * half_width, abs=0.2)
     assert math.log10(flat_high / flat_low) >= 2.0
+
+
+def test_rise_is_the_first_rate_past_the_minimum_ten_percent_above_the_start():
+    from lrkit.suggest import rise
+
+    lrs = np.logspace(-4, 0, 41)
+    losses = np.ones_like(lrs)
+    losses[20:25] = 0.5  # a dip, then a climb: 1.05 at index 30, 1.2 from index 31 on
+    losses[30] = 1.05
+    losses[31:] = 1.2
+    # the centred smoother (σ = 1.5 points) blurs the step: the smoothed curve first exceeds
+    # 1.1 where the raw one reaches 1.2 minus a little, one point before index 31 at most
+    found = rise(lrs, losses)
+    assert found in (lrs[30], lrs[31])
+    assert rise(lrs, np.ones_like(lrs)) is None  # never rose
+    assert rise(lrs, np.linspace(1.0, 0.5, 41)) is None  # only fell
+    assert rise(lrs[:3], losses[:3]) is None  # too few points

@@ -100,8 +100,8 @@ def probe_candidates(
     """``lr_low / d`` for each divisor ``d``, where ``lr_low`` is the learning rate at the
     lowest point of the range test's lag-free curve; never below the first swept rate.
 
-    When the default rule only falls back (the curve never fell, but blew up), its rate
-    ``f`` stands for the safest candidate: ``lr_low = f · max(d)``."""
+    When the default rule falls back (the curve is unreadable, but got worse somewhere), its
+    rate ``f`` stands for the safest candidate: ``lr_low = f · max(d)``."""
     if not divisors or any(not (math.isfinite(d) and d > 0) for d in divisors):
         raise ValueError(f"divisors: must be positive finite numbers, got {list(divisors)!r}")
     suggestion = result.suggest()  # a refused curve raises here, saying what every sweep found

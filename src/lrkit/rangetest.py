@@ -23,10 +23,11 @@ stopped; retry ``k`` (1, 2, ...) covers
 and a lower start when the first blew up at once. ``result.sweeps`` records each sweep, where
 it stopped (``stop_lr``) and why the next one was run.
 
-When every sweep stays unreadable but one of them blew up, the default rule falls back to
-:data:`FALLBACK_DECADES` decades below the lowest rate that blew up (method
-``"default (fallback)"``): the model trains, the curve only cannot say how fast. Only a model
-whose loss neither fell nor blew up in any sweep is refused.
+When the last sweep is still unreadable, the default rule does not read its noise: it falls
+back to :data:`FALLBACK_DECADES` decades below the curve's edge (:attr:`RangeTestResult.edge_lr`:
+the lowest rate at which a sweep blew up or the last curve rose, :func:`lrkit.suggest.rise`),
+method ``"default (fallback)"``: the model trains, the curve only cannot say how fast. Only a
+model whose loss neither fell nor rose in any sweep is refused.
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ RETRY_DECADES = 4
 MIN_RETRY_STEPS = 20
 #: A curve whose fall is less than this many times its noise is swept again.
 READABLE_Z = 10.0
-#: An unreadable curve that blew up at ``lr`` suggests ``lr / 10^FALLBACK_DECADES``.
-FALLBACK_DECADES = 2
+#: An unreadable curve whose edge is ``lr`` suggests ``lr / 10^FALLBACK_DECADES``.
+FALLBACK_DECADES = 1.5
 FALLBACK = "default (fallback)"
 
 StepFn = Callable[[float], float]
@@ -114,6 +115,13 @@ class RangeTestResult:
         return min(found) if found else None
 
     @property
+    def edge_lr(self) -> float | None:
+        """The lowest rate at which a sweep blew up (:attr:`blowup_lr`) or the last curve rose
+        (:func:`lrkit.suggest.rise`); ``None``: the loss never got worse."""
+        found = [lr for lr in (self.blowup_lr, rules.rise(self.lrs, self.losses)) if lr]
+        return min(found) if found else None
+
+    @property
     def steps_run(self) -> int:
         """Optimizer steps the range test took, over all its sweeps."""
         return sum(int(s["steps"]) for s in self.sweeps)
@@ -135,13 +143,11 @@ class RangeTestResult:
     def suggest(self, method: str = "default") -> rules.Suggestion:
         """The suggestion of rule ``method`` (see :mod:`lrkit.suggest`) on the curve it reads."""
         try:
-            return self._rule(method)
+            found = self._rule(method)
         except rules.SuggestionError as exc:
-            blowup = self.blowup_lr
-            if method == "default" and blowup is not None:
-                lr = blowup / 10**FALLBACK_DECADES
-                index = int(np.argmin(np.abs(np.log(self.lrs) - math.log(lr))))
-                return rules.Suggestion(lr, index, FALLBACK)
+            fallback = self._fallback() if method == "default" else None
+            if fallback is not None:
+                return fallback
             sweeps = self.sweeps
             if len(sweeps) < 2:
                 raise
@@ -150,6 +156,18 @@ class RangeTestResult:
                 f"{exc} — in all {len(sweeps)} sweeps, the last from {last['start_lr']:.3g} to "
                 f"{last['end_lr']:.3g} in {last['num_steps']} steps"
             ) from None
+        if method == "default" and not _readable(self):
+            return self._fallback() or found
+        return found
+
+    def _fallback(self) -> rules.Suggestion | None:
+        """:data:`FALLBACK_DECADES` below :attr:`edge_lr`; ``None`` when there is no edge."""
+        edge = self.edge_lr
+        if edge is None:
+            return None
+        lr = edge / 10**FALLBACK_DECADES
+        index = int(np.argmin(np.abs(np.log(self.lrs) - math.log(lr))))
+        return rules.Suggestion(lr, index, FALLBACK)
 
     def _rule(self, method: str) -> rules.Suggestion:
         raw = rules.resolve(method) in rules.READS_RAW
@@ -453,3 +471,8 @@ def _unreadable(result: RangeTestResult) -> str | None:
     if z < READABLE_Z:
         return f"its fall is only {z:.1f}× its noise (at least {READABLE_Z:g}× is read)"
     return None
+
+
+def _readable(result: RangeTestResult) -> bool:
+    """Whether the last curve's fall is at least :data:`READABLE_Z` times its noise."""
+    return rules.fall_to_noise(result.lrs, result.losses) >= READABLE_Z

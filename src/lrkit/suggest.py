@@ -15,6 +15,9 @@ Rules:
   (the slopes at both ends of a 15-point window agree).
 - ``centred``: the learning rate at the lowest point of the *raw* curve, clipped at its
   starting level and smoothed without lag (a centred Gaussian), divided by 6.
+- ``rise``: not a rule but the edge the others stand below: the first rate past the lowest
+  point of the centred-smoothed curve at which it is :data:`RISE_FRACTION` above where it
+  started (:func:`rise`).
 - ``default``: the rule lrkit recommends (:data:`DEFAULT_RULE`): ``centred``, chosen by
   ``benchmarks/suggestion_quality.py``.
 
@@ -37,6 +40,8 @@ MIN_POINTS = 5
 MIN_RELATIVE_DROP = 0.01
 
 DEFAULT_RULE = "centred"
+#: The curve has risen when it is this fraction of its starting level above it.
+RISE_FRACTION = 0.1
 
 
 class SuggestionError(ValueError):
@@ -197,6 +202,20 @@ def fall_to_noise(lrs: ArrayLike, losses: ArrayLike) -> float:
     noise = float(np.std((clipped - smooth)[:before])) / math.sqrt(2 * math.sqrt(math.pi) * sigma)
     fall = start_level(smooth) - float(smooth.min())
     return fall / noise if noise > 0 else math.inf
+
+
+def rise(lrs: ArrayLike, losses: ArrayLike) -> float | None:
+    """The first learning rate past the minimum of ``c`` (the *raw* losses smoothed by
+    :func:`centred_smooth`, not clipped) with ``c > s + RISE_FRACTION·|s|``, ``s`` the
+    :func:`start_level` of ``c``: where training starts to do harm. ``None``: it never rose."""
+    lr_array, loss_array = finite_prefix(lrs, losses)
+    if len(loss_array) < MIN_POINTS:
+        return None
+    smooth = centred_smooth(loss_array, _smoothing_width(len(loss_array)))
+    start = start_level(smooth)
+    lowest = int(np.argmin(smooth))
+    above = np.flatnonzero(smooth[lowest:] > start + RISE_FRACTION * abs(start))
+    return float(lr_array[lowest + above[0]]) if above.size else None
 
 
 def centred(lrs: ArrayLike, losses: ArrayLike, divisor: float = 6.0) -> Suggestion:

@@ -146,7 +146,8 @@ def _print_summary(result: Any) -> None:
     for name, found in result.suggestions().items():
         if isinstance(found, Suggestion):
             fallback = found.method == FALLBACK
-            note = f"never fell: {FALLBACK_DECADES} decades below the blow-up" if fallback else ""
+            edge = f"curve unreadable: {FALLBACK_DECADES:g} decades below its edge"
+            note = edge if fallback else ""
             table.add_row(name, f"{found.lr:.3g}", note)
         else:
             table.add_row(name, "—", str(found))
