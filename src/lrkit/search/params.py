@@ -37,6 +37,8 @@ Distribution = FloatDistribution | IntDistribution | CategoricalDistribution
 
 #: Names whose ``(low, high)`` pair is a range, and whether that range is on a log scale.
 PAIRS = {"lr": True, "momentum": False}
+#: Parameters with their own ``lrkit search`` option.
+OWN_OPTIONS = ("lr", "optimizer", "schedule", "batch_size", "momentum")
 SYNTAX = "float:LOW:HIGH[:log|:step=S], int:LOW:HIGH[:log|:step=S] or choice:A,B,..."
 FORMS = (
     "an optuna distribution, a list of choices, a string "
@@ -100,6 +102,20 @@ def parse_assignment(text: str) -> tuple[str, Distribution]:
     if not sep or not name.strip() or not spec.strip():
         raise ValueError(f"--param: expected NAME=SPEC with SPEC {SYNTAX}; got {text!r}")
     return name.strip(), to_distribution(name.strip(), spec.strip())
+
+
+def parse_assignments(texts: Sequence[str]) -> dict[str, Distribution]:
+    """Parameters from ``NAME=SPEC`` texts; a name given twice, or one that has its own
+    option (``--lr``, ``--optimizer``, ...), is refused."""
+    found: dict[str, Distribution] = {}
+    for text in texts:
+        name, distribution = parse_assignment(text)
+        if name in OWN_OPTIONS:
+            raise ValueError(f"--param: {name} has its own option --{name.replace('_', '-')}")
+        if name in found:
+            raise ValueError(f"--param: {name} is given twice")
+        found[name] = distribution
+    return found
 
 
 def categorical(name: str, choices: Sequence[Any]) -> CategoricalDistribution:
