@@ -192,3 +192,23 @@ def test_cli_refuses_a_bad_param_in_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert re.search(message, err), err
+
+
+@pytest.mark.slow
+def test_ray_searches_the_whole_space_but_refuses_suggest_in_the_objective() -> None:
+    pytest.importorskip("ray.tune", reason="the ray extra is not installed")
+    result = search.run(
+        search_objectives.two_knobs,
+        space={"lr": (1e-4, 1.0), "weight_decay": WD, "width": IntDistribution(1, 5)},
+        sampler="random",
+        n_trials=3,
+        backend="ray",
+        progress=False,
+    )
+    assert len(result.trials) == 3
+    for trial in result.trials:
+        assert trial.state == "fail"  # two_knobs asks for width itself: not possible on Ray
+        # The Ray record keeps the head of Ray's traceback; the message is at its end.
+        assert (trial.error or "").startswith("RayTaskError(RuntimeError)")
+        assert 1e-6 <= trial.params["weight_decay"] <= 1e-3
+        assert trial.params["width"] in range(1, 6)
