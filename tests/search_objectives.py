@@ -65,3 +65,19 @@ def fragile(trial: SearchTrial) -> float:
     if lr < 1e-4:
         return math.nan
     return -((math.log10(lr) + 2.0) ** 2)
+
+
+def two_knobs(trial: SearchTrial) -> float:
+    """Best at lr = 1e-2 and ``width`` = 3, which the objective asks Optuna for itself:
+    ``-(log10 lr + 2)^2 - (width - 3)^2 / 100``; ``weight_decay`` (from the space, if there)
+    hardly matters: ``- weight_decay``."""
+    width = trial.suggest_int("width", 1, 5)
+    lr = trial.params["lr"]
+    return (
+        -((math.log10(lr) + 2.0) ** 2)
+        - (width - 3) ** 2 / 100
+        - trial.params.get("weight_decay", 0.0)
+    )
+
+
+two_knobs.metric = "val_accuracy"  # type: ignore[attr-defined]

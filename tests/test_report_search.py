@@ -92,6 +92,10 @@ def test_cli_report_renders_best_lr_every_trial_and_both_plots(
     for name in ("search_score_vs_lr.png", "search_parallel.png"):
         assert (searched / name).read_bytes().startswith(PNG)
 
+    importances = _section(page, '<div id="importances">', "</div>")
+    assert "Not enough trials: importances need at least 5 complete trials, this search has 4." in (
+        importances
+    )
     assert HOSTILE_STUDY not in page and HOSTILE_OPTIMIZER not in page
     assert f"<title>lrkit search: {escape(HOSTILE_STUDY)}</title>" in page
     assert "<script" not in page
@@ -172,3 +176,43 @@ def test_a_tampered_search_json_is_refused_not_rendered(
     del missing["trials"][0]["state"]
     with pytest.raises(ValueError, match="search result: missing field 'state'"):
         SearchResult.from_dict(missing)
+
+
+HOSTILE_KNOB = "<i>knob</i>"
+
+
+def knob(trial: SearchTrial) -> float:
+    """Set by lr, ``-(log10 lr + 2)^2``; the knob moves it by at most 1e-3."""
+    return -((math.log10(trial.params["lr"]) + 2.0) ** 2) + 1e-3 * trial.params[HOSTILE_KNOB]
+
+
+def test_report_ranks_the_varied_parameters_by_optunas_importances(tmp_path: Path) -> None:
+    result = search.run(
+        knob,
+        space={"lr": (1e-4, 1.0), HOSTILE_KNOB: "float:0:1"},
+        sampler="random",
+        n_trials=20,
+        progress=False,
+    )
+    result.to_json(tmp_path / "search.json")
+    page = write_report(tmp_path)["report.html"].read_text(encoding="utf-8")
+    found = SearchResult.from_json(tmp_path / "search.json").importances()
+    assert list(found.values) == ["lr", HOSTILE_KNOB] and found.values["lr"] > 0.8
+    table = _section(page, '<table id="importances-table">', "</table>")
+    rows = [
+        re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr>(<td.*?)</tr>", table)
+    ]
+    assert [row[:2] for row in rows] == [
+        [escape(name), f"{value:.3f}"] for name, value in found.values.items()
+    ]
+    assert "from\n20 complete trials by Optuna's default importance evaluator" in page
+    assert HOSTILE_KNOB not in page
+
+
+def test_a_one_parameter_search_has_no_importances(tmp_path: Path) -> None:
+    result = search.run(
+        "search_objectives:peak", space={"lr": (1e-4, 1.0)}, sampler="log", n_trials=6
+    )
+    result.to_json(tmp_path / "search.json")
+    page = write_report(tmp_path)["report.html"].read_text(encoding="utf-8")
+    assert "importances" not in page

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
+import optuna
 import pytest
+from optuna.distributions import (
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+    distribution_to_json,
+)
 
 from lrkit.rangetest import RangeTestResult
 from lrkit.search import SearchConfig, Space
+from lrkit.search.params import parse_assignment
 
 
 def test_grid_crosses_log_spaced_lrs_with_every_choice() -> None:
@@ -56,10 +65,37 @@ def test_log_sweep_keeps_single_choices_and_refuses_varied_ones() -> None:
     [
         ({}, "space: is empty"),
         ({"optimizer": ["sgd"]}, "space: needs 'lr'"),
-        ({"lr": (1e-3, 1e-1), "gamma": [1]}, r"unknown parameter\(s\) \['gamma'\]"),
+        ({"lr": (1e-3, 1e-1), "gamma": (0.1, 0.9)}, r"gamma: a \(low, high\) pair is a range only"),
+        ({"lr": (1e-3, 1e-1), "gamma": "gauss:0:1"}, "gamma: cannot read 'gauss:0:1'; write float"),
+        ({"lr": (1e-3, 1e-1), "gamma": "float:0:1:lg"}, "gamma: unknown option 'lg'"),
+        ({"lr": (1e-3, 1e-1), "gamma": "float:0:x"}, "gamma: high must be a number"),
+        ({"lr": (1e-3, 1e-1), "gamma": "float:1:0"}, r"gamma: needs low <= high"),
+        ({"lr": (1e-3, 1e-1), "gamma": "float:0:1:log"}, "gamma: a log-scale range needs low > 0"),
+        (
+            {"lr": (1e-3, 1e-1), "gamma": "float:1e-3:1:log:step=0.1"},
+            "gamma: a log-scale range cannot",
+        ),
+        ({"lr": (1e-3, 1e-1), "gamma": "float:0:1:step=0.3"}, r"gamma: step 0.3 does not divide"),
+        ({"lr": (1e-3, 1e-1), "gamma": "int:1.5:4"}, "gamma: an int range needs integer low"),
+        ({"lr": (1e-3, 1e-1), "gamma": {"type": "normal"}}, "gamma: an object needs 'type' float"),
+        ({"lr": (1e-3, 1e-1), "gamma": {"type": "int", "low": 1}}, "gamma: a int range needs high"),
+        (
+            {"lr": (1e-3, 1e-1), "gamma": {"type": "float", "low": 0, "high": 1, "lo": 1}},
+            r"gamma: unknown key\(s\) \['lo'\] for type 'float'",
+        ),
+        ({"lr": (1e-3, 1e-1), "gamma": []}, "gamma: needs at least one choice"),
+        ({"lr": (1e-3, 1e-1), "gamma": [1.0, math.nan]}, "gamma: choices must be finite"),
+        (
+            {"lr": (1e-3, 1e-1), "gamma": {"name": "Normal", "attributes": {}}},
+            "gamma: not an optuna distribution",
+        ),
+        ({"lr": "float:-1:1"}, r"lr: learning rates must be > 0"),
+        ({"lr": (1e-3, 1e-1), "momentum": "float:0.5:1.5"}, r"momentum: must lie in \[0, 1\)"),
+        ({"lr": (1e-3, 1e-1), "batch_size": "int:0:64"}, "batch_size: every choice must be >= 1"),
         ({"lr": (0.0, 1e-1)}, "lr: a log-scale range needs low > 0"),
         ({"lr": (1e-1, 1e-3)}, "lr: needs finite low < high"),
-        ({"lr": "fast"}, "lr: must be a \\(low, high\\) pair"),
+        ({"lr": "fast"}, "lr: cannot read 'fast'"),
+        ({"lr": [1e-3, 1e-2, 1e-1]}, "lr: must be a \\(low, high\\) pair"),
         ({"lr": (1e-3, 1e-1), "momentum": (0.5, 1.0)}, r"momentum: must lie in \[0, 1\)"),
         ({"lr": (1e-3, 1e-1), "batch_size": [0, 32]}, "batch_size: every choice must be >= 1"),
         ({"lr": (1e-3, 1e-1), "optimizer": ["sgd", "sgd"]}, "optimizer: choices repeat"),
@@ -71,10 +107,113 @@ def test_bad_spaces_are_refused_with_the_reason(data: dict, message: str) -> Non
 
 
 def test_choices_must_be_lists_of_the_right_kind() -> None:
-    with pytest.raises(TypeError, match="optimizer: must be a list of choices"):
-        Space(lr=(1e-3, 1e-1), optimizer="sgd")  # type: ignore[arg-type]
+    with pytest.raises(
+        ValueError, match=r"optimizer: cannot read 'sgd'.*\(one choice: choice:sgd\)"
+    ):
+        Space(lr=(1e-3, 1e-1), optimizer="sgd")
+    with pytest.raises(TypeError, match="optimizer: must be a list of names"):
+        Space(lr=(1e-3, 1e-1), optimizer=[1, 2])
     with pytest.raises(TypeError, match="batch_size: choices must be integers"):
-        Space(lr=(1e-3, 1e-1), batch_size=(32.5,))  # type: ignore[arg-type]
+        Space(lr=(1e-3, 1e-1), batch_size=(32.5,))
+    with pytest.raises(TypeError, match="batch_size: choices must be integers"):
+        Space(lr=(1e-3, 1e-1), batch_size=FloatDistribution(16, 64))
+    with pytest.raises(TypeError, match="gamma: a choice must be text, a number"):
+        Space(lr=(1e-3, 1e-1), gamma=[[1, 2]])
+    with pytest.raises(TypeError, match="gamma: must be an optuna distribution, a list"):
+        Space(lr=(1e-3, 1e-1), gamma=0.5)
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        FloatDistribution(1e-6, 1e-2, log=True),
+        "float:1e-6:1e-2:log",
+        {"type": "float", "low": 1e-6, "high": 1e-2, "log": True},
+        json.loads(distribution_to_json(FloatDistribution(1e-6, 1e-2, log=True))),
+    ],
+)
+def test_every_form_of_a_parameter_is_the_same_optuna_distribution(form: object) -> None:
+    space = Space(lr=(1e-4, 1e-1), weight_decay=form)
+    assert space["weight_decay"] == FloatDistribution(1e-6, 1e-2, log=True)
+    assert space.to_dict()["weight_decay"] == {
+        "type": "float", "low": 1e-6, "high": 1e-2, "log": True
+    }  # fmt: skip
+
+
+def test_cli_specs_cover_float_int_and_choices() -> None:
+    assert parse_assignment("dropout=float:0:0.5:step=0.1") == (
+        "dropout", FloatDistribution(0.0, 0.5, step=0.1)
+    )  # fmt: skip
+    assert parse_assignment("x=float:-1:1")[1] == FloatDistribution(-1.0, 1.0)
+    assert parse_assignment("layers=int:1:8")[1] == IntDistribution(1, 8)
+    assert parse_assignment("width=int:16:256:log")[1] == IntDistribution(16, 256, log=True)
+    assert parse_assignment("units=int:16:256:step=16")[1] == IntDistribution(16, 256, step=16)
+    assert parse_assignment("act=choice:relu,gelu")[1] == CategoricalDistribution(["relu", "gelu"])
+    mixed = parse_assignment("k=choice:1,0.5,true,null,tanh")[1]
+    assert mixed == CategoricalDistribution([1, 0.5, True, None, "tanh"])
+
+
+def test_any_space_round_trips_through_json_text() -> None:
+    space = Space(
+        lr=FloatDistribution(1e-4, 1e-1),
+        optimizer=["sgd", "adam"],
+        momentum=(0.8, 0.95),
+        weight_decay=FloatDistribution(0.0, 1e-2, step=1e-3),
+        layers=IntDistribution(1, 4),
+        width=IntDistribution(16, 256, log=True),
+        act=CategoricalDistribution(["relu", None, 1]),
+    )
+    data = json.loads(json.dumps(space.to_dict()))
+    assert Space.from_dict(data) == space
+    assert data["lr"] == {"type": "float", "low": 1e-4, "high": 1e-1}  # linear: not the pair
+    assert data["optimizer"] == ["sgd", "adam"] and data["momentum"] == [0.8, 0.95]
+    assert data["act"] == ["relu", None, 1]
+    assert space.names == ["lr", "optimizer", "momentum", "weight_decay", "layers", "width", "act"]
+    assert space.describe() == (
+        "lr in [0.0001, 0.1] · optimizer in {sgd, adam} · momentum in [0.8, 0.95] · "
+        "weight_decay in [0, 0.01] step 0.001 · layers in 1..4 (int) · "
+        "width in 16..256 (int, log) · act in {relu, None, 1}"
+    )
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    point = space.suggest(trial)
+    assert trial.distributions == space.distributions()
+    assert point == trial.params
+
+
+def test_grid_spaces_int_and_stepped_ranges_on_their_steps() -> None:
+    space = Space(lr=(1e-3, 1e-1), layers=IntDistribution(1, 5), dropout="float:0:0.5:step=0.1")
+    points = space.grid(27)
+    assert sorted({p["layers"] for p in points}) == [1, 3, 5]
+    assert sorted({p["dropout"] for p in points}) == [0.0, 0.3, 0.5]  # 0.25 rounds half up
+    assert sorted({p["lr"] for p in points}) == pytest.approx([1e-3, 1e-2, 1e-1])
+    with pytest.raises(ValueError, match="needs 6 distinct values of layers, but it has only 5"):
+        space.grid(216)
+
+
+def test_a_grid_of_choices_only_has_exactly_their_combinations() -> None:
+    space = Space(lr={"type": "categorical", "choices": [1e-3, 1e-2]}, optimizer=["sgd", "adam"])
+    assert space.grid(4) == [
+        {"lr": 1e-3, "optimizer": "sgd"},
+        {"lr": 1e-3, "optimizer": "adam"},
+        {"lr": 1e-2, "optimizer": "sgd"},
+        {"lr": 1e-2, "optimizer": "adam"},
+    ]
+    with pytest.raises(ValueError, match="and no range, so it has exactly 4 points, not 5"):
+        space.grid(5)
+    with pytest.raises(ValueError, match="sampler: 'log' sweeps a continuous lr range"):
+        space.log_sweep(3)
+
+
+def test_log_sweep_fixes_single_valued_parameters_of_any_kind() -> None:
+    space = Space(lr=(1e-3, 1e-1), wd="float:0.01:0.01", layers="int:3:3", act="choice:relu")
+    assert space.varied == ["lr"]
+    assert space.log_sweep(2) == [
+        {"lr": 1e-3, "wd": 0.01, "layers": 3, "act": "relu"},
+        {"lr": 1e-1, "wd": 0.01, "layers": 3, "act": "relu"},
+    ]
+    with pytest.raises(ValueError, match=r"also varies \['wd'\]"):
+        Space(lr=(1e-3, 1e-1), wd="float:0:0.1").log_sweep(2)
 
 
 def test_dict_round_trip_and_description() -> None:
@@ -90,9 +229,10 @@ def test_dict_round_trip_and_description() -> None:
 
 
 def test_around_a_learning_rate_spans_width_each_way() -> None:
-    space = Space.around(3e-3, width=10, optimizer=["adam"])
+    space = Space.around(3e-3, width=10, optimizer=["adam"], weight_decay="float:0:0.1")
     assert space.lr == pytest.approx((3e-4, 3e-2))
-    assert space.optimizer == ("adam",)
+    assert space["optimizer"] == CategoricalDistribution(["adam"])
+    assert space["weight_decay"] == FloatDistribution(0.0, 0.1)
     with pytest.raises(ValueError, match="width: must be a finite number > 1"):
         Space.around(3e-3, width=1.0)
 

@@ -125,3 +125,54 @@ def test_pruning_stops_training_early_but_never_after_the_last_epoch() -> None:
         TaskObjective(epochs=2)(SearchTrial(0, {"lr": 1e-3}, prune))
     score = TaskObjective(epochs=1)(SearchTrial(0, {"lr": 1e-3}, prune))
     assert 0.0 <= score <= 1.0
+
+
+def test_warmup_ramps_from_zero_then_runs_the_schedule_over_the_rest() -> None:
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=LR)
+    step = make_schedule("cosine", optimizer, LR, TOTAL, warmup=0.25)
+    seen = []
+    for _ in range(TOTAL):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        step(0.0)
+    ramp, rest = 5, TOTAL - 5  # W = round(0.25 · 20)
+    expected = [LR * t / ramp for t in range(ramp)]
+    expected += [LR * (1 + math.cos(math.pi * t / rest)) / 2 for t in range(rest)]
+    assert seen == pytest.approx(expected, abs=1e-12)
+    with pytest.raises(ValueError, match=r"warmup: must be a fraction in \[0, 1\), got 1.0"):
+        make_schedule("cosine", optimizer, LR, TOTAL, warmup=1.0)
+
+
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [
+        ({"dropout": [0.1, 0.2]}, r"cannot use \['dropout'\]; it trains with lr, optimizer"),
+        ({"weight_decay": "float:-0.1:0.1"}, r"weight_decay: must be numbers >= 0"),
+        ({"weight_decay": ["none"]}, r"weight_decay: must be numbers >= 0"),
+        ({"warmup": "float:0:1"}, r"warmup: must be fractions in \[0, 1\)"),
+        ({"optimizer": ["lion"]}, r"optimizer: unknown \['lion'\]"),
+    ],
+)
+def test_a_parameter_a_task_cannot_use_is_refused_before_any_trial(
+    space: dict,
+    message: str,  # type: ignore[type-arg]
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        search.run("digits-cnn", space={"lr": (1e-3, 1e-1), **space}, n_trials=1)
+
+
+def test_weight_decay_and_warmup_reach_training() -> None:
+    def score(**params: float) -> float:
+        trial = SearchTrial(0, {"lr": 0.05, "optimizer": "sgd", **params}, lambda s, e: None)
+        return TaskObjective(epochs=1)(trial)
+
+    plain = score()
+    assert score(weight_decay=0.0) == plain  # no decay is the optimizer's own default
+    assert score(weight_decay=0.5) != plain
+    assert score(warmup=0.5) != plain
+    TaskObjective().check(Space(lr=(1e-3, 1e-1), weight_decay="float:0:0.1", warmup=[0, 0.1]))
+
+
+def test_task_objective_names_its_tasks_own_metric() -> None:
+    assert TaskObjective(task="digits-cnn").metric == "accuracy"
+    assert TaskObjective(task="friedman-regression").metric == "r2"

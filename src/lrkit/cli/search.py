@@ -40,6 +40,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--batch-size", type=count(1), nargs="+", default=None)
     parser.add_argument("--momentum", type=number(), nargs=2, metavar=("LOW", "HIGH"))
     parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=SPEC",
+        help="search another parameter, SPEC float:LOW:HIGH[:log|:step=S], "
+        "int:LOW:HIGH[:log|:step=S] or choice:A,B,... (repeatable)",
+    )
+    parser.add_argument(
         "--from-range-test", type=Path, metavar="JSON", help="search around lrkit find's lr"
     )
     parser.add_argument(
@@ -166,7 +174,9 @@ def _default_optimizer(args: argparse.Namespace) -> dict[str, Any]:
 
 def _space(args: argparse.Namespace) -> Any:
     from lrkit.search import Space
+    from lrkit.search.params import parse_assignments
 
+    params = parse_assignments(args.param)
     optimizer = tuple(args.optimizer or ())
     schedule = tuple(args.schedule or ())
     batch_size = tuple(args.batch_size or ())
@@ -181,6 +191,7 @@ def _space(args: argparse.Namespace) -> Any:
             schedule=schedule,
             batch_size=batch_size,
             momentum=momentum,
+            **params,
         )
     low, high = args.lr or (1e-5, 1.0)
     return Space(
@@ -189,6 +200,7 @@ def _space(args: argparse.Namespace) -> Any:
         schedule=schedule,
         batch_size=batch_size,
         momentum=momentum,
+        **params,
     )
 
 
@@ -264,6 +276,9 @@ def print_summary(result: Any, written: list[Path], resumable: bool) -> None:
                 f"{extra} → {metric} {best.score:.4g} (trial {best.number})",
             )
         )
+    importances = result.importances().describe()
+    if importances:
+        out.print(importances)
     if resumable and result.storage != "memory":
         out.print(f"study {result.study_name!r} in {result.storage}: rerun the command to resume")
     out.print("wrote " + ", ".join(str(path) for path in written))

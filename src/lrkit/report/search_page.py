@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 STATE_STYLE = """
 .state-pruned { color: #9a6700; } .state-fail { color: #b3261e; }
 .state-running, .state-waiting { color: #777; }
+.bar { display: inline-block; height: 0.8em; background: #4a78c2; }
 """
 
 
@@ -110,6 +111,27 @@ def _best(result: SearchResult) -> str:
     )
 
 
+def _importances(result: SearchResult) -> str:
+    """The varied parameters ranked by Optuna's importances, or why there are none."""
+    found = result.importances()
+    if not found.shown:
+        return ""
+    if found.missing:
+        text = f"<p>{escape(found.missing[0].upper() + found.missing[1:])}.</p>"
+        return f'<h2>Parameter importances</h2>\n<div id="importances">{text}</div>'
+    rows = "".join(
+        f'<tr><td class="text">{escape(name)}</td><td>{value:.3f}</td>'
+        f'<td class="text"><span class="bar" style="width: {100 * value:.1f}px"></span></td></tr>'
+        for name, value in found.values.items()
+    )
+    return f"""<h2>Parameter importances</h2>
+<div id="importances"><table id="importances-table"><tr><th>parameter</th><th>importance</th>
+<th></th></tr>{rows}</table>
+<p class="settings">Each parameter's share of what set the best trials apart, from
+{found.n_trials} complete trials by Optuna's default importance evaluator
+(optuna.importance.get_param_importances); the shares sum to 1.</p></div>"""
+
+
 def render(result: SearchResult, images: Sequence[tuple[Path, str, str]]) -> str:
     """The page as a string; ``images`` are ``(png path, alt text, caption)``."""
     config = result.config
@@ -132,6 +154,7 @@ def render(result: SearchResult, images: Sequence[tuple[Path, str, str]]) -> str
     body = f"""<p class="settings">{facts}</p>
 <h2>Best</h2>
 <div class="verdict" id="best">{_best(result)}</div>
+{_importances(result)}
 <h2>Trials</h2>
 {_table(result)}
 <p class="settings">Best first: complete trials by {escape(result.metric)}, then pruned trials

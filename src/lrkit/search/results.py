@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lrkit._jsonfile import read_json_result, write_json
+from lrkit.search.params import to_distribution, to_json
 
 KIND = "lrkit.search"
 VERSION = 1
@@ -32,6 +33,7 @@ class TrialRecord:
     retry_of: int | None = None
     retried_as: int | None = None
     error: str | None = None
+    distributions: dict[str, Any] = field(default_factory=dict)
 
     @property
     def counted(self) -> bool:
@@ -71,6 +73,12 @@ def _trial(item: Any) -> TrialRecord:
     for name in _OPTIONAL_TEXT:
         value = item.get(name)
         checked[name] = None if value is None else str(value)
+    distributions = item.get("distributions", {})
+    if not isinstance(distributions, dict):
+        raise TypeError(f"trial {number}: distributions must be an object")
+    checked["distributions"] = {
+        str(k): to_json(str(k), to_distribution(str(k), v)) for k, v in distributions.items()
+    }
     intermediate = item.get("intermediate", {})
     if not isinstance(intermediate, dict):
         raise TypeError(f"trial {number}: intermediate must be an object")
@@ -137,6 +145,12 @@ class SearchResult:
         best = self.best
         return {} if best is None else dict(best.params)
 
+    def importances(self) -> Any:
+        """Optuna's importances of the varied parameters (an :class:`Importances`)."""
+        from lrkit.search.importance import param_importances
+
+        return param_importances(self)
+
     def counts(self) -> dict[str, int]:
         """How many trials ended in each state; ``done`` counts the budget used."""
         out: dict[str, int] = {}
@@ -175,6 +189,7 @@ class SearchResult:
             "config": self.config,
             "best": None if best is None else {"trial": best.number, **_trial_dict(best)},
             "counts": self.counts(),
+            "importances": self.importances().to_dict(),
             "trials": [_trial_dict(t) for t in self.trials],
         }
 
@@ -220,10 +235,11 @@ class SearchResult:
         for trial in self.trials:
             if trial.state not in states or trial.score is None:
                 continue
+            own = {k: to_distribution(k, v) for k, v in trial.distributions.items()}
             study.add_trial(
                 optuna.trial.create_trial(
                     params=trial.params,
-                    distributions={k: distributions[k] for k in trial.params},
+                    distributions={k: own.get(k) or distributions[k] for k in trial.params},
                     value=trial.score,
                 )
             )
@@ -235,6 +251,7 @@ def from_study(study: Any, config: dict[str, Any], storage: str) -> SearchResult
     from lrkit.search.worker import ERROR_ATTR, owner
 
     frozen = study.get_trials(deepcopy=False)
+    in_space = set(config.get("space", {}))
     retried_as: dict[int, int] = {}
     for trial in frozen:
         history = trial.system_attrs.get("retry_history") or []
@@ -256,6 +273,11 @@ def from_study(study: Any, config: dict[str, Any], storage: str) -> SearchResult
                 retry_of=int(history[-1]) if history else None,
                 retried_as=retried_as.get(trial.number),
                 error=trial.user_attrs.get(ERROR_ATTR),
+                distributions={
+                    name: to_json(name, dist)
+                    for name, dist in trial.distributions.items()
+                    if name not in in_space
+                },
             )
         )
     return SearchResult(study_name=study.study_name, config=config, trials=trials, storage=storage)

@@ -1,56 +1,77 @@
-"""What a search may vary: the learning rate (log scale) and optionally schedule, optimizer,
-batch size and momentum.
+"""What a search may vary: the learning rate, and any other named parameter with any Optuna
+distribution (float, log or linear, optionally stepped; int; categorical).
 
-A :class:`Space` is plain data. It turns into Optuna distributions (for samplers), into the
-points of a grid or of a log-scale sweep (enqueued once each), and into JSON.
+A :class:`Space` is a read-only mapping from parameter names to Optuna distributions. It
+turns into the points of a grid or of a log-scale sweep (enqueued once each), asks an Optuna
+trial for a point (define-by-run), and turns into JSON and back, so that every worker of a
+study rebuilds the same space. :mod:`lrkit.search.params` lists the forms a parameter takes.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import numpy as np
+from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-#: The parameters a space may hold, in display order.
+from lrkit.search import params as P
+from lrkit.search.params import Distribution
+
+#: lrkit's own parameters, in display order (any other name may be searched too).
 PARAMS = ("lr", "optimizer", "schedule", "batch_size", "momentum")
-_CHOICES = ("optimizer", "schedule", "batch_size")
+_LISTS = ("optimizer", "schedule", "batch_size")  # an empty list: not searched
 
 
-@dataclass(frozen=True)
-class Space:
-    """``lr`` in ``[low, high]`` on a log scale; the other fields are optional.
+class Space(Mapping[str, Distribution]):
+    """``lr`` (a ``(low, high)`` pair is a log-scale range) and any other parameters.
 
-    ``optimizer``, ``schedule`` and ``batch_size`` are lists of choices; ``momentum`` is a
-    ``(low, high)`` range on a linear scale. A field left empty is not searched.
+    ``optimizer``, ``schedule`` and ``batch_size`` are lists of choices (empty: not searched),
+    ``momentum`` a ``(low, high)`` pair on a linear scale; every parameter, these included,
+    may also be any form :func:`lrkit.search.params.to_distribution` reads, e.g.
+    ``Space(lr=(1e-4, 1e-1), weight_decay=FloatDistribution(1e-6, 1e-2, log=True))``.
     """
 
-    lr: tuple[float, float]
-    optimizer: tuple[str, ...] = ()
-    schedule: tuple[str, ...] = ()
-    batch_size: tuple[int, ...] = ()
-    momentum: tuple[float, float] | None = None
+    def __init__(
+        self,
+        /,
+        lr: Any,
+        optimizer: Any = (),
+        schedule: Any = (),
+        batch_size: Any = (),
+        momentum: Any = None,
+        **params: Any,
+    ) -> None:
+        given = {"lr": lr, "optimizer": optimizer, "schedule": schedule}
+        given.update(batch_size=batch_size, momentum=momentum, **params)
+        found: dict[str, Distribution] = {}
+        for name, value in given.items():
+            empty = name in _LISTS and isinstance(value, (list, tuple)) and not value
+            if value is None or empty:
+                continue
+            found[name] = _check_known(name, P.to_distribution(name, value))
+        self._distributions = found
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "lr", _range("lr", self.lr, positive=True))
-        if self.momentum is not None:
-            low, high = _range("momentum", self.momentum, positive=False)
-            if low < 0 or high >= 1:
-                raise ValueError(f"momentum: must lie in [0, 1), got ({low}, {high})")
-            object.__setattr__(self, "momentum", (low, high))
-        for name in ("optimizer", "schedule"):
-            object.__setattr__(self, name, _choices(name, getattr(self, name), str))
-        sizes = _choices("batch_size", self.batch_size, int)
-        if any(size < 1 for size in sizes):
-            raise ValueError(f"batch_size: every choice must be >= 1, got {list(sizes)}")
-        object.__setattr__(self, "batch_size", sizes)
+    def __getitem__(self, name: str) -> Distribution:
+        return self._distributions[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._distributions)
+
+    def __len__(self) -> int:
+        return len(self._distributions)
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.to_dict(), sort_keys=True))
+
+    def __repr__(self) -> str:
+        return f"Space({self.describe()})"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Space:
-        """A space from ``{"lr": (low, high), "optimizer": [...], ...}`` (as in JSON)."""
+        """A space from ``{"lr": (low, high), "weight_decay": "float:1e-6:1e-2:log", ...}``."""
         if not isinstance(data, Mapping):
             raise TypeError(f"space: must be a Space or a dict, got {type(data).__name__}")
         if not data:
@@ -58,19 +79,12 @@ class Space:
                 "space: is empty; it needs at least the learning-rate range, "
                 "e.g. {'lr': (1e-4, 1e-1)}"
             )
-        unknown = sorted(set(data) - set(PARAMS))
-        if unknown:
-            raise ValueError(f"space: unknown parameter(s) {unknown}; allowed: {list(PARAMS)}")
         if "lr" not in data:
             raise ValueError(f"space: needs 'lr': (low, high); got only {sorted(data)}")
-        fields = {name: data[name] for name in PARAMS if data.get(name) is not None}
-        for name in ("lr", "momentum"):
-            if name in fields:
-                fields[name] = tuple(fields[name])
-        for name in _CHOICES:
-            if name in fields:
-                fields[name] = tuple(fields[name])
-        return cls(**fields)
+        bad = [name for name in data if not isinstance(name, str) or not name]
+        if bad:
+            raise TypeError(f"space: parameter names must be non-empty strings, got {bad}")
+        return cls(**data)
 
     @classmethod
     def around(
@@ -82,6 +96,7 @@ class Space:
         schedule: Sequence[str] = (),
         batch_size: Sequence[int] = (),
         momentum: tuple[float, float] | None = None,
+        **params: Any,
     ) -> Space:
         """Search ``lr`` in ``[s / width, s · width]`` around a range-test suggestion ``s``.
 
@@ -107,72 +122,61 @@ class Space:
             schedule=tuple(schedule),
             batch_size=tuple(batch_size),
             momentum=momentum,
+            **params,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON data; the inverse of :meth:`from_dict`."""
-        out: dict[str, Any] = {"lr": list(self.lr)}
-        for name in _CHOICES:
-            if getattr(self, name):
-                out[name] = list(getattr(self, name))
-        if self.momentum is not None:
-            out["momentum"] = list(self.momentum)
-        return out
+        """Plain JSON, each parameter in its shortest form; the inverse of :meth:`from_dict`."""
+        return {name: P.to_json(name, dist) for name, dist in self.items()}
+
+    @property
+    def lr(self) -> tuple[float, float]:
+        """The lowest and highest learning rate the space holds."""
+        low, high = P.bounds(self["lr"])
+        return float(low), float(high)
 
     @property
     def names(self) -> list[str]:
-        """The parameters this space sets, in display order."""
-        return [name for name in PARAMS if name in self.to_dict()]
+        """The parameters this space sets, lr first."""
+        return list(self)
 
     @property
     def varied(self) -> list[str]:
         """The parameters that take more than one value."""
-        fixed = {name for name in _CHOICES if len(getattr(self, name)) == 1}
-        return [name for name in self.names if name not in fixed]
+        return [name for name, dist in self.items() if not dist.single()]
 
-    def distributions(self) -> dict[str, Any]:
-        """Optuna distributions, one per parameter (lr log-uniform, momentum uniform)."""
-        from optuna.distributions import CategoricalDistribution, FloatDistribution
-
-        out: dict[str, Any] = {"lr": FloatDistribution(*self.lr, log=True)}
-        for name in _CHOICES:
-            if getattr(self, name):
-                out[name] = CategoricalDistribution(getattr(self, name))
-        if self.momentum is not None:
-            out["momentum"] = FloatDistribution(*self.momentum)
-        return out
+    def distributions(self) -> dict[str, Distribution]:
+        """The Optuna distribution of every parameter."""
+        return dict(self._distributions)
 
     def suggest(self, trial: Any) -> dict[str, Any]:
         """Ask an Optuna trial for one point of this space (define-by-run)."""
-        params: dict[str, Any] = {"lr": trial.suggest_float("lr", *self.lr, log=True)}
-        for name in _CHOICES:
-            if getattr(self, name):
-                params[name] = trial.suggest_categorical(name, getattr(self, name))
-        if self.momentum is not None:
-            params["momentum"] = trial.suggest_float("momentum", *self.momentum)
-        return params
+        return {name: P.suggest(trial, name, dist) for name, dist in self.items()}
 
     def grid(self, n_points: int) -> list[dict[str, Any]]:
-        """Every combination: ``k`` log-spaced lrs (and ``k`` momenta) times every choice.
+        """Every combination: ``k`` points of each range (log-spaced on a log scale) times
+        every choice.
 
         ``k`` is chosen so that the grid has exactly ``n_points`` points; a count no grid over
         this space can have is refused with the counts that work.
         """
-        choices = [(name, list(getattr(self, name))) for name in _CHOICES if getattr(self, name)]
-        n_combos = math.prod(len(values) for _, values in choices)
-        n_ranges = 1 + (self.momentum is not None)
-        per_range = round((n_points / n_combos) ** (1 / n_ranges))
+        ranges = [name for name, d in self.items() if _is_range(d)]
+        n_combos = math.prod(
+            len(d.choices) for d in self.values() if isinstance(d, CategoricalDistribution)
+        )
+        n_ranges = len(ranges)
+        per_range = round((n_points / n_combos) ** (1 / n_ranges)) if n_ranges else 1
         if per_range < 1 or n_combos * per_range**n_ranges != n_points:
-            options = [n_combos * k**n_ranges for k in range(1, 6)]
+            if n_ranges:
+                options = [n_combos * k**n_ranges for k in range(1, 6)]
+                hint = f"times k^{n_ranges} range points, so it cannot have {n_points} points; "
+                hint += f"use one of {options} (or more)"
+            else:
+                hint = f"and no range, so it has exactly {n_combos} points, not {n_points}"
             raise ValueError(
-                f"n_trials: a grid over this space has {n_combos} choice combination(s) times "
-                f"k^{n_ranges} range points, so it cannot have {n_points} points; "
-                f"use one of {options} (or more)"
+                f"n_trials: a grid over this space has {n_combos} choice combination(s) {hint}"
             )
-        axes: list[tuple[str, list[Any]]] = [("lr", _geomspace(*self.lr, per_range))]
-        axes += choices
-        if self.momentum is not None:
-            axes.append(("momentum", _linspace(*self.momentum, per_range)))
+        axes = [(name, P.grid_values(name, d, per_range)) for name, d in self.items()]
         names = [name for name, _ in axes]
         combos = itertools.product(*(values for _, values in axes))
         return [dict(zip(names, combo, strict=True)) for combo in combos]
@@ -184,25 +188,24 @@ class Space:
         """
         if n_points < 1:
             raise ValueError(f"n_trials: must be >= 1, got {n_points}")
+        lr = self["lr"]
+        if not isinstance(lr, FloatDistribution) or lr.step is not None:
+            raise ValueError(
+                f"sampler: 'log' sweeps a continuous lr range, but the space has "
+                f"{P.describe('lr', lr)}; use sampler='grid'"
+            )
         varied = [name for name in self.varied if name != "lr"]
         if varied:
             raise ValueError(
                 f"sampler: 'log' sweeps only the learning rate, but the space also varies "
                 f"{varied}; use sampler='grid' or fix them to one value"
             )
-        fixed = {name: getattr(self, name)[0] for name in _CHOICES if getattr(self, name)}
-        return [{"lr": lr, **fixed} for lr in _geomspace(*self.lr, n_points)]
+        fixed = {name: P.grid_values(name, d, 1)[0] for name, d in self.items() if name != "lr"}
+        return [{"lr": value, **fixed} for value in P.geomspace(lr.low, lr.high, n_points)]
 
     def describe(self) -> str:
-        """One line, e.g. ``lr in [1e-04, 1e-01] (log) · optimizer in {sgd, adam}``."""
-        parts = [f"lr in [{self.lr[0]:.3g}, {self.lr[1]:.3g}] (log)"]
-        for name in _CHOICES:
-            values = getattr(self, name)
-            if values:
-                parts.append(f"{name} in {{{', '.join(str(v) for v in values)}}}")
-        if self.momentum is not None:
-            parts.append(f"momentum in [{self.momentum[0]:g}, {self.momentum[1]:g}]")
-        return " · ".join(parts)
+        """One line, e.g. ``lr in [0.0001, 0.1] (log) · optimizer in {sgd, adam}``."""
+        return " · ".join(P.describe(name, dist) for name, dist in self.items())
 
 
 def as_space(space: Space | Mapping[str, Any]) -> Space:
@@ -210,43 +213,36 @@ def as_space(space: Space | Mapping[str, Any]) -> Space:
     return space if isinstance(space, Space) else Space.from_dict(space)
 
 
-def _range(name: str, value: Any, *, positive: bool) -> tuple[float, float]:
-    try:
-        low, high = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: must be a (low, high) pair of numbers, got {value!r}") from None
-    if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
-        raise ValueError(f"{name}: needs finite low < high, got ({low}, {high})")
-    if positive and low <= 0:
-        raise ValueError(f"{name}: a log-scale range needs low > 0, got ({low}, {high})")
-    return low, high
+def _is_range(distribution: Distribution) -> bool:
+    return not isinstance(distribution, CategoricalDistribution) and not distribution.single()
 
 
-def _choices(name: str, values: Any, kind: type) -> tuple[Any, ...]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise TypeError(f"{name}: must be a list of choices, got {values!r}")
-    integral = (int, np.integer)
-    if kind is int and any(isinstance(v, bool) or not isinstance(v, integral) for v in values):
-        raise TypeError(f"{name}: choices must be integers, got {list(values)}")
-    if kind is str and not all(isinstance(v, str) and v for v in values):
-        raise TypeError(f"{name}: choices must be non-empty strings, got {list(values)}")
-    out = tuple(kind(v) for v in values)
-    if len(set(out)) != len(out):
-        raise ValueError(f"{name}: choices repeat, got {list(out)}")
-    return out
-
-
-def _geomspace(low: float, high: float, n: int) -> list[float]:
-    """``n`` points from ``low`` to ``high``, equal ratios; one point is the geometric mean."""
-    if n == 1:
-        return [math.sqrt(low * high)]
-    points = [float(v) for v in np.geomspace(low, high, n)]
-    points[0], points[-1] = low, high
-    return points
-
-
-def _linspace(low: float, high: float, n: int) -> list[float]:
-    """``n`` evenly spaced points from ``low`` to ``high``; one point is the middle."""
-    if n == 1:
-        return [(low + high) / 2]
-    return [float(v) for v in np.linspace(low, high, n)]
+def _check_known(name: str, distribution: Distribution) -> Distribution:
+    """lrkit's own parameters keep their meaning: a positive lr, momentum in [0, 1),
+    batch sizes that are integers >= 1, optimizer and schedule names."""
+    if name in ("optimizer", "schedule"):
+        choices = getattr(distribution, "choices", None)
+        if choices is None or not all(isinstance(v, str) and v for v in choices):
+            raise TypeError(
+                f"{name}: must be a list of names, got {P.describe(name, distribution)}"
+            )
+        return distribution
+    if name not in ("lr", "momentum", "batch_size"):
+        return distribution
+    if not P.numeric(distribution):
+        raise TypeError(f"{name}: values must be numbers, got {P.describe(name, distribution)}")
+    low, high = P.bounds(distribution)
+    if name == "lr" and low <= 0:
+        raise ValueError(f"lr: learning rates must be > 0, got {P.describe(name, distribution)}")
+    if name == "momentum" and (low < 0 or high >= 1):
+        raise ValueError(f"momentum: must lie in [0, 1), got ({low}, {high})")
+    if name == "batch_size":
+        if not P.integral(distribution):
+            raise TypeError(
+                f"batch_size: choices must be integers, got {P.describe(name, distribution)}"
+            )
+        if low < 1:
+            raise ValueError(
+                f"batch_size: every choice must be >= 1, got {P.describe(name, distribution)}"
+            )
+    return distribution

@@ -126,6 +126,9 @@ def create_or_load(
             pruner=make_pruner(config),
         )
         study.set_user_attr(CONFIG_ATTR, config.to_dict())
+        with warnings.catch_warnings():  # experimental since Optuna 3.2, shown by optuna-dashboard
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([config.metric])
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(
             study_name=study_name,

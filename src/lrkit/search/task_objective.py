@@ -7,15 +7,19 @@ scheduler, stepped once per batch over the whole run.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from lrkit.search import params as P
 from lrkit.search.objective import Pruned, SearchTrial
 
 #: Schedules a task objective understands; each takes the optimizer and the total step count.
 SCHEDULES = ("constant", "cosine", "step", "exponential", "linear", "onecycle")
+#: The parameters a task objective can train with.
+TASK_PARAMS = ("lr", "optimizer", "schedule", "batch_size", "momentum", "weight_decay", "warmup")
 
 
 @dataclass(frozen=True)
@@ -23,7 +27,9 @@ class TaskObjective:
     """Score of built-in task ``task`` after ``epochs`` epochs with the trial's parameters.
 
     Parameters missing from the trial take the defaults here: ``optimizer``, schedule
-    ``"constant"``, the task's own batch size and the optimizer's own momentum.
+    ``"constant"``, the task's own batch size, the optimizer's own momentum and weight decay,
+    no warm-up. ``weight_decay`` goes to the optimizer; ``warmup`` is the fraction of the run
+    spent ramping the learning rate up from 0 before the schedule starts.
     """
 
     task: str = "digits-cnn"
@@ -51,23 +57,37 @@ class TaskObjective:
         """JSON that rebuilds this objective (see :func:`lrkit.search.objective.load`)."""
         return {"kind": "task", **asdict(self)}
 
-    @property
+    @functools.cached_property
     def metric(self) -> str:
-        """The name of the score, e.g. ``"accuracy"``."""
-        return "accuracy"
-
-    def check(self, space: Any) -> None:
-        """Refuse a space this objective cannot train with (unknown optimizer or schedule)."""
+        """The name of the task's score, e.g. ``"accuracy"`` or ``"r2"``."""
         from lrkit import tasks
 
-        bad = [name for name in space.optimizer if name not in tasks.base.OPTIMIZERS]
-        if bad:
+        return tasks.get(self.task, seed=self.seed).metric_name
+
+    def check(self, space: Any) -> None:
+        """Refuse, before any trial, a space this objective cannot train with: a parameter it
+        does not use, an unknown optimizer or schedule, a negative weight decay, a warm-up
+        outside [0, 1)."""
+        from lrkit import tasks
+
+        unknown = [name for name in space if name not in TASK_PARAMS]
+        if unknown:
             raise ValueError(
-                f"optimizer: unknown {bad}; choose from {', '.join(tasks.base.OPTIMIZERS)}"
+                f"space: the built-in task {self.task!r} cannot use {unknown}; it trains with "
+                f"{', '.join(TASK_PARAMS)} (search other parameters with your own objective, "
+                "'package.module:function')"
             )
-        bad = [name for name in space.schedule if name not in SCHEDULES]
-        if bad:
-            raise ValueError(f"schedule: unknown {bad}; choose from {', '.join(SCHEDULES)}")
+        for name, known in (("optimizer", tasks.base.OPTIMIZERS), ("schedule", SCHEDULES)):
+            bad = [v for v in getattr(space.get(name), "choices", ()) if v not in known]
+            if bad:
+                raise ValueError(f"{name}: unknown {bad}; choose from {', '.join(known)}")
+        for name, top in (("weight_decay", math.inf), ("warmup", 1.0)):
+            if name not in space:
+                continue
+            dist = space[name]
+            if not P.numeric(dist) or P.bounds(dist)[0] < 0 or P.bounds(dist)[1] >= top:
+                allowed = "numbers >= 0" if top == math.inf else "fractions in [0, 1)"
+                raise ValueError(f"{name}: must be {allowed}, got {P.describe(name, dist)}")
 
     def __call__(self, trial: SearchTrial) -> float:
         """Train, call ``trial.report(score, epoch)`` after every epoch, return the last score."""
@@ -75,11 +95,14 @@ class TaskObjective:
 
         params = trial.params
         task = tasks.get(self.task, seed=self.seed, batch_size=params.get("batch_size"))
-        optimizer = task.make_optimizer(params.get("optimizer", self.optimizer), lr=params["lr"])
+        extra = {"weight_decay": float(params["weight_decay"])} if "weight_decay" in params else {}
+        name = params.get("optimizer", self.optimizer)
+        optimizer = task.make_optimizer(name, lr=params["lr"], **extra)
         momentum = float(params["momentum"]) if "momentum" in params else None
         total = self.epochs * len(task.train_loader)
         schedule = str(params.get("schedule", "constant"))
-        step = make_schedule(schedule, optimizer, params["lr"], total, momentum)
+        warmup = float(params.get("warmup", 0.0))
+        step = make_schedule(schedule, optimizer, params["lr"], total, momentum, warmup)
         score = math.nan
         for epoch in range(1, self.epochs + 1):
             loss = tasks.train_epoch(
@@ -97,31 +120,43 @@ class TaskObjective:
 
 
 def make_schedule(
-    name: str, optimizer: Any, lr: float, total_steps: int, momentum: float | None = None
+    name: str,
+    optimizer: Any,
+    lr: float,
+    total_steps: int,
+    momentum: float | None = None,
+    warmup: float = 0.0,
 ) -> Callable[[float], None]:
     """A per-batch ``on_step`` driving ``optimizer`` by lrkit schedule ``name`` over
     ``total_steps``, holding ``momentum`` (SGD momentum, or Adam's β₁) when given.
 
     constant: lr; cosine: cosine annealing to 0; step: ×0.1 at 50 % and 75 %; exponential:
     ``lr · 0.01^(t/T)``; linear: straight down to 0; onecycle: Smith's one-cycle peaking at lr.
+    With ``warmup = w`` the first ``W = round(w · total_steps)`` steps ramp from 0 to the
+    schedule's start, ``lr(t) = s(0) · t / W``, and the schedule runs over the other
+    ``total_steps − W``.
     """
     from lrkit import schedules
     from lrkit.torch import Scheduler
 
+    if not 0.0 <= warmup < 1.0:
+        raise ValueError(f"warmup: must be a fraction in [0, 1), got {warmup}")
+    ramp = min(round(warmup * total_steps), total_steps - 1)
+    steps = total_steps - ramp
+
     makers: dict[str, Callable[[], Any]] = {
         "constant": lambda: schedules.constant(lr),
-        "cosine": lambda: schedules.cosine(lr, total_steps),
-        "step": lambda: schedules.multistep(
-            lr, (total_steps // 2, (3 * total_steps) // 4), gamma=0.1
-        ),
-        "exponential": lambda: schedules.exponential(lr, gamma=0.01 ** (1 / total_steps)),
-        "linear": lambda: schedules.linear(lr, 0.0, total_steps),
-        "onecycle": lambda: schedules.one_cycle(lr, total_steps),
+        "cosine": lambda: schedules.cosine(lr, steps),
+        "step": lambda: schedules.multistep(lr, (steps // 2, (3 * steps) // 4), gamma=0.1),
+        "exponential": lambda: schedules.exponential(lr, gamma=0.01 ** (1 / steps)),
+        "linear": lambda: schedules.linear(lr, 0.0, steps),
+        "onecycle": lambda: schedules.one_cycle(lr, steps),
     }
     if name not in makers:
         raise ValueError(f"schedule: unknown schedule {name!r}; choose from {', '.join(SCHEDULES)}")
     held = None if momentum is None else schedules.constant(momentum)
-    scheduler = Scheduler(optimizer, lr=makers[name](), momentum=held)
+    lrs = makers[name]() if ramp == 0 else schedules.warmup(makers[name](), steps=ramp)
+    scheduler = Scheduler(optimizer, lr=lrs, momentum=held)
 
     def on_step(loss: float) -> None:
         if scheduler.last_epoch < total_steps:

@@ -95,7 +95,7 @@ def run_trial(
     with _heartbeat(storage, trial_id):
         try:
             params = config.space.suggest(trial)
-            value = objective(SearchTrial(trial.number, params, _reporter(trial)))
+            value = objective(SearchTrial(trial.number, params, _reporter(trial), trial))
         except Pruned:
             return study.tell(trial, state=TrialState.PRUNED)
         except KeyboardInterrupt:
