@@ -123,6 +123,12 @@ class Patience:
         return 0.0 if since is None else time.monotonic() - since
 
 
+def _quiet_failed_reads(record: logging.LogRecord) -> bool:
+    """Drop the warning ``RDBStorage.get_all_trials`` logs before it retries a read the other
+    way: on PostgreSQL it means the connection failed, and the retries here handle that."""
+    return not record.getMessage().startswith("Caught an error from sqlalchemy")
+
+
 class RetryingStorage(BaseStorage):
     """An Optuna storage whose every call is retried through ``patience``.
 
@@ -134,6 +140,9 @@ class RetryingStorage(BaseStorage):
     def __init__(self, backend: BaseStorage, patience: Patience) -> None:
         self.backend = backend
         self.patience = patience
+        rdb_log = logging.getLogger("optuna.storages._rdb.storage")  # the logger RDBStorage uses
+        if _quiet_failed_reads not in rdb_log.filters:
+            rdb_log.addFilter(_quiet_failed_reads)
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         return self.patience.call(getattr(self.backend, name), *args, **kwargs)
