@@ -81,3 +81,16 @@ def two_knobs(trial: SearchTrial) -> float:
 
 
 two_knobs.metric = "val_accuracy"  # type: ignore[attr-defined]
+
+
+def steady(trial: SearchTrial) -> float:
+    """:func:`slow` taking ~1 s in four reported steps, so that a test can take the storage
+    away while trials are running."""
+    marks = Path(os.environ["LRKIT_TEST_MARKS"])
+    pid = os.getpid()
+    (marks / f"start-{trial.number}-{pid}").touch()
+    for step in (1, 2, 3, 4):
+        time.sleep(0.25)
+        trial.report(-float(step), step)
+    (marks / f"done-{trial.number}-{pid}").touch()
+    return -((math.log10(trial.params["lr"]) + 2.0) ** 2)

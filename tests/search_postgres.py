@@ -1,4 +1,5 @@
-"""A throw-away PostgreSQL server on loopback for the search tests (session fixture).
+"""A throw-away PostgreSQL server on loopback for the search tests (session fixtures:
+``postgres_server``, which tests can stop and start again, and its ``postgres_url``).
 
 Uses the Debian server under /usr/lib/postgresql/*/bin, installing the ``postgresql``
 package with apt-get when it is missing and we are root. The cluster lives in a temporary
@@ -16,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -42,9 +44,30 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass
+class PostgresServer:
+    """A running server: its URL, and ``stop()`` / ``start()`` to take it away and back."""
+
+    url: str
+    pg_ctl: list[str]
+
+    def stop(self) -> None:
+        """Stop at once, as a crash would (``pg_ctl stop -m immediate``)."""
+        subprocess.run([*self.pg_ctl, "-m", "immediate", "stop"], check=True, capture_output=True)
+
+    def start(self) -> None:
+        subprocess.run([*self.pg_ctl, "-w", "-t", "60", "start"], check=True, capture_output=True)
+
+
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+def postgres_url(postgres_server: PostgresServer) -> str:
     """``postgresql+psycopg2://lrkit:PASSWORD@127.0.0.1:PORT/postgres`` of a fresh server."""
+    return postgres_server.url
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A fresh server on loopback, removed after the session."""
     root = os.geteuid() == 0
     bin_dir = _bin_dir()
     if bin_dir is None:
@@ -83,29 +106,14 @@ def postgres_url() -> Iterator[str]:
         capture_output=True,
     )
     options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        [
-            *as_server,
-            str(bin_dir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(base / "log"),
-            "-w",
-            "-t",
-            "60",
-            "-o",
-            options,
-            "start",
-        ],
-        check=True,
-        capture_output=True,
+    pg_ctl = [*as_server, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "log")]
+    server = PostgresServer(
+        url=f"postgresql+psycopg2://lrkit:{password}@127.0.0.1:{port}/postgres",
+        pg_ctl=[*pg_ctl, "-o", options],
     )
+    server.start()
     try:
-        yield f"postgresql+psycopg2://lrkit:{password}@127.0.0.1:{port}/postgres"
+        yield server
     finally:
-        subprocess.run(
-            [*as_server, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True,
-        )
+        subprocess.run([*pg_ctl, "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)

@@ -72,12 +72,46 @@ def test_worker_joins_a_study_and_runs_what_is_waiting(
         "search_objectives:peak", space={"lr": (1e-4, 1.0)}, sampler="log", n_trials=3,
         storage=journal, study_name="joined",
     )  # fmt: skip
-    assert main(["search", "worker", "--storage", journal, "--study", "joined"]) == 0
+    worker = ["search", "worker", "--storage", journal, "--study", "joined"]
+    assert main([*worker, "--allow-objective", "search_objectives:peak"]) == 0
     printed = capsys.readouterr().out
     assert f"joining study 'joined' at {journal}" in printed
     assert "ran 3 trial(s) here; the study has 3 trial(s) done" in printed
     assert main(["search", "worker", "--storage", journal, "--study", "other"]) == 2
     assert "study: no study named 'other'" in capsys.readouterr().err
+
+
+def test_a_worker_runs_only_objectives_its_own_command_line_allows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = str(tmp_path / "s.journal")
+    search.create(
+        "search_objectives:peak", space={"lr": (1e-4, 1.0)}, sampler="log", n_trials=2,
+        storage=journal, study_name="guarded",
+    )  # fmt: skip
+    worker = ["search", "worker", "--storage", journal, "--study", "guarded", "--no-progress"]
+    monkeypatch.delenv("LRKIT_ALLOW_OBJECTIVES", raising=False)
+    for allowed in ([], ["--allow-objective", "search_objectives:fragile"]):
+        assert main([*worker, *allowed]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("lrkit: error: objective: study")
+        assert "runs search_objectives:peak, which this worker does not allow" in err
+        assert "--allow-objective search_objectives:peak" in err
+    assert search.load_results(journal, "guarded").counts()["done"] == 0  # nothing was run
+    assert main([*worker, "--allow-objective", "not-a-ref"]) == 2
+    assert "allow_objectives: 'not-a-ref' is not 'module:function'" in capsys.readouterr().err
+
+    allow = "search_objectives:fragile, search_objectives:peak"
+    monkeypatch.setenv("LRKIT_ALLOW_OBJECTIVES", allow)
+    assert main(worker) == 0
+    assert "ran 2 trial(s) here" in capsys.readouterr().out
+
+
+def test_a_worker_always_runs_a_built_in_task(tmp_path: Path) -> None:
+    from lrkit.search import trust
+
+    task = search.TaskObjective(task="digits-cnn", epochs=1)
+    trust.check(search.objective.describe(task), "any")  # no error: built-in tasks are safe
 
 
 def test_bad_inputs_exit_2_with_one_line_and_no_password(

@@ -146,20 +146,21 @@ def test_an_interrupted_trial_is_requeued_with_its_point_and_no_owner(tmp_path: 
         "search_objectives:peak", space={"lr": (1e-3, 1e-1)}, sampler="log", n_trials=2,
         storage=storage, study_name="interrupted",
     )  # fmt: skip
-    study, config = join(open_storage(storage), "interrupted")
+    opened = open_storage(storage)
+    study, config = join(opened, "interrupted")
 
     def interrupt(trial: search.SearchTrial) -> float:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        work_loop(study, interrupt, config)
+        work_loop(study, interrupt, config, storage=opened)
     failed = study.get_trials(states=(TrialState.FAIL,))
     assert len(failed) == 1 and owner(failed[0]) == worker_id()
     (copy,) = [t for t in study.get_trials() if t.system_attrs.get("retry_history")]
     assert copy.state == TrialState.WAITING and copy.params == failed[0].params
     assert owner(copy) is None  # the claim it inherited names the failed trial, not this one
 
-    assert work_loop(study, search_objectives.peak, config) == 2
+    assert work_loop(study, search_objectives.peak, config, storage=opened) == 2
     result = search.load_results(storage, "interrupted")
     assert result.counts() == {"fail": 1, "complete": 2, "done": 2}
     assert sorted(t.params["lr"] for t in result.complete) == pytest.approx([1e-3, 1e-1])
@@ -282,3 +283,43 @@ def test_the_cli_repairs_a_torn_journal_and_refuses_a_damaged_one(
     assert err.startswith(f"lrkit: error: storage: {journal}: line 2 is not a journal record")
     assert err.count("\n") == 1 and "Traceback" not in err
     assert journal.read_bytes() == damaged
+
+
+@pytest.mark.slow
+def test_workers_finish_the_study_when_one_is_killed_and_the_parent_says_so(
+    tmp_path: Path,
+) -> None:
+    marks, out = tmp_path / "marks", tmp_path / "out"
+    marks.mkdir()
+    command = [
+        sys.executable, "-m", "lrkit.cli", "search",
+        "--task", "search_objectives:steady", "--sampler", "log", "--n-trials", "6",
+        "--lr", "1e-4", "1", "--workers", "2", "--heartbeat", "1",
+        "--out", str(out), "--no-progress", "--no-plots",
+    ]  # fmt: skip
+    parent = subprocess.Popen(
+        command, env=_env(marks), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while not list(marks.glob("start-*")):
+        assert parent.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    victim = int(next(marks.glob("start-*")).name.split("-")[2])
+    os.kill(victim, signal.SIGKILL)
+    stdout, stderr = parent.communicate(timeout=180)
+
+    assert parent.returncode == 3, stderr
+    (line,) = stderr.strip().splitlines()
+    assert (
+        line.startswith("lrkit: warning: worker ")
+        and f"(pid {victim}) was killed by SIGKILL" in line
+    )
+    assert "the other workers finished the study" in line
+    data = json.loads((out / "search.json").read_text())
+    complete = [t for t in data["trials"] if t["state"] == "complete"]
+    assert sorted(t["params"]["lr"] for t in complete) == pytest.approx(
+        [p["lr"] for p in Space(lr=(1e-4, 1.0)).log_sweep(6)]
+    )
+    (lost,) = [t for t in data["trials"] if t["state"] == "fail"]
+    assert lost["retried_as"] is not None and lost["worker"].split(":")[1] == str(victim)
+    assert not list(Path(f"{out / 'search.journal'}.workers").iterdir())  # locks cleaned up

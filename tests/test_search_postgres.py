@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
+import search_objectives
 from lrkit import search
 from lrkit.search import Space
-from search_postgres import postgres_url  # noqa: F401  (session fixture)
+from search_postgres import PostgresServer, postgres_server, postgres_url  # noqa: F401
 
 TESTS = Path(__file__).parent
 SPACE = {"lr": (1e-4, 1.0), "optimizer": ["sgd", "adam"]}
+OBJECTIVES = ("slow", "steady", "peak")
 
 
 def _wait_for(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -34,6 +36,7 @@ def _worker_env(url: str, marks: Path, **extra: str) -> dict[str, str]:
         "PYTHONPATH": path,
         "LRKIT_STORAGE": url,
         "LRKIT_TEST_MARKS": str(marks),
+        "LRKIT_ALLOW_OBJECTIVES": ",".join(f"search_objectives:{f}" for f in OBJECTIVES),
         **extra,
     }
 
@@ -153,3 +156,159 @@ def test_rerun_with_other_settings_is_refused(postgres_url: str) -> None:  # noq
     search.create("search_objectives:peak", n_trials=2, **kwargs)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="other settings \\(n_trials\\)"):
         search.create("search_objectives:peak", n_trials=3, **kwargs)  # type: ignore[arg-type]
+
+
+def _start_workers(url: str, study: str, marks: Path, logs: Path, n: int, *extra: str) -> list:  # type: ignore[type-arg]
+    command = [sys.executable, "-m", "lrkit.cli", "search", "worker", "--study", study]
+    command += ["--no-progress", *extra]
+    return [
+        subprocess.Popen(
+            command,
+            env=_worker_env(url, marks),
+            stdout=(logs / f"worker{index}.out").open("w"),
+            stderr=(logs / f"worker{index}.err").open("w"),
+        )
+        for index in range(n)
+    ]
+
+
+def _marks(marks: Path, kind: str) -> list[int]:
+    return sorted(int(path.name.split("-")[1]) for path in marks.glob(f"{kind}-*"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("outage", [5.0, 1.9])
+def test_workers_ride_out_the_server_going_away(
+    postgres_server: PostgresServer,  # noqa: F811
+    tmp_path: Path,
+    outage: float,
+) -> None:
+    marks, logs = tmp_path / "marks", tmp_path / "logs"
+    marks.mkdir()
+    logs.mkdir()
+    n_trials, study = 12, f"outage-{outage:g}"
+    search.create(
+        "search_objectives:steady", space=SPACE, sampler="grid", n_trials=n_trials,
+        storage=postgres_server.url, study_name=study, heartbeat_interval=1,
+    )  # fmt: skip
+    workers = _start_workers(postgres_server.url, study, marks, logs, 3)
+    _wait_for(lambda: len(_marks(marks, "done")) >= 2, 120, "two trials to finish")
+    postgres_server.stop()
+    stopped = time.monotonic()
+    assert len(_marks(marks, "done")) < n_trials - 3  # trials were running, more were waiting
+    time.sleep(outage)
+    postgres_server.start()
+    assert time.monotonic() - stopped >= outage
+    codes = [worker.wait(timeout=240) for worker in workers]
+    errors = "".join(path.read_text() for path in sorted(logs.glob("*.err")))
+    assert codes == [0, 0, 0], errors
+    assert "Traceback" not in errors and "Exception in thread" not in errors
+
+    result = search.load_results(postgres_server.url, study)
+    counts = result.counts()
+    assert counts["complete"] == n_trials and counts["done"] == n_trials
+    assert counts.get("waiting", 0) == counts.get("running", 0) == 0
+    grid = Space.from_dict(SPACE).grid(n_trials)
+    completed = sorted((t.params["lr"], t.params["optimizer"]) for t in result.complete)
+    assert completed == sorted((p["lr"], p["optimizer"]) for p in grid)
+    # Every result a worker computed was kept: no trial was finished twice or thrown away.
+    assert _marks(marks, "done") == sorted(t.number for t in result.complete)
+    if outage < 3:  # within the grace period (3 heartbeats): not a single trial was retried
+        assert counts.get("fail", 0) == 0
+        assert _marks(marks, "start") == list(range(n_trials))
+    for trial in result.trials:
+        if trial.state == "fail":  # a take whose answer was lost: retried, never run twice
+            assert trial.retried_as is not None and trial.number not in _marks(marks, "done")
+
+
+@pytest.mark.slow
+def test_a_longer_outage_stops_the_worker_with_one_line_and_a_rerun_resumes(
+    postgres_server: PostgresServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    marks, logs = tmp_path / "marks", tmp_path / "logs"
+    marks.mkdir()
+    logs.mkdir()
+    search.create(
+        "search_objectives:steady", space=SPACE, sampler="grid", n_trials=6,
+        storage=postgres_server.url, study_name="long-outage", heartbeat_interval=1,
+    )  # fmt: skip
+    (worker,) = _start_workers(
+        postgres_server.url, "long-outage", marks, logs, 1, "--storage-patience", "3"
+    )
+    _wait_for(lambda: len(_marks(marks, "done")) >= 1, 120, "a trial to finish")
+    postgres_server.stop()
+    try:
+        assert worker.wait(timeout=60) == search.UNREACHABLE_STATUS
+    finally:
+        postgres_server.start()
+    error = (logs / "worker0.err").read_text()
+    assert error.count("\n") == 1, error
+    assert error.startswith("lrkit: error: the storage postgresql+psycopg2://lrkit:***@127.0.0.1")
+    assert "was unreachable for 3 s" in error
+    assert "rerunning the same command resumes the search" in error
+    password = postgres_server.url.split(":")[2].split("@")[0]
+    assert password not in error
+
+    (again,) = _start_workers(postgres_server.url, "long-outage", marks, logs, 1)
+    assert again.wait(timeout=180) == 0, (logs / "worker0.err").read_text()
+    counts = search.load_results(postgres_server.url, "long-outage").counts()
+    assert counts["complete"] == 6 and counts.get("running", 0) == 0
+
+
+def _die_between_take_and_claim(storage: str, study: str, marks: Path) -> None:
+    """Run a worker process that is killed right after it took a trial, before claiming it."""
+    script = (
+        "import os, signal, sys\n"
+        "from lrkit import search\n"
+        "from lrkit.search import worker\n"
+        "def killed(*args): os.kill(os.getpid(), signal.SIGKILL)\n"
+        "worker._Worker.run = killed\n"
+        "search.work(sys.argv[1], sys.argv[2])\n"
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", script, storage, study],
+        env=_worker_env(storage, marks),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert process.returncode == -signal.SIGKILL, process.stderr
+
+
+@pytest.mark.parametrize("where", ["journal", "postgresql"])
+def test_a_trial_taken_by_a_worker_killed_before_claiming_it_is_retried_quickly(
+    request: pytest.FixtureRequest, tmp_path: Path, where: str
+) -> None:
+    import optuna
+    from optuna.trial import TrialState
+
+    from lrkit.search.worker import owner
+
+    storage = (
+        str(tmp_path / "s.journal")
+        if where == "journal"
+        else request.getfixturevalue("postgres_url")
+    )
+    study = f"unclaimed-{where}"
+    search.create(
+        "search_objectives:peak", space={"lr": (1e-3, 1e-1)}, sampler="log", n_trials=3,
+        storage=storage, study_name=study, heartbeat_interval=1,
+    )  # fmt: skip
+    _die_between_take_and_claim(storage, study, tmp_path)
+    opened = search.open_storage(storage, heartbeat_interval=1)
+    (taken,) = optuna.load_study(study_name=study, storage=opened).get_trials(
+        states=(TrialState.RUNNING,)
+    )
+    assert owner(taken) is None
+
+    began = time.monotonic()
+    assert search.work(storage, study, objective=search_objectives.peak) == 3
+    elapsed = time.monotonic() - began
+    assert elapsed < 15, f"the unclaimed trial waited {elapsed:.0f} s"  # 3 heartbeats, not 120 s
+    result = search.load_results(storage, study)
+    assert result.counts() == {"complete": 3, "fail": 1, "done": 3}
+    lost = result.trials[taken.number]
+    assert lost.state == "fail" and lost.retried_as is not None
+    # The retry ran the point the lost trial was given (it never got to suggest it).
+    assert sorted(t.params["lr"] for t in result.complete) == pytest.approx([1e-3, 1e-2, 1e-1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 
@@ -58,3 +59,27 @@ def test_ray_backend_refuses_an_optuna_storage() -> None:
             search_objectives.peak, space={"lr": (1e-4, 1.0)}, n_trials=2,
             storage="postgresql://me:pw@db/x", backend="ray",
         )  # fmt: skip
+
+
+def exits_at_1e_2(trial: search.SearchTrial) -> float:
+    """:func:`search_objectives.peak`, except that it calls ``sys.exit(3)`` at lr = 1e-2."""
+    if abs(math.log10(trial.params["lr"]) + 2) < 1e-9:
+        sys.exit(3)
+    return search_objectives.peak(trial)
+
+
+@pytest.mark.slow
+def test_an_objective_calling_sys_exit_fails_its_ray_trial_only() -> None:
+    result = search.run(
+        exits_at_1e_2,
+        space={"lr": (1e-3, 1e-1)},
+        sampler="log",
+        n_trials=3,
+        workers=1,
+        backend="ray",
+        progress=False,
+    )
+    (failed,) = [t for t in result.trials if t.state == "fail"]
+    assert failed.params["lr"] == pytest.approx(1e-2)
+    assert failed.error == "RuntimeError: the objective called sys.exit(3)"
+    assert sorted(t.params["lr"] for t in result.complete) == pytest.approx([1e-3, 1e-1])

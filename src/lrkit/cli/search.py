@@ -2,6 +2,11 @@
 momentum) by grid, log-scale, random or Bayesian search, with pruning, on one machine or many.
 
 ``lrkit search worker --storage URL --study NAME`` joins a search from another machine.
+
+Exit status: 0 the study is finished; 3 it is finished and its results written, but a worker
+process of ``--workers N`` died (one line names it); 1 the workers stopped before the study
+was finished (rerun to resume); 75 the storage was unreachable for longer than
+``--storage-patience`` (rerun to resume); 2 a mistake in the arguments.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from lrkit.cli.output import console, count, number, prepare_out_dir, refuse_oth
 #: Environment variable read when ``--storage`` is not given (keeps passwords out of ``ps``).
 STORAGE_ENV = "LRKIT_STORAGE"
 OUTPUTS = ["search.json", "search_score_vs_lr.png", "search_parallel.png", "report.html"]
+WORKER_LOST_STATUS = 3
+STOPPED_STATUS = 1
 
 
 def register(subparsers: Any) -> None:
@@ -60,7 +67,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--seed", type=count(0), default=0)
     _storage_arguments(parser, required=False)
     parser.add_argument("--workers", type=count(1), default=1, help="processes on this machine")
-    parser.add_argument("--heartbeat", type=count(1), default=10, help="seconds (PostgreSQL)")
+    parser.add_argument(
+        "--heartbeat",
+        type=count(1),
+        default=10,
+        help="seconds between heartbeats (PostgreSQL); a trial whose worker died is run again "
+        "after 3 heartbeats",
+    )
     parser.add_argument("--backend", default="optuna", help="optuna or ray")
     parser.add_argument("--ray-address", default=None, help="Ray cluster (default: local Ray)")
     parser.add_argument("--out", type=Path, default=Path("lrkit-out"), help="output directory")
@@ -82,6 +95,14 @@ def register(subparsers: Any) -> None:
         description="Run waiting trials of an existing study until it has none left.",
     )
     _storage_arguments(worker, required=True)
+    worker.add_argument(
+        "--allow-objective",
+        action="append",
+        default=[],
+        metavar="MODULE:FUNCTION",
+        help="run this objective if the study names it (repeatable; also "
+        "$LRKIT_ALLOW_OBJECTIVES, comma-separated); built-in tasks are always allowed",
+    )
     worker.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     worker.set_defaults(run=run_worker)
 
@@ -100,6 +121,13 @@ def _storage_arguments(parser: argparse.ArgumentParser, *, required: bool) -> No
         required=required,
         help="the study to join" if required else "study name (default: from the settings)",
     )
+    parser.add_argument(
+        "--storage-patience",
+        type=number(0),
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to retry an unreachable storage before stopping (rerunning resumes)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
     space = _space(args)
     storage = _storage(args)
     outputs = _prepare_out(args, storage)
+    lost: list[str] = []
     try:
         result = search.run(
             objective,
@@ -131,16 +160,23 @@ def run(args: argparse.Namespace) -> int:
             backend=args.backend,
             ray_address=args.ray_address,
             progress=not args.no_progress,
+            storage_patience=args.storage_patience,
+            on_worker_lost=lost.append,
         )
-    except RuntimeError as exc:
+    except search.StorageUnreachable as exc:
+        print(f"lrkit: error: {exc}", file=sys.stderr)
+        return search.UNREACHABLE_STATUS
+    except search.SearchStopped as exc:
         print(f"lrkit: error: search stopped: {exc}", file=sys.stderr)
-        return 1
+        return STOPPED_STATUS
     result.to_json(outputs["search.json"], overwrite=True)
     written = [outputs["search.json"]]
     if not args.no_plots:
         written += write_search_report(result, args.out).values()
     print_summary(result, written, args.backend == "optuna")
-    return 0
+    for message in lost:
+        print(f"lrkit: warning: {message}", file=sys.stderr)
+    return WORKER_LOST_STATUS if lost else 0
 
 
 def run_worker(args: argparse.Namespace) -> int:
@@ -153,8 +189,20 @@ def run_worker(args: argparse.Namespace) -> int:
         raise ValueError(f"--storage: required (or set ${STORAGE_ENV})")
     where = search.redact(args.storage)
     print(f"joining study {args.study!r} at {where}")
-    ran = search.work(args.storage, args.study, progress=not args.no_progress)
-    counts = search.load_results(args.storage, args.study).counts()
+    try:
+        ran = search.work(
+            args.storage,
+            args.study,
+            allow_objectives=args.allow_objective,
+            progress=not args.no_progress,
+            storage_patience=args.storage_patience,
+        )
+        counts = search.load_results(
+            args.storage, args.study, storage_patience=args.storage_patience
+        ).counts()
+    except search.StorageUnreachable as exc:
+        print(f"lrkit: error: {exc}", file=sys.stderr)
+        return search.UNREACHABLE_STATUS
     print(f"ran {ran} trial(s) here; the study has {counts['done']} trial(s) done")
     return 0
 

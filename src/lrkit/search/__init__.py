@@ -11,9 +11,18 @@ from lrkit._optional import require
 require("optuna", "search")
 
 from lrkit.search.objective import Objective, Pruned, SearchTrial  # noqa: E402
+from lrkit.search.outage import StorageUnreachable  # noqa: E402
 from lrkit.search.plots import plot_parallel_coordinates, plot_score_vs_lr, save_plots  # noqa: E402
 from lrkit.search.results import SearchResult, TrialRecord  # noqa: E402
-from lrkit.search.runner import create, load_results, run, work  # noqa: E402
+from lrkit.search.runner import (  # noqa: E402
+    UNREACHABLE_STATUS,
+    SearchStopped,
+    WorkerLost,
+    create,
+    load_results,
+    run,
+    work,
+)
 from lrkit.search.space import Space  # noqa: E402
 from lrkit.search.storage import open_storage, redact  # noqa: E402
 from lrkit.search.study import PRUNERS, SAMPLERS, SearchConfig  # noqa: E402
@@ -23,14 +32,18 @@ __all__ = [
     "PRUNERS",
     "SAMPLERS",
     "SCHEDULES",
+    "UNREACHABLE_STATUS",
     "Objective",
     "Pruned",
     "SearchConfig",
     "SearchResult",
+    "SearchStopped",
     "SearchTrial",
     "Space",
+    "StorageUnreachable",
     "TaskObjective",
     "TrialRecord",
+    "WorkerLost",
     "create",
     "load_results",
     "open_storage",

@@ -144,7 +144,10 @@ def _trainable(ray_config: dict[str, Any], objective: Objective) -> None:
         last_step = step
         tune.report({METRIC: score, TIME_ATTR: step, "params": params})
 
-    value = objective(SearchTrial(number, params, report))
+    try:
+        value = objective(SearchTrial(number, params, report))
+    except SystemExit as exc:  # would end the Ray worker; Ray fails the trial on an exception
+        raise RuntimeError(f"the objective called sys.exit({exc.code!r})") from None
     final = {METRIC: float(value), TIME_ATTR: max(last_step, 1), "final": True, "params": params}
     tune.report(final)
 
@@ -161,7 +164,8 @@ def _record(number: int, result: Any) -> TrialRecord:
                 continue
             intermediate[int(row[TIME_ATTR])] = float(row[METRIC])
     if result.error is not None:
-        state, error = "fail", f"{type(result.error).__name__}: {result.error}"[:500]
+        cause = getattr(result.error, "cause", None) or result.error  # a RayTaskError wraps it
+        state, error = "fail", f"{type(cause).__name__}: {cause}"[:500]
     else:
         state, error = ("complete" if metrics.get("final") else "pruned"), None
     score = metrics.get(METRIC)

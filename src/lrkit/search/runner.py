@@ -3,7 +3,8 @@ read back the result.
 
 ``workers=1`` works in this process. ``workers=N`` starts N processes on this machine that
 share a journal file or a PostgreSQL database; more machines join with :func:`work`
-(``lrkit search worker``).
+(``lrkit search worker``). Every storage call is retried while the storage is unreachable,
+for up to ``storage_patience`` seconds (:mod:`lrkit.search.outage`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Iterator, Mapping
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import optuna
@@ -21,10 +23,24 @@ import optuna
 from lrkit.progress import progress_bar
 from lrkit.search import objective as objectives
 from lrkit.search import storage as storages
+from lrkit.search import trust
+from lrkit.search.liveness import WorkerLocks
+from lrkit.search.outage import PATIENCE, Patience, RetryingStorage, StorageUnreachable
 from lrkit.search.results import SearchResult, from_study
 from lrkit.search.space import Space, as_space
 from lrkit.search.study import SearchConfig, create_or_load, join
 from lrkit.search.worker import work_loop
+
+#: Exit status of a worker process that gave up on an unreachable storage (EX_TEMPFAIL).
+UNREACHABLE_STATUS = 75
+
+
+class WorkerLost(UserWarning):
+    """A worker process of ``run(workers=N)`` died, but the others finished the study."""
+
+
+class SearchStopped(RuntimeError):
+    """The worker processes of ``run(workers=N)`` ended before the study was finished."""
 
 
 def run(
@@ -43,6 +59,8 @@ def run(
     backend: str = "optuna",
     ray_address: str | None = None,
     progress: bool = True,
+    storage_patience: float = PATIENCE,
+    on_worker_lost: Callable[[str], None] | None = None,
 ) -> SearchResult:
     """Search ``space`` for the point where ``objective(trial)`` scores best.
 
@@ -53,6 +71,12 @@ def run(
     ``postgresql://`` URL; rerunning with the same storage and settings resumes the study.
     ``backend="ray"`` runs the trials
     on a Ray cluster (``ray_address``, or a local Ray) instead.
+
+    A storage that stays unreachable for more than ``storage_patience`` seconds raises
+    :class:`~lrkit.search.outage.StorageUnreachable` (rerunning resumes). With ``workers=N``,
+    a worker process that dies while the others finish the study is reported to
+    ``on_worker_lost(message)`` (default: a :class:`WorkerLost` warning); if the study is left
+    unfinished, :class:`SearchStopped` is raised.
     """
     target = objectives.resolve(objective)
     config = _config(target, space, sampler, pruner, n_trials, seed, direction, heartbeat_interval)
@@ -76,13 +100,18 @@ def run(
             "path (one machine) or a postgresql:// URL (many machines)"
         )
     name = study_name or config.default_study_name()
-    opened = storages.open_storage(storage, heartbeat_interval=config.heartbeat_interval)
+    patience = Patience(storages.redact(storage), storage_patience)
+    opened = _open(storage, config.heartbeat_interval, patience)
     study = create_or_load(opened, name, config, where=storages.redact(storage))
     with _progress(study, config, progress) as update:
         if workers == 1:
-            work_loop(study, target, config, on_trial=lambda _: update())
+            work_loop(
+                study, target, config, storage=opened, patience=patience,
+                locks=_locks(storage), on_trial=lambda _: update(),
+            )  # fmt: skip
         else:
-            _run_processes(storage, name, target, workers, update)
+            codes = _run_processes(storage, name, target, workers, update, patience.seconds)
+            _check_finished(study, codes, patience, on_worker_lost or _warn)
     return from_study(study, config.to_dict(), storages.redact(storage))
 
 
@@ -98,6 +127,7 @@ def create(
     seed: int = 0,
     direction: str = "maximize",
     heartbeat_interval: int = 10,
+    storage_patience: float = PATIENCE,
 ) -> str:
     """Create a study and queue its ``n_trials`` without running any; returns its name.
 
@@ -108,7 +138,8 @@ def create(
     config = _config(target, space, sampler, pruner, n_trials, seed, direction, heartbeat_interval)
     if config.objective is None:
         objectives.load(None)  # raises: workers elsewhere could not rebuild this objective
-    opened = storages.open_storage(storage, heartbeat_interval=config.heartbeat_interval)
+    patience = Patience(storages.redact(storage), storage_patience)
+    opened = _open(storage, config.heartbeat_interval, patience)
     create_or_load(opened, study_name, config, where=storages.redact(storage))
     return study_name
 
@@ -118,25 +149,38 @@ def work(
     study_name: str,
     *,
     objective: objectives.Objective | None = None,
+    allow_objectives: Iterable[str] = (),
     worker_index: int | None = None,
     progress: bool = False,
+    storage_patience: float = PATIENCE,
 ) -> int:
     """Join study ``study_name`` and run its waiting trials; returns how many ran here.
 
     Returns when the study has nothing waiting and nothing running. The objective is the one
-    the study was created with, unless ``objective`` is given.
+    the study was created with, unless ``objective`` is given; a stored ``module:function``
+    is imported only if it is in ``allow_objectives`` or ``$LRKIT_ALLOW_OBJECTIVES``
+    (built-in tasks always are): whoever can write the storage chooses that code.
     """
     index = os.getpid() if worker_index is None else worker_index
-    study, config = _join(storage, study_name, index)
-    target = objective if objective is not None else objectives.load(config.objective)
+    patience = Patience(storages.redact(storage), storage_patience)
+    study, config, opened = _join(storage, study_name, index, patience)
+    if objective is None:
+        trust.check(config.objective, study_name, allow_objectives)
+        objective = objectives.load(config.objective)
     with _progress(study, config, progress) as update:
-        return work_loop(study, target, config, on_trial=lambda _: update())
+        return work_loop(
+            study, objective, config, storage=opened, patience=patience,
+            locks=_locks(storage), on_trial=lambda _: update(),
+        )  # fmt: skip
 
 
-def load_results(storage: str, study_name: str) -> SearchResult:
+def load_results(
+    storage: str, study_name: str, *, storage_patience: float = PATIENCE
+) -> SearchResult:
     """The :class:`SearchResult` of study ``study_name``, finished or not."""
-    study, config = _join(storage, study_name, 0)
-    return from_study(study, config.to_dict(), storages.redact(storage))
+    patience = Patience(storages.redact(storage), storage_patience)
+    study, config, _ = _join(storage, study_name, 0, patience)
+    return patience.call(from_study, study, config.to_dict(), storages.redact(storage))
 
 
 def _config(
@@ -167,23 +211,43 @@ def _config(
     )
 
 
-def _join(storage: str, study_name: str, index: int) -> tuple[optuna.Study, SearchConfig]:
+def _open(url: str | None, heartbeat_interval: int, patience: Patience) -> Any:
+    """The storage at ``url``; on PostgreSQL every call is retried while it is unreachable."""
+    opened = storages.open_storage(url, heartbeat_interval=heartbeat_interval)
+    if storages.kind(url) == "postgresql":
+        return RetryingStorage(opened, patience)
+    return opened
+
+
+def _locks(url: str | None) -> WorkerLocks | None:
+    return WorkerLocks(url) if url is not None and storages.kind(url) == "journal" else None
+
+
+def _join(
+    storage: str, study_name: str, index: int, patience: Patience
+) -> tuple[optuna.Study, SearchConfig, Any]:
     """Open ``storage`` with the heartbeat settings the study was created with, and join it."""
     if storages.kind(storage) == "memory":
         raise ValueError("storage: a worker needs the journal file or postgresql:// URL")
     where = storages.redact(storage)
-    opened = storages.open_storage(storage)
+    opened = _open(storage, 10, patience)
     study, config = join(opened, study_name, index, where=where)
     if storages.kind(storage) == "postgresql" and config.heartbeat_interval != 10:
-        opened = storages.open_storage(storage, heartbeat_interval=config.heartbeat_interval)
+        opened = _open(storage, config.heartbeat_interval, patience)
         study, config = join(opened, study_name, index, where=where)
-    return study, config
+    return study, config, opened
 
 
 def _run_processes(
-    storage: str | None, study_name: str, target: objectives.Objective, workers: int, update: Any
-) -> None:
-    """Start ``workers`` processes on the study, wait for them, and follow their progress."""
+    storage: str | None,
+    study_name: str,
+    target: objectives.Objective,
+    workers: int,
+    update: Any,
+    patience: float,
+) -> list[tuple[int, int | None]]:
+    """Start ``workers`` processes on the study, wait for them, and follow their progress;
+    returns each one's (pid, exit code)."""
     context = multiprocessing.get_context("spawn")
     threads = str(max(1, (os.cpu_count() or 1) // workers))
     processes = []
@@ -191,7 +255,7 @@ def _run_processes(
         for index in range(workers):
             process = context.Process(
                 target=_spawned_worker,
-                args=(storage, study_name, target, index),
+                args=(storage, study_name, target, index, patience),
                 name=f"lrkit-search-worker-{index}",
             )
             process.start()
@@ -204,22 +268,58 @@ def _run_processes(
         _stop(processes)
         raise
     update()
-    codes = [p.exitcode for p in processes]
-    if any(code != 0 for code in codes):
-        raise RuntimeError(
+    return [(p.pid or 0, p.exitcode) for p in processes]
+
+
+def _check_finished(
+    study: optuna.Study,
+    ended: list[tuple[int, int | None]],
+    patience: Patience,
+    on_worker_lost: Callable[[str], None],
+) -> None:
+    """Whether the workers' study is finished decides: if so, a worker that died is only
+    reported; if not, :class:`SearchStopped` (or :class:`StorageUnreachable`) is raised."""
+    codes = [code for _, code in ended]
+    unfinished = (optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING)
+    if study.get_trials(deepcopy=False, states=unfinished):
+        if UNREACHABLE_STATUS in codes:
+            raise StorageUnreachable(patience.where, patience.seconds)
+        raise SearchStopped(
             f"search workers exited with codes {codes} before the study finished; "
             "rerun the same command to continue it"
         )
+    for index, (pid, code) in enumerate(ended):
+        if code != 0:
+            on_worker_lost(
+                f"worker {index} (pid {pid}) {_ending(code)}; the other workers finished the "
+                "study (a trial it was running was run again)"
+            )
+
+
+def _ending(code: int | None) -> str:
+    """How a process ended, from its exit code (negative: the signal that killed it)."""
+    if code is not None and code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, WorkerLost, stacklevel=3)
 
 
 def _spawned_worker(
-    storage: str, study_name: str, target: objectives.Objective, index: int
+    storage: str, study_name: str, target: objectives.Objective, index: int, patience: float
 ) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        work(storage, study_name, objective=target, worker_index=index)
+        work(storage, study_name, objective=target, worker_index=index, storage_patience=patience)
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+    except StorageUnreachable:
+        raise SystemExit(UNREACHABLE_STATUS) from None  # the parent says it, once
 
 
 def _stop(processes: list[Any]) -> None:

@@ -84,7 +84,9 @@ def open_storage(
 
     PostgreSQL gets heartbeats every ``heartbeat_interval`` seconds; a running trial silent
     for ``grace_period`` seconds (default ``3 · heartbeat_interval``) is failed and re-queued
-    with the same parameters, at most ``max_retry`` times.
+    with the same parameters, at most ``max_retry`` times (Optuna's
+    ``RetryHeartbeatStaleTrialCallback``, which Optuna 4.9 renamed from
+    ``RetryFailedTrialCallback``).
     """
     import optuna
 

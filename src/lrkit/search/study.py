@@ -5,7 +5,9 @@ the settings in the study and enqueues the whole budget as ``n_trials`` waiting 
 grid and log sweeps with each point fixed, other samplers with no point fixed (the sampler
 fills it in when a worker takes the trial). Workers only take waiting trials, never create
 new ones, so the study ends with exactly ``n_trials`` trials done and each grid point
-evaluated once, however many workers join.
+evaluated once, however many workers join. (Optuna's ``MaxTrialsCallback`` stops each worker
+only after its own next trial, so N workers can run up to N - 1 trials too many, and
+``GridSampler`` with several workers can evaluate a point twice.)
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """One worker's loop: take a waiting trial, evaluate it, tell the study; repeat until the
 study has nothing waiting and nothing running.
 
-A trial whose worker vanished is failed and re-queued with the same parameters:
-on PostgreSQL when its heartbeat stops (Optuna's heartbeat), on a journal file when its
-process on this machine is gone, and right away when the worker is interrupted.
+A trial whose worker vanished is failed and re-queued with the same parameters (Optuna's
+``RetryHeartbeatStaleTrialCallback``): on PostgreSQL when its heartbeat stops (Optuna's
+``fail_stale_trials``), on a journal file when its worker's lock is free (:mod:`liveness`),
+right away when the worker is interrupted, and, on either, when a trial was taken but never
+claimed for ``GRACE_BEATS`` heartbeats (its worker died in between).
 """
 
 from __future__ import annotations
@@ -11,51 +13,58 @@ from __future__ import annotations
 import logging
 import math
 import os
+import secrets
 import socket
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import datetime
-from pathlib import Path
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from lrkit.search.liveness import WorkerLocks
 from lrkit.search.objective import Objective, Pruned, SearchTrial
+from lrkit.search.outage import Patience, StorageUnreachable, is_connection_error
 from lrkit.search.study import SearchConfig
 
-#: ``host:pid:start:trial_id`` of the worker that took a trial (see :func:`claim`).
+#: ``host:pid:token:trial_number`` of the worker running a trial (see :func:`owner`).
 WORKER_ATTR = "lrkit_worker"
 ERROR_ATTR = "lrkit_error"
-#: A running trial that never named its worker is lost after this many seconds.
-UNCLAIMED_GRACE = 120.0
-_PROC = Path("/proc/self/stat")
+#: A trial is lost after this many heartbeat intervals without a heartbeat (PostgreSQL) or
+#: without its worker naming itself (a worker killed between taking and claiming it).
+GRACE_BEATS = 3
+#: Seconds between attempts of a heartbeat that failed.
+BEAT_RETRY = 0.5
+MAX_RETRY = 3
 
 log = logging.getLogger("lrkit.search")
+_TOKEN = secrets.token_hex(4)
 
 
 def worker_id() -> str:
-    """``host:pid:start``: names this process, and tells a reused pid from it."""
-    pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_start_token(pid)}"
-
-
-def claim(me: str, trial_id: int) -> str:
-    """The worker attribute for ``trial_id``: naming the trial too tells a fresh claim from
-    the stale one a re-queued copy inherits from the trial it retries."""
-    return f"{me}:{trial_id}"
+    """``host:pid:token``: names this process; the random token tells a reused pid from it."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_TOKEN}"
 
 
 def owner(trial: FrozenTrial) -> str | None:
-    """``host:pid:start`` of the worker that took ``trial``, or ``None`` if none has yet."""
+    """``host:pid:token`` of the worker that claimed ``trial``, or ``None`` if none has.
+
+    The claim names the trial's number, so the claim a re-queued copy inherits from the trial
+    it retries (Optuna's retry copies user attributes) does not count as its own.
+    """
     value = trial.user_attrs.get(WORKER_ATTR)
     if value is None:
         return None
-    worker, _, trial_id = str(value).rpartition(":")
-    return worker if trial_id == str(trial._trial_id) else None
+    worker, _, number = str(value).rpartition(":")
+    return worker if number == str(trial.number) else None
+
+
+class _Abandoned(Exception):
+    """Another worker failed and re-queued this worker's trial (its heartbeats did not reach
+    the storage for the grace period), so the trial stops here at its next report."""
 
 
 def work_loop(
@@ -63,168 +72,243 @@ def work_loop(
     objective: Objective,
     config: SearchConfig,
     *,
+    storage: Any,
+    patience: Patience | None = None,
+    locks: WorkerLocks | None = None,
     poll: float = 0.5,
     on_trial: Callable[[FrozenTrial], None] | None = None,
 ) -> int:
-    """Run trials of ``study`` until none is waiting or running; return how many ran here."""
-    me = worker_id()
-    ran = 0
-    while True:
-        recover_lost_trials(study)
-        trial_id = _take_waiting_trial(study)
-        if trial_id is None:
-            if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-                return ran
-            time.sleep(poll)
-            continue
-        frozen = run_trial(study, trial_id, objective, config, me)
-        ran += 1
-        if on_trial is not None:
-            on_trial(frozen)
+    """Run trials of ``study`` until none is waiting or running; return how many ran here.
 
-
-def run_trial(
-    study: optuna.Study, trial_id: int, objective: Objective, config: SearchConfig, me: str
-) -> FrozenTrial:
-    """Evaluate the taken trial ``trial_id`` and record its outcome in the study."""
-    storage = _storage(study)
-    if _heartbeat_interval(storage):
-        storage.record_heartbeat(trial_id)
-    storage.set_trial_user_attr(trial_id, WORKER_ATTR, claim(me, trial_id))
-    trial = optuna.Trial(study, trial_id)
-    with _heartbeat(storage, trial_id):
-        try:
-            params = config.space.suggest(trial)
-            value = objective(SearchTrial(trial.number, params, _reporter(trial), trial))
-        except Pruned:
-            return study.tell(trial, state=TrialState.PRUNED)
-        except KeyboardInterrupt:
-            frozen = study.tell(trial, state=TrialState.FAIL)
-            _requeue(study, frozen)
-            raise
-        except (Exception, SystemExit) as exc:  # even sys.exit: a failed trial, not a dead worker
-            log.warning("trial %d failed: %s: %s", trial.number, type(exc).__name__, exc)
-            trial.set_user_attr(ERROR_ATTR, f"{type(exc).__name__}: {exc}"[:500])
-            return study.tell(trial, state=TrialState.FAIL)
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
-        trial.set_user_attr(ERROR_ATTR, f"objective returned {value!r}, not a finite number")
-        return study.tell(trial, state=TrialState.FAIL)
-    return study.tell(trial, float(value))
-
-
-def recover_lost_trials(study: optuna.Study) -> None:
-    """Fail and re-queue running trials whose worker is gone.
-
-    With heartbeats (PostgreSQL) a trial is lost when its heartbeat stops; without (journal
-    file) when its process on this machine has ended. A trial that never named its worker is
-    lost after ``UNCLAIMED_GRACE`` seconds.
+    ``storage`` is the storage ``study`` was loaded from (with heartbeats on PostgreSQL);
+    ``patience`` retries its calls while it is unreachable; ``locks`` tell whether the
+    worker of a journal file's trial is alive.
     """
-    heartbeats = bool(_heartbeat_interval(_storage(study)))
-    if heartbeats:
+    worker = _Worker(study, objective, config, storage, patience or Patience("storage"), locks)
+    with locks.hold(worker.me) if locks is not None else nullcontext():
+        ran = 0
+        while True:
+            worker.recover_lost_trials()
+            taken = worker.take()
+            if taken is None:
+                if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                    return ran
+                time.sleep(poll)
+                continue
+            frozen = worker.run(*taken)
+            if frozen is None:
+                continue  # another worker declared it lost before this one could claim it
+            ran += 1
+            if on_trial is not None:
+                on_trial(frozen)
+
+
+class _Worker:
+    def __init__(
+        self,
+        study: optuna.Study,
+        objective: Objective,
+        config: SearchConfig,
+        storage: Any,
+        patience: Patience,
+        locks: WorkerLocks | None,
+    ) -> None:
+        self.study = study
+        self.objective = objective
+        self.config = config
+        self.storage = storage  # calls from this thread, retried where the storage needs it
+        self.backend = getattr(storage, "backend", storage)  # the heartbeat's own retries
+        self.patience = patience
+        self.locks = locks
+        self.me = worker_id()
+        self.study_id = storage.get_study_id_from_name(study.study_name)
+        getter = getattr(self.backend, "get_heartbeat_interval", None)
+        self.heartbeat = getter() if callable(getter) else None
+        interval = self.heartbeat or config.heartbeat_interval
+        self.grace = GRACE_BEATS * interval
+        self._ids: dict[int, int] = {}
+        self._unclaimed: dict[int, float] = {}
+        self._stale_study: optuna.Study | None = None
+
+    def trial_id(self, number: int) -> int:
+        if number not in self._ids:
+            found = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
+            self._ids[number] = int(found)
+        return self._ids[number]
+
+    def take(self) -> tuple[int, int] | None:
+        """Move one waiting trial to running; its (id, number), or ``None`` if none waits.
+
+        ``Study.ask()`` would do this too, but creates a new trial when none is waiting: the
+        study would end with more than ``n_trials`` trials (and a grid point run twice), so
+        workers only take the waiting trials the study's creator enqueued.
+        """
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            trial_id = self.trial_id(trial.number)
+            try:
+                if self.storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                    return trial_id, trial.number
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue
+        return None
+
+    def run(self, trial_id: int, number: int) -> FrozenTrial | None:
+        """Claim the taken trial, evaluate it and record its outcome; ``None`` if it was
+        declared lost before this worker could claim it."""
+        with self._beating(trial_id):
+            try:
+                self.storage.set_trial_user_attr(trial_id, WORKER_ATTR, f"{self.me}:{number}")
+            except optuna.exceptions.UpdateFinishedTrialError:
+                return None
+            trial = optuna.Trial(self.study, trial_id)
+            try:
+                value = self._evaluate(trial)
+            except Pruned:
+                return self._tell(trial, TrialState.PRUNED)
+            except _Abandoned as exc:
+                log.warning("trial %d given up: %s", number, exc)
+                return self._tell(trial, TrialState.FAIL, error=str(exc))
+            except KeyboardInterrupt:
+                frozen = self._tell(trial, TrialState.FAIL, error="interrupted")
+                if frozen.state == TrialState.FAIL:
+                    self._requeue(frozen)
+                raise
+            except StorageUnreachable:
+                raise  # the storage, not the objective, failed: nothing can be recorded
+            except (Exception, SystemExit) as exc:  # sys.exit: a failed trial, not a dead worker
+                log.warning("trial %d failed: %s: %s", number, type(exc).__name__, exc)
+                return self._tell(trial, TrialState.FAIL, error=f"{type(exc).__name__}: {exc}")
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            error = f"objective returned {value!r}, not a finite number"
+            return self._tell(trial, TrialState.FAIL, error=error)
+        return self._tell(trial, TrialState.COMPLETE, float(value))
+
+    def _evaluate(self, trial: optuna.Trial) -> Any:
+        def report(score: float, step: int) -> None:
+            try:
+                trial.report(score, step)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                raise _Abandoned(
+                    "another worker declared it lost while this one could not reach the storage"
+                ) from None
+            if trial.should_prune():
+                raise Pruned(f"pruned at step {step} with score {score:g}")
+
+        params = self.config.space.suggest(trial)
+        return self.objective(SearchTrial(trial.number, params, report, trial))
+
+    def _tell(
+        self,
+        trial: optuna.Trial,
+        state: TrialState,
+        value: float | None = None,
+        error: str | None = None,
+    ) -> FrozenTrial:
+        """Record the outcome; a trial another worker already failed as lost keeps that."""
+        try:
+            if error is not None:
+                trial.set_user_attr(ERROR_ATTR, error[:500])
+            frozen = self.study.tell(trial, value, state=state, skip_if_finished=True)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            frozen = self.storage.get_trial(self.trial_id(trial.number))
+        if frozen.state != state:
+            log.warning(
+                "trial %d was declared lost by another worker and re-queued; its outcome here "
+                "is not recorded",
+                trial.number,
+            )
+        return frozen
+
+    def recover_lost_trials(self) -> None:
+        """Fail and re-queue running trials whose worker is gone (see the module docstring).
+
+        Nothing is declared lost until the storage has answered for ``1.5`` heartbeat
+        intervals since it last failed: after an outage every live worker's heartbeat gets
+        through first.
+        """
+        if self.heartbeat and self.patience.reachable_for() < 1.5 * self.heartbeat:
+            return
+        if self.heartbeat:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                self.patience.call(optuna.storages.fail_stale_trials, self._stale())
+        now = time.monotonic()
+        answering = self.patience.reachable_since() or now
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        self._unclaimed = {t.number: self._unclaimed.get(t.number, now) for t in running}
+        for trial in running:
+            worker = owner(trial)
+            if worker is None:
+                lost = now - max(self._unclaimed[trial.number], answering) > self.grace
+            else:
+                lost = self.heartbeat is None and self._gone(worker)
+            if lost:
+                self._fail_and_requeue(trial.number)
+
+    def _gone(self, worker: str) -> bool:
+        """Whether ``worker`` of a journal file has ended (only told for this machine's)."""
+        host = worker.rsplit(":", 2)[0]
+        return self.locks is not None and host == socket.gethostname() and self.locks.gone(worker)
+
+    def _stale(self) -> optuna.Study:
+        """The study on the heartbeat storage itself, for Optuna's ``fail_stale_trials``."""
+        if self._stale_study is None:
+            self._stale_study = self.patience.call(
+                optuna.load_study, study_name=self.study.study_name, storage=self.backend
+            )
+        return self._stale_study
+
+    def _fail_and_requeue(self, number: int) -> None:
+        trial_id = self.trial_id(number)
+        try:
+            if not self.storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                return
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return  # another worker got there first
+        self._requeue(self.storage.get_trial(trial_id))
+
+    def _requeue(self, frozen: FrozenTrial) -> None:
+        """Queue a copy of ``frozen`` with the same parameters (Optuna's retry callback)."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
-    now = datetime.now()
-    host = socket.gethostname()
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = owner(trial)
-        if worker is None:
-            started = trial.datetime_start or now
-            lost = (now - started).total_seconds() > UNCLAIMED_GRACE
-        elif heartbeats:
-            continue
-        else:
-            owner_host, pid, token = worker.rsplit(":", 2)
-            lost = owner_host == host and _start_token(int(pid)) != token
-        if lost:
-            _fail_and_requeue(study, trial._trial_id)
+            optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)(
+                self.study, frozen
+            )
 
+    @contextmanager
+    def _beating(self, trial_id: int) -> Iterator[None]:
+        """Record ``trial_id``'s heartbeat every interval while the block runs (PostgreSQL).
 
-def _fail_and_requeue(study: optuna.Study, trial_id: int) -> None:
-    try:
-        if not _storage(study).set_trial_state_values(trial_id, state=TrialState.FAIL):
+        Optuna's own heartbeat thread (inside ``Study.optimize``) ends at the first storage
+        error, and the trial it kept alive is then declared stale and run a second time while
+        it still runs here; this one retries every ``BEAT_RETRY`` s until it is stopped.
+        """
+        if not self.heartbeat:
+            yield
             return
-    except optuna.exceptions.UpdateFinishedTrialError:
-        return  # another worker got there first
-    _requeue(study, _storage(study).get_trial(trial_id))
+        interval = self.heartbeat
+        self.patience.call(self.backend.record_heartbeat, trial_id)
+        stop = threading.Event()
 
+        def beat() -> None:
+            wait = float(interval)
+            while not stop.wait(wait):
+                try:
+                    self.backend.record_heartbeat(trial_id)
+                except Exception as exc:  # the thread must outlive any storage error
+                    if is_connection_error(exc):
+                        self.patience.failed()
+                    else:
+                        log.warning("heartbeat of trial %d failed: %s", trial_id, exc)
+                    wait = BEAT_RETRY
+                    continue
+                self.patience.answered()
+                wait = float(interval)
 
-def _requeue(study: optuna.Study, frozen: FrozenTrial) -> None:
-    """Queue a copy of ``frozen`` with the same parameters (Optuna's retry callback)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)(study, frozen)
-
-
-def _take_waiting_trial(study: optuna.Study) -> int | None:
-    """Atomically move one waiting trial to running; ``None`` when none is left."""
-    storage = _storage(study)
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        thread = threading.Thread(target=beat, name=f"lrkit-heartbeat-{trial_id}", daemon=True)
+        thread.start()
         try:
-            if storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
-                return trial._trial_id
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue
-    return None
-
-
-def _reporter(trial: optuna.Trial) -> Callable[[float, int], None]:
-    def report(score: float, step: int) -> None:
-        trial.report(score, step)
-        if trial.should_prune():
-            raise Pruned(f"pruned at step {step} with score {score:g}")
-
-    return report
-
-
-@contextmanager
-def _heartbeat(storage: Any, trial_id: int) -> Iterator[None]:
-    """Record ``trial_id``'s heartbeat every interval while the block runs (if enabled)."""
-    interval = _heartbeat_interval(storage)
-    if not interval:
-        yield
-        return
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(interval):
-            storage.record_heartbeat(trial_id)
-
-    thread = threading.Thread(target=beat, name=f"lrkit-heartbeat-{trial_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-
-
-def _heartbeat_interval(storage: Any) -> int | None:
-    getter = getattr(storage, "get_heartbeat_interval", None)
-    return getter() if callable(getter) else None
-
-
-def _storage(study: optuna.Study) -> Any:
-    """The storage object the study itself uses (so its cache stays consistent)."""
-    return study._storage
-
-
-def _start_token(pid: int) -> str:
-    """When process ``pid`` started (from /proc), or ``"-"``; ``""`` if it is gone."""
-    if not _PROC.exists():
-        return _alive_token(pid)
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return ""
-    return "" if fields[0] in ("Z", "X") else fields[19]
-
-
-def _alive_token(pid: int) -> str:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return ""
-    except PermissionError:
-        pass
-    return "-"
+            yield
+        finally:
+            stop.set()
+            thread.join()

@@ -1,0 +1,66 @@
+"""Whether the worker that took a trial of a journal file is still alive.
+
+Optuna's journal storage has no heartbeat. Each worker instead holds an exclusive ``flock``
+on its own file in ``JOURNAL.workers/`` for as long as it runs; the kernel releases the lock
+when the process ends, however it ends (``kill -9`` included), so a lock another process can
+take means its holder is gone. This needs no clock, no writes to the journal and no reading
+of ``/proc``; it works for the processes of one machine, which is what a journal file serves.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+class WorkerLocks:
+    """The lock files of the workers of one journal file, in ``JOURNAL.workers/``."""
+
+    def __init__(self, journal: str | Path) -> None:
+        self.folder = Path(f"{journal}.workers")
+
+    @contextmanager
+    def hold(self, worker: str) -> Iterator[None]:
+        """Hold ``worker``'s lock while the block runs (a no-op where ``flock`` is missing)."""
+        if os.name != "posix":
+            yield
+            return
+        import fcntl
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self._path(worker)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+            os.close(fd)
+
+    def gone(self, worker: str) -> bool:
+        """Whether ``worker`` has ended: its lock is free, or was removed when it finished.
+
+        Without ``flock`` (Windows) this cannot be told, and a worker is never declared gone.
+        """
+        if os.name != "posix":
+            return False
+        import fcntl
+
+        path = self._path(worker)
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)  # releases the lock taken, if any
+        path.unlink(missing_ok=True)
+        return True
+
+    def _path(self, worker: str) -> Path:
+        return self.folder / worker.replace(":", "_").replace("/", "_")
