@@ -5,7 +5,8 @@
 - ``<!-- schedules-gallery -->`` becomes the schedule gallery, read from the examples that
   ``scripts/plot_schedules.py`` draws (formula from each schedule class).
 - ``<!-- results: FILE -->`` includes ``benchmarks/results/FILE`` without its title, and
-  ``<!-- results: FILE#HEADING -->`` only the section under that heading.
+  ``<!-- results: FILE#HEADING -->`` only the text under that heading, up to the next one.
+- Sphinx roles in docstrings (``:func:`name```) render as plain code in the API reference.
 - Every ``benchmarks/results/*.md`` becomes a page ``benchmarks/results/NAME.md``, listed
   under "Benchmarks" in the navigation.
 
@@ -25,6 +26,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 MARKER = re.compile(
     r"<!--\s*(thresholds|schedules-gallery|results:\s*([^#\s]+)(?:#([^>]+?))?)\s*-->"
 )
+
+ROLE = re.compile(r":(?:py:)?(?:func|class|meth|attr|data|mod|exc|obj):(?=<code>)")
 
 if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))
@@ -99,11 +102,9 @@ def results(name: str, heading: str | None) -> str:
     for i, line in enumerate(lines):
         match = re.match(r"^(#+) (.*)$", line)
         if match and match.group(2).strip() == heading:
-            level = len(match.group(1))
             body = []
             for rest in lines[i + 1 :]:
-                deeper = re.match(r"^(#+) ", rest)
-                if deeper and len(deeper.group(1)) <= level:
+                if re.match(r"^#+ ", rest):  # the section's own text, not its subsections
                     break
                 body.append(rest)
             return "\n".join(body).strip("\n")
@@ -141,7 +142,7 @@ def on_config(config: Any) -> Any:
         if isinstance(entry, dict) and "Benchmarks" in entry:
             children = entry["Benchmarks"]
             if isinstance(children, str):
-                children = [children]
+                children = [{"Overview": children}]
             listed = {c if isinstance(c, str) else next(iter(c.values())) for c in children}
             extra = [{title: page} for title, page in _results_pages() if page not in listed]
             entry["Benchmarks"] = [*children, {"Results files": extra}]
@@ -163,3 +164,7 @@ def on_files(files: Any, config: Any) -> Any:
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     return expand(markdown, page.file.src_uri)
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
+    return ROLE.sub("", html)
