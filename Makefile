@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.lrkit-installed
 
-.PHONY: demo test lint typecheck unit install clean
+.PHONY: demo test lint typecheck unit install docs dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(BIN)/python:
 # requirement stays a normal range (torch>=2.2) and is then already satisfied.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[all,dev]"
+	$(BIN)/pip install --quiet -e ".[all,dev,docs]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -34,5 +34,18 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# The docs site: redraw the schedule pictures, then build strictly (a broken link, a missing
+# results file or a docstring mkdocstrings cannot read fails the build).
+docs: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python scripts/plot_schedules.py >/dev/null
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# The package: wheel and sdist, twine check, then the wheel alone in a fresh venv.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist . >/dev/null
+	$(BIN)/twine check --strict dist/*
+	$(BIN)/python scripts/check_dist.py dist
+
 clean:
-	rm -rf $(VENV) lrkit-out test-artifacts
+	rm -rf $(VENV) lrkit-out test-artifacts site dist

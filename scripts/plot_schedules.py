@@ -1,7 +1,10 @@
 """Draw a small picture of every lrkit schedule into ``docs/images/schedules/``.
 
     python scripts/plot_schedules.py            # writes the PNGs
-    python scripts/plot_schedules.py --table    # also prints the README table (markdown)
+    python scripts/plot_schedules.py --table    # also prints the gallery table (markdown)
+
+The docs site builds the same table from :func:`examples` (``scripts/docs_hooks.py``), and
+``make docs`` runs this script first, so the pictures and the table cannot drift apart.
 
 The pictures are deterministic (no timestamps), so re-running only changes files whose
 schedule changed.
@@ -190,7 +193,7 @@ def table() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--table", action="store_true", help="print the README table")
+    parser.add_argument("--table", action="store_true", help="print the gallery table")
     args = parser.parse_args()
     for path in draw(args.out):
         print(f"wrote {path}")
