@@ -41,7 +41,7 @@ every rule:
 | ``divergence`` | raised, too_high | oscillating, diverged in fact, blown up |
 | ``spike``, ``grad_explosion`` | raised | too_high (all 3), oscillating, nan, diverged, blown up |
 | ``lr_too_low`` | too_low | |
-| ``dead_start`` | too_high, stuck | diverged in fact |
+| ``dead_start`` | too_high, stuck | too_high, diverged in fact |
 | ``plateau`` (info) | too_low | too_high, too_high stuck |
 | ``oscillation`` | oscillating | too_high (all 3), raised, diverged in fact, blown up |
 | ``overfitting`` | overfit in fact | |
@@ -98,7 +98,7 @@ ALSO = {
     "spike": (*TOO_HIGH, "oscillating", "nan", DIVERGED, BLOWN_UP),
     "grad_explosion": (*TOO_HIGH, "oscillating", "nan", DIVERGED, BLOWN_UP),
     "lr_too_low": (),
-    "dead_start": (DIVERGED,),
+    "dead_start": ("too_high", DIVERGED),
     "plateau": ("too_high", STUCK),
     "oscillation": (*TOO_HIGH, "raised", DIVERGED, BLOWN_UP),
     "overfitting": (),
