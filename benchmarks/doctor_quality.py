@@ -59,6 +59,7 @@ from __future__ import annotations
 import math
 import statistics
 import sys
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ from lrkit.doctor import RULES, Finding, diagnose
 from lrkit.trainlog import TrainingLog
 
 sys.path.insert(0, str(Path(__file__).parent))
-from doctor_runs import EVENT, LABELS, RESULTS, make_runs  # noqa: E402
+from doctor_runs import EVENT, LABELS, RESULTS, TASKS, make_runs  # noqa: E402
 from suggestion_quality import dated_machine, markdown_table  # noqa: E402
 
 HEALTHY = ("healthy", "healthy_low", "healthy_high", "warmup")
@@ -114,7 +115,10 @@ def losses(run: dict[str, Any]) -> np.ndarray:
 def kind_of(run: dict[str, Any]) -> str:
     """What the run did in fact, by the tests in the module docstring."""
     loss, label = losses(run), str(run["label"])
-    start, end, event = float(np.nanmean(loss[:10])), float(np.nanmean(loss[-100:])), run["event"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all NaN: the mean is NaN
+        start, end = float(np.nanmean(loss[:10])), float(np.nanmean(loss[-100:]))
+    event = run["event"]
     if label in HEALTHY:
         if not end < start:
             return DIVERGED
@@ -363,6 +367,19 @@ def page(judged: dict[str, Judged]) -> str:
         "Met: " + ", ".join(f"{n} {'yes' if m else 'NO'}" for n, m in _met(test)) + ".",
         "",
     ]
+    builtin = [row for row in judged["test"] if row[0]["task"] in TASKS]
+    suite = [row for row in judged["test"] if row[0]["task"] not in TASKS]
+    if builtin and suite:
+        lines += ["By where the test task comes from:", ""]
+        parts = {"built-in tasks (seed 1)": goals(builtin), "suite test tasks": goals(suite)}
+        lines += markdown_table(
+            ["goal", *parts],
+            [
+                [row[0], *(_goal_rows(aims)[i][1] for aims in parts.values())]
+                for i, row in enumerate(_goal_rows(test))
+            ],
+        )
+        lines += [""]
     misses = [
         f"- critical on a healthy run: {k}, {f.kind} at step {f.step}" for k, f in test["critical"]
     ]
