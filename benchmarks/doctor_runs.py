@@ -1,7 +1,9 @@
 """The labelled training runs the doctor is judged on: how each was made is its label.
 
-Every built-in task is trained with Adam and with SGD + momentum, starting from the rate with
-the best mean score in the grid of ``suggestion_quality.py`` (``best``), in ten ways:
+Every built-in task is trained with Adam and with SGD + momentum, and each task of
+:data:`SUITE_TASKS` (from ``benchmarks/suite``) with its two optimizers, starting from the rate
+with the best mean score in the fixed-rate grid of ``suggestion_quality.py`` (built-in tasks) or
+``suite_quality.py`` (suite tasks) (``best``), in ten ways:
 
 | label | how the run is made | event (step) |
 | --- | --- | --- |
@@ -22,8 +24,10 @@ validated every :data:`VAL_EVERY` steps. A run is recorded as a log would be: pe
 rate, loss and global gradient norm (before the update), per validation ``val_loss`` and
 ``val_metric``; numbers are kept to 6 significant digits.
 
-Split, fixed by rule: seed 0 runs are design runs (thresholds are tuned on them), seed 1 runs
-are test runs (only reported).
+Split, fixed by rule: on the built-in tasks, seed 0 runs are design runs (thresholds are tuned
+on them) and seed 1 runs are test runs (only reported); a suite task is run once (seed 0) and
+its runs follow the suite's split by task (:func:`suite.split`), so the test runs include tasks
+no threshold was ever chosen on.
 """
 
 from __future__ import annotations
@@ -31,12 +35,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).parent))
 RESULTS = Path(__file__).parent / "results"
 CACHE = RESULTS / "doctor_quality_runs.jsonl"
 TASKS = ("digits-cnn", "series-cnn-lstm", "tabular-mlp", "friedman-regression", "motif-gru")
@@ -54,21 +60,41 @@ LABELS = (
     "overfitting",
 )
 SEEDS = {"design": 0, "test": 1}
+#: Suite tasks run once (seed 0), split by task: three design and three test tasks.
+SUITE_TASKS = (
+    "shapes-cnn",
+    "gunpoint-lstm",
+    "vowels-gru",
+    "digits-resnet",
+    "noisy-labels-mlp",
+    "char-transformer",
+)
+SUITE_SEED = 0
 STEPS = 1000
 VAL_EVERY = 25
 EVENT = {"too_high": 0, "too_low": 0, "raised": 500, "nan": 500, "oscillating": 300}
 SMALL_TRAIN = 64
 
 
-def best_rates(path: Path = RESULTS / "suggestion_quality_runs.jsonl") -> dict[str, float]:
+def best_rates(
+    paths: tuple[Path, ...] = (
+        RESULTS / "suggestion_quality_runs.jsonl",
+        RESULTS / "suite_quality_runs.jsonl",
+    ),
+) -> dict[str, float]:
     """``task|optimizer`` -> the grid rate with the best mean score over the seeds."""
     scores: dict[tuple[str, str, float], list[float]] = {}
-    with path.open() as handle:
-        for line in handle:
-            record = json.loads(line)
-            if record.get("kind") == "grid":
+    seen: set[tuple[str, str, float, int]] = set()
+    for path in paths:
+        with path.open() as handle:
+            for line in handle:
+                record = json.loads(line)
+                if record.get("kind") != "grid":
+                    continue
                 where = (record["task"], record["optimizer"], record["lr"])
-                scores.setdefault(where, []).append(record["score"])
+                if (*where, record["seed"]) not in seen:
+                    seen.add((*where, record["seed"]))
+                    scores.setdefault(where, []).append(record["score"])
     best: dict[str, tuple[float, float]] = {}
     for (task, optimizer, lr), values in scores.items():
         mean = float(np.mean(values))
@@ -79,25 +105,35 @@ def best_rates(path: Path = RESULTS / "suggestion_quality_runs.jsonl") -> dict[s
 
 
 def jobs() -> list[dict[str, Any]]:
-    """Every run to make, in a fixed order."""
+    """Every run to make, in a fixed order: the built-in tasks, then the suite tasks."""
+    import suite
+
     rates = best_rates()
-    out = []
-    for split, seed in SEEDS.items():
-        for task in TASKS:
-            for optimizer in OPTIMIZERS:
-                for label in LABELS:
-                    out.append(
-                        {
-                            "key": f"{task}|{optimizer}|{label}|{seed}",
-                            "task": task,
-                            "optimizer": optimizer,
-                            "label": label,
-                            "seed": seed,
-                            "split": split,
-                            "best_lr": rates[f"{task}|{optimizer}"],
-                        }
-                    )
-    return out
+    where = [
+        (task, optimizer, seed, split)
+        for split, seed in SEEDS.items()
+        for task in TASKS
+        for optimizer in OPTIMIZERS
+    ]
+    split_of = suite.split(suite.all_tasks())
+    where += [
+        (name, optimizer, SUITE_SEED, split_of[name])
+        for name in SUITE_TASKS
+        for optimizer in suite.get(name).optimizers
+    ]
+    return [
+        {
+            "key": f"{task}|{optimizer}|{label}|{seed}",
+            "task": task,
+            "optimizer": optimizer,
+            "label": label,
+            "seed": seed,
+            "split": split,
+            "best_lr": rates[f"{task}|{optimizer}"],
+        }
+        for task, optimizer, seed, split in where
+        for label in LABELS
+    ]
 
 
 def _factor(job: dict[str, Any], low: float, high: float) -> float:
@@ -163,15 +199,15 @@ def train(job: dict[str, Any]) -> dict[str, Any]:
     """Make one run; return its record (the job, the factor and the logged rows)."""
     import torch
 
-    from lrkit import tasks
+    import suite
 
     torch.set_num_threads(1)
     started = time.perf_counter()
-    task = tasks.get(job["task"], seed=job["seed"])
+    task = suite.get(job["task"]).build(job["seed"])
     loader = _small(task.train_loader, job["seed"]) if job["label"] == "overfitting" else None
     loader = loader or task.train_loader
     rate, factor = schedule(job)
-    optimizer = task.make_optimizer(job["optimizer"], rate(0))
+    optimizer: Any = suite.make_optimizer(task, job["optimizer"], rate(0))
     event = EVENT.get(job["label"])
     last = event + 100 if job["label"] in ("raised", "nan") else STEPS
     rows: list[dict[str, Any]] = []

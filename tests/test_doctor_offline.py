@@ -60,6 +60,12 @@ def generated(shape: str, seed: int, n: int = 1200) -> list[dict[str, float]]:
         loss = 0.87 * np.exp(-step / 150) + 1e-4
     elif shape == "negative":
         loss = loss - 3.0
+    elif shape == "blown_start":  # a leap at the first steps, then back only to the start
+        loss = np.full(n, 2.3)
+        loss[1:6] = [5e3, 800.0, 60.0, 9.0, 3.0]
+    elif shape == "near_zero_spikes":  # batches far above their tiny neighbours, or not
+        loss = 0.87 * np.exp(-step / 100) + 1e-5
+        loss[n // 2 :: 97] *= rng.choice([30.0, 3e3, 3e4], size=loss[n // 2 :: 97].size)
     loss = loss * np.exp(rng.normal(0, 0.2, n)) if shape != "negative" else loss
     loss = loss + (rng.normal(0, 0.05, n) if shape == "negative" else 0)
     rows: list[dict[str, float]] = []
@@ -99,6 +105,8 @@ SHAPES = [
     "oscillating",
     "near_zero",
     "negative",
+    "blown_start",
+    "near_zero_spikes",
     "nan",
     "no_grad",
     "no_lr",

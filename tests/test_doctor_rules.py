@@ -144,13 +144,23 @@ def test_no_spike_in_heavy_tailed_but_steady_noise() -> None:
 def test_gradient_norm_explosion_needs_grad_patience_steps_above_z() -> None:
     rng = np.random.default_rng(3)
     grads = np.exp(rng.normal(0.0, 0.05, 300))
-    grads[200:202] = 5.0
+    grads[200:202] = 8.0
     found = feed(doctor("grad_explosion"), [1.0] * 300, grad_norms=grads)
     assert [(f.step, f.severity) for f in found] == [(201, "warning")]
-    assert found[0].evidence["grad_norm"] == 5.0
+    assert found[0].evidence["grad_norm"] == 8.0
     # one step is enough with grad_patience=1 (grad_z raised: noise alone passes 2.5 sometimes)
     one = doctor("grad_explosion", grad_patience=1, grad_z=5.0)
     assert [f.step for f in feed(one, [1.0] * 300, grad_norms=grads)] == [200]
+
+
+def test_a_gradient_norm_a_few_times_its_typical_level_is_not_an_explosion() -> None:
+    # z far above grad_z, but 4x the typical norm is below grad_min_ratio (5)
+    rng = np.random.default_rng(3)
+    grads = np.exp(rng.normal(0.0, 0.05, 300))
+    grads[200:202] = 4.0
+    assert feed(doctor("grad_explosion"), [1.0] * 300, grad_norms=grads) == []
+    loose = doctor("grad_explosion", grad_min_ratio=2.0)
+    assert [f.step for f in feed(loose, [1.0] * 300, grad_norms=grads)] == [201]
 
 
 def test_gradient_norm_rise_while_the_loss_falls_is_not_an_explosion() -> None:
@@ -264,3 +274,42 @@ def test_rising_validation_loss_with_rising_training_loss_is_not_overfitting() -
     val = [1.0, 0.8, 0.6, 0.5, 0.5, 0.6, 0.7, 0.8, 0.9]
     train = np.linspace(0.1, 2.0, 90)
     assert _validations(doctor("overfitting", overfit_patience=2), val, train) == []
+
+
+def test_a_jump_near_zero_after_a_big_fall_is_no_spike() -> None:
+    # the loss fell from 1 to about 1e-5; a batch at 1e-3 is many log-deviations above its
+    # neighbours but 0.1 % of the fall: no spike; a batch at 0.2 (20 % of the fall) is one
+    rng = np.random.default_rng(5)
+    losses = np.concatenate((np.geomspace(1.0, 1e-5, 200), 1e-5 * np.exp(rng.normal(0, 0.1, 300))))
+    tiny = losses.copy()
+    tiny[400] = 1e-3
+    assert feed(doctor("spike"), tiny) == []
+    big = losses.copy()
+    big[400] = 0.2
+    assert [f.step for f in feed(doctor("spike"), big)] == [400]
+    # spike_min_rise=0 judges on the log scale alone
+    assert [f.step for f in feed(doctor("spike", spike_min_rise=0.0), tiny)] == [400]
+
+
+def test_a_blow_up_knocked_back_to_the_start_is_a_dead_start_not_a_low_lr() -> None:
+    # a rate too high from the first step: the loss leaps 1000x, then sits at its start
+    losses = np.full(300, 2.30)
+    losses[1:6] = [5e3, 800.0, 60.0, 9.0, 3.0]
+    found = feed(doctor("lr_too_low", "dead_start"), losses, grad_norms=np.full(300, 0.4), lr=1.0)
+    assert [(f.step, f.kind, f.severity) for f in found] == [(199, "dead_start", "critical")]
+    assert found[0].evidence["peak_loss"] == 5e3
+    assert found[0].evidence["start_loss"] == 2.30
+
+
+def test_a_blow_up_the_loss_recovers_from_is_no_dead_start() -> None:
+    losses = np.linspace(2.3, 0.5, 300)
+    losses[3] = 50.0
+    assert feed(doctor("lr_too_low", "dead_start"), losses, grad_norms=np.full(300, 0.4)) == []
+
+
+def test_overfitting_needs_the_training_loss_to_fall_by_overfit_train_fall() -> None:
+    val = [1.0, 0.8, 0.6, 0.5, 0.5, 0.6, 0.7, 0.8, 0.9]
+    barely = np.linspace(1.0, 0.97, 90)  # the training loss fell 3 %, not > 10 %
+    assert _validations(doctor("overfitting", overfit_patience=2), val, barely) == []
+    loose = doctor("overfitting", overfit_patience=2, overfit_train_fall=0.0)
+    assert [f.step for f in _validations(loose, val, barely)] == [69]

@@ -91,6 +91,7 @@ def spike(r: Replay) -> Mask:
         with np.errstate(invalid="ignore", divide="ignore"):
             logs = np.log(np.where(finite & (x > 0), x, np.nan))
         raw_w, log_w, fin_w = (sliding_window_view(a, w) for a in (x, logs, finite))
+        start = np.where(np.arange(size) >= r.start_index, r.start, np.nan)
         for lo in range(w, size, _CHUNK):
             ks = np.arange(lo, min(lo + _CHUNK, size))
             loss = x[ks]
@@ -98,12 +99,16 @@ def spike(r: Replay) -> Mask:
             use_log = (loss > 0) & (nonpos[ks] - nonpos[ks - w] == 0)
             windows = np.where(use_log[:, None], log_w[ks - w], raw_w[ks - w])
             mean, std = _stats(windows, fin)
-            with np.errstate(invalid="ignore", divide="ignore"):
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
                 value = np.where(use_log, np.log(np.where(loss > 0, loss, 1.0)), loss)
                 limit = mean + t.spike_sigma * std
                 judged = np.isfinite(loss) & (fin.sum(axis=1) >= 2)
-                fires[ks] = judged & (value > limit)
-            unsure[ks] = judged & _near(value, limit)
+                typical = np.where(use_log, np.exp(mean), mean)
+                fall = start[ks] - r.best_so_far[ks]
+                rise, least = loss - typical, t.spike_min_rise * fall
+                fallen = fall > 0
+                fires[ks] = judged & (value > limit) & (~fallen | (rise >= least))
+            unsure[ks] = judged & (_near(value, limit) | (fallen & _near(rise, least)))
     return _rows(r, fires) & r.is_train, _rows(r, unsure) & r.is_train
 
 
@@ -268,7 +273,8 @@ def overfitting(r: Replay) -> Mask:
         limit = rolling[b] * (1 + t.overfit_min_rise)
         with np.errstate(invalid="ignore"):
             ok = finite_prefix[counts - 1] & (last - b >= k)
-            ok &= r.vtrain[counts - 1] < r.vtrain[b + k - 1]
+            then = r.vtrain[b + k - 1]
+            ok &= then - r.vtrain[counts - 1] > t.overfit_train_fall * np.abs(then)
         per_v[counts] = ok & (rolling[last] > limit)
         unsure_v[counts] = ok & _near(rolling[last], limit)
     return per_v[r.vcount], unsure_v[r.vcount]

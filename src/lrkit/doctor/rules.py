@@ -117,10 +117,14 @@ def divergence(window: Window, t: Thresholds) -> Finding | None:
 
 def spike(window: Window, t: Thresholds) -> Finding | None:
     """Warning when the loss exceeds mean + ``spike_sigma`` std of the previous
-    ``spike_window`` losses, compared on a log scale when all of them are positive.
+    ``spike_window`` losses, compared on a log scale when all of them are positive, and
+    exceeds the typical loss (exp of the mean log) by at least ``spike_min_rise`` x the run's
+    fall s_0 - s* when it has fallen.
 
     Mini-batch losses are heavy-tailed (one hard batch can cost 5x the mean); their logs
     are close to normal, so ``spike_sigma`` means the same thing early and late in training.
+    Near zero a tiny loss is many log-deviations from a tinier one; measured against the
+    run's own fall it is no spike.
     """
     loss = window.loss
     if not window.is_train or loss is None or window.losses.size < t.spike_window + 1:
@@ -135,8 +139,11 @@ def spike(window: Window, t: Thresholds) -> Finding | None:
     value = math.log(loss) if log else loss
     if value <= mean + t.spike_sigma * std:
         return None
-    z = (value - mean) / std if std > 0 else math.inf
     typical = math.exp(mean) if log else mean
+    fall = window.start_loss - window.best()[0]
+    if fall > 0 and loss - typical < t.spike_min_rise * fall:
+        return None
+    z = (value - mean) / std if std > 0 else math.inf
     return Finding(
         kind="spike",
         step=window.step,
@@ -215,11 +222,29 @@ def _grads_collapsed(window: Window, t: Thresholds) -> tuple[float, float] | Non
     return (start, end) if end < 0.5 * start else None
 
 
+def _knocked_back(window: Window, t: Thresholds) -> tuple[float, float, float] | None:
+    """(first loss L_0, highest loss, mean of the last quarter) when, at the ``flat_steps``-th
+    training step, some loss rose above ``dead_blowup`` x |L_0| and the last quarter is
+    no lower than L_0 - ``flat_drop`` x |L_0|: the first updates blew the loss up and it
+    came back only to where it started, or not at all."""
+    first = window.first_losses
+    if window.count != t.flat_steps or not window.is_train or not np.all(np.isfinite(first)):
+        return None
+    start, peak = float(first[0]), float(first.max())
+    end = float(first[-max(t.flat_steps // 4, 1) :].mean())
+    if start == 0 or peak <= t.dead_blowup * abs(start):
+        return None
+    return (start, peak, end) if start - end < t.flat_drop * abs(start) else None
+
+
 def lr_too_low(window: Window, t: Thresholds) -> Finding | None:
     """Warning when the loss fell by less than ``flat_drop`` over the first ``flat_steps``
-    steps (mean of the last quarter against the first) and the gradients did not die."""
+    steps (mean of the last quarter against the first), the gradients did not die and the
+    loss was not knocked back by a blow-up (that is a rate too high: see :func:`dead_start`)."""
     flat = _flat_start(window, t)
     if flat is None or _grads_collapsed(window, t) is not None:
+        return None
+    if _knocked_back(window, t) is not None:
         return None
     start, end, drop = flat
     lr = window.lr
@@ -237,10 +262,25 @@ def lr_too_low(window: Window, t: Thresholds) -> Finding | None:
 
 
 def dead_start(window: Window, t: Thresholds) -> Finding | None:
-    """Critical when the loss stayed flat over the first ``flat_steps`` steps while the
-    gradient norm fell below half its starting level: units died after too large updates."""
+    """Critical at the ``flat_steps``-th step when the first updates were too large: the loss
+    stayed flat while the gradient norm fell below half its starting level (units died), or
+    the loss blew up and came back no lower than where it started (:func:`_knocked_back`)."""
     flat = _flat_start(window, t)
     grads = None if flat is None else _grads_collapsed(window, t)
+    knocked = _knocked_back(window, t)
+    if knocked is not None:
+        start, peak, end = knocked
+        return Finding(
+            kind="dead_start",
+            step=window.step,
+            severity="critical",
+            message=f"the loss rose from {_g(start)} to {_g(peak)} in the first "
+            f"{t.flat_steps} {window.unit}s and came back only to {_g(end)}: the first updates "
+            "were too large and the network is not learning.",
+            advice="restart from the initial weights with the learning rate divided by 10, or "
+            "add warm-up; run `lrkit find` to see where the loss blows up.",
+            evidence=_ev(start_loss=start, peak_loss=peak, end_loss=end, lr=window.lr),
+        )
     if flat is None or grads is None:
         return None
     start, end, drop = flat
@@ -353,7 +393,8 @@ def oscillation(window: Window, t: Thresholds) -> Finding | None:
 def overfitting(window: Window, t: Thresholds) -> Finding | None:
     """Warning when the validation loss, averaged over ``overfit_patience`` validations,
     is ``overfit_min_rise`` above its best average, reached at least ``overfit_patience``
-    validations ago, while the training loss kept falling."""
+    validations ago, while the smoothed training loss fell by more than
+    ``overfit_train_fall`` of its value then."""
     k = t.overfit_patience
     val = window.val_losses
     if val.size < 2 * k or not np.all(np.isfinite(val)):
@@ -365,7 +406,7 @@ def overfitting(window: Window, t: Thresholds) -> Finding | None:
         return None
     at_best = best + k - 1
     train_then, train_now = float(window.val_train[at_best]), float(window.val_train[-1])
-    if not train_now < train_then:
+    if not train_then - train_now > t.overfit_train_fall * abs(train_then):
         return None
     best_step = int(window.val_steps[at_best])
     evidence = _ev(

@@ -57,6 +57,13 @@ class Thresholds:
         lambda v: v > 0,
     )
     spike_window: int = _spec(128, "spike: how many previous losses", ">= 2", lambda v: v >= 2)
+    spike_min_rise: float = _spec(
+        0.05,
+        "spike: the jump above the typical loss must also be at least this fraction of the "
+        "run's fall so far, s_0 - s* (when it has fallen), so that noise near zero is no spike",
+        ">= 0",
+        lambda v: v >= 0,
+    )
     grad_z: float = _spec(
         2.5,
         "gradient explosion: z-score of log(grad norm) against its EMA mean and variance",
@@ -70,7 +77,7 @@ class Thresholds:
         lambda v: 0 < v < 1,
     )
     grad_min_ratio: float = _spec(
-        2.0,
+        5.0,
         "gradient explosion: the norm must also be at least this many times its typical "
         "(EMA) level",
         ">= 1",
@@ -97,6 +104,13 @@ class Thresholds:
         "LR too low: loss fell by less than this fraction (first vs last quarter)",
         "in (0, 1)",
         lambda v: 0 < v < 1,
+    )
+    dead_blowup: float = _spec(
+        2.0,
+        "dead start: some loss of the first flat_steps rose above dead_blowup x |first loss| "
+        "and the last quarter fell by less than flat_drop from the first loss",
+        "> 1",
+        lambda v: v > 1,
     )
     plateau_patience: int = _spec(
         500, "plateau: steps without improvement", ">= 1", lambda v: v >= 1
@@ -151,6 +165,13 @@ class Thresholds:
         "overfitting: averaged validation loss above its best by more than this fraction",
         ">= 0",
         lambda v: v >= 0,
+    )
+    overfit_train_fall: float = _spec(
+        0.1,
+        "overfitting: the smoothed training loss must have fallen by more than this fraction "
+        "since the best validation",
+        "in [0, 1)",
+        lambda v: 0 <= v < 1,
     )
     cooldown: int = _spec(
         100,
