@@ -148,13 +148,13 @@ def _auto(task: Any, job: dict[str, Any]) -> dict[str, Any]:
     plan = history.plan
     return {
         "score": _score(task),
-        "lr": plan["lr"],
-        "overhead_steps": plan["overhead_steps"],
-        "steps": plan["total_steps"],
-        "sweeps": len(plan["range_test"].sweeps),
-        "verdict": plan["probe"].verdict if plan["probe"] is not None else None,
-        "range": plan["range_test"].to_dict(),
-        "probe": plan["probe"].to_dict() if plan["probe"] is not None else None,
+        "lr": plan.lr,
+        "overhead_steps": plan.overhead_steps,
+        "steps": plan.total_steps,
+        "sweeps": len(plan.range_test.sweeps),
+        "verdict": plan.probe.verdict if plan.probe is not None else None,
+        "range": plan.range_test.to_dict(),
+        "probe": plan.probe.to_dict() if plan.probe is not None else None,
     }
 
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from lrkit import RangeTestResult, SuggestionError, range_test
-from lrkit.auto import (
+from lrkit.cli import main
+from lrkit.plan import (
     ONE_CYCLE_PEAK,
     POLICIES,
     overhead_budget,
@@ -17,7 +18,6 @@ from lrkit.auto import (
     probe_budget,
     sweep_budget,
 )
-from lrkit.cli import main
 from lrkit.probe import PROBE_FRACTION, ProbeResult, probe_candidates
 from lrkit.torch import find_lr, fit, probe_lr
 
@@ -88,7 +88,7 @@ def test_fit_builds_every_rate_policy_on_the_probes_suggestion(policy, monkeypat
         guard=False,
         progress=False,
     )
-    assert history.plan["lr"] == pytest.approx(0.2)
+    assert history.plan.lr == pytest.approx(0.2)
 
 
 def test_unknown_policy_and_bad_rate_are_named():
@@ -299,7 +299,7 @@ def test_training_plot_marks_the_rollbacks(tmp_path, monkeypatch):
 
 
 def test_the_overhead_budget_is_half_a_long_run_and_at_most_a_short_one():
-    # hand-derived from the formulas in lrkit.auto
+    # hand-derived from the formulas in lrkit.plan
     assert [overhead_budget(t) for t in (60, 115, 299, 300, 1000, 5000)] == [
         60,
         115,
@@ -336,12 +336,13 @@ def test_fit_decides_within_its_overhead_budget(epochs):
     )
     plan = history.plan
     total = epochs * len(task.train_loader)
-    assert plan["total_steps"] == total == len(history)
-    found, probed = plan["range_test"], plan["probe"]
-    assert plan["overhead_steps"] == found.steps_run + probed.steps * len(probed.lrs)
-    assert plan["overhead_steps"] <= overhead_budget(total)
+    assert plan.total_steps == total == len(history)
+    found, probed = plan.range_test, plan.probe
+    assert plan.overhead_steps == found.steps_run + probed.steps * len(probed.lrs)
+    assert plan.overhead_steps <= overhead_budget(total)
     assert found.settings["num_steps"] == sweep_budget(total)[0]
-    assert plan["lr"] == probed.suggestion == pytest.approx(history.column("lr").max())
+    assert plan.lr == probed.suggestion == pytest.approx(history.column("lr").max())
+    assert (plan.guard_warmup, plan.save_every) == (total // 10, max(1, total // 50))
     # a sweep the caller chose is not cut to the budget
     chosen = fit(
         task.model,
@@ -352,7 +353,7 @@ def test_fit_decides_within_its_overhead_budget(epochs):
         find_kwargs={"num_steps": 120},
         progress=False,
     )
-    assert chosen.plan["range_test"].settings["num_steps"] == 120
+    assert chosen.plan.range_test.settings["num_steps"] == 120
 
 
 def test_fit_refuses_a_model_that_cannot_learn_and_says_why():

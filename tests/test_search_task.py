@@ -34,12 +34,21 @@ def test_schedules_follow_their_formulas() -> None:
     cosine = [LR * (1 + math.cos(math.pi * i / TOTAL)) / 2 for i in t]
     assert _lrs("cosine") == pytest.approx(cosine, abs=1e-12)
     step = [LR if i < 10 else LR * 0.1 if i < 15 else LR * 0.01 for i in t]
-    assert _lrs("step") == pytest.approx(step)
+    assert _lrs("multistep") == pytest.approx(step)
     assert _lrs("exponential") == pytest.approx([LR * 0.01 ** (i / TOTAL) for i in t])
     assert _lrs("linear") == pytest.approx([LR * (1 - i / TOTAL) for i in t], abs=1e-12)
-    onecycle = _lrs("onecycle")
-    assert max(onecycle) == pytest.approx(LR)
-    assert onecycle[0] == pytest.approx(LR / 25) and onecycle[-2] < LR / 1000
+    onecycle = _lrs("one_cycle")  # fit's one-cycle: peak 2·lr, from peak / 25
+    assert max(onecycle) == pytest.approx(2 * LR)
+    assert onecycle[0] == pytest.approx(2 * LR / 25) and onecycle[-2] < LR / 1000
+    w = 4  # wsd: warm-up over 5 % of the steps (1), lr until the last 20 % (4), then to 0
+    assert _lrs("wsd")[:3] == pytest.approx([0.0, LR, LR])
+    assert _lrs("wsd")[TOTAL - w :] == pytest.approx([LR * (1 - k / w) for k in range(w + 1)])
+
+
+def test_the_earlier_names_of_two_schedules_still_work_with_a_warning() -> None:
+    for old, new in (("onecycle", "one_cycle"), ("step", "multistep")):
+        with pytest.warns(DeprecationWarning, match=f"'{old}' is now '{new}'"):
+            assert _lrs(old) == _lrs(new)
 
 
 def test_unknown_schedule_is_refused() -> None:
@@ -105,14 +114,14 @@ def test_every_space_parameter_reaches_training() -> None:
     reports: list[tuple[float, int]] = []
     trial = SearchTrial(
         0,
-        {"lr": 0.05, "optimizer": "sgd", "momentum": 0.9, "schedule": "onecycle",
+        {"lr": 0.05, "optimizer": "sgd", "momentum": 0.9, "schedule": "one_cycle",
          "batch_size": 256},
         lambda score, epoch: reports.append((score, epoch)),
     )  # fmt: skip
     score = TaskObjective(epochs=1)(trial)
     assert [epoch for _, epoch in reports] == [1]
     assert reports[0][0] == score and 0.0 <= score <= 1.0
-    space = Space(lr=(1e-3, 1e-1), schedule=("onecycle",), momentum=(0.5, 0.9))
+    space = Space(lr=(1e-3, 1e-1), schedule=("one_cycle",), momentum=(0.5, 0.9))
     TaskObjective().check(space)
 
 

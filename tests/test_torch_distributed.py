@@ -64,7 +64,7 @@ def rank_main(rank: int, port: int, out: str, nan_at: int | None, what: str) -> 
             found = {"lrs": probed.lrs, "scores": probed.scores, "best": probed.best}
         else:
             history = fit(net, optimizer, None, loader, 10, step_fn=step_fn, progress=False)
-            found = {"loss": history.column("loss").tolist(), "lr": history.plan["lr"]}
+            found = {"loss": history.column("loss").tolist(), "lr": history.plan.lr}
         with open(f"{out}.{rank}", "w") as f:
             json.dump(found, f)
     finally:

@@ -350,7 +350,7 @@ def test_fit_reads_a_loader_without_a_length_for_steps_per_epoch():
     history = fit(
         model, optimizer, nn.CrossEntropyLoss(), loader, 20, steps_per_epoch=12, progress=False
     )
-    assert len(history.steps) == 20 * 12 and history.plan["total_steps"] == 240
+    assert len(history.steps) == 20 * 12 and history.plan.total_steps == 240
 
 
 def test_fit_validates_with_the_evaluate_hook_or_on_dict_batches():

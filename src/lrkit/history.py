@@ -27,11 +27,14 @@ import math
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from lrkit._files import replaced
+
+if TYPE_CHECKING:
+    from lrkit.plan import Plan
 from lrkit._optional import require
 from lrkit.trainlog import TrainingLog, is_csv
 
@@ -69,8 +72,8 @@ class History:
         self.unit = unit
         self.metric_name = metric_name
         self.writers: list[HistoryWriter] = list(writers)
-        #: How the run's schedule was chosen, when ``lrkit.torch.fit`` made it (not saved).
-        self.plan: dict[str, Any] = {}
+        #: The :class:`~lrkit.plan.Plan` ``lrkit.torch.fit`` trained with (not saved).
+        self.plan: Plan | None = None
         self._rows: list[Row] = []
         self._written = 0
         for row in rows:

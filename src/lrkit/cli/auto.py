@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from lrkit._files import save_figure, write_text
-from lrkit.auto import POLICIES
 from lrkit.cli.find import print_probe, print_sweeps
 from lrkit.cli.output import (
     add_out_arguments,
@@ -19,6 +18,7 @@ from lrkit.cli.output import (
     count,
     prepare_out_dir,
 )
+from lrkit.plan import POLICIES
 
 #: Written in this order once training is done; ``auto.json``, last, marks a finished run.
 OUTPUTS = ["history.csv", "lr_find.png", "training.png", "auto.json"]
@@ -71,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
         guard=not args.no_guard,
         progress=progress,
     )
-    found, probed, lr = (history.plan[k] for k in ("range_test", "probe", "lr"))
+    plan = history.plan
+    assert plan is not None and plan.range_test is not None and plan.lr is not None  # fit's
+    found, probed, lr = plan.range_test, plan.probe, plan.lr
     final = task.evaluate()
     summary = {
         "task": task.name,
@@ -90,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
         "probe": probed.to_dict() if probed is not None else None,
         "final": final,
         "range_test": found.to_dict(),
-        "overhead_steps": history.plan["overhead_steps"],
-        "total_steps": history.plan["total_steps"],
+        "overhead_steps": plan.overhead_steps,
+        "total_steps": plan.total_steps,
     }
     history.save(outputs["history.csv"])
     found.plot(outputs["lr_find.png"])

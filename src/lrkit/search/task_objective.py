@@ -1,23 +1,28 @@
 """The objective for a built-in task: train a few epochs, report the score after each.
 
 Every trial builds the task afresh with the same seed, so trials differ only in the
-parameters the search chose. Schedules are lrkit schedules driven by ``lrkit.torch``'s
-scheduler, stepped once per batch over the whole run.
+parameters the search chose. The ``schedule`` is one of :mod:`lrkit.plan`'s rate policies
+around the trial's ``lr`` (the names ``fit`` and ``lrkit auto`` take), driven by
+``lrkit.torch``'s scheduler and stepped once per batch over the whole run.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from lrkit.plan import RATE_POLICIES, make_plan
 from lrkit.search import params as P
 from lrkit.search.objective import Pruned, SearchTrial
 
-#: Schedules a task objective understands; each takes the optimizer and the total step count.
-SCHEDULES = ("constant", "cosine", "step", "exponential", "linear", "onecycle")
+#: Schedules a task objective understands: :mod:`lrkit.plan`'s rate policies.
+SCHEDULES = RATE_POLICIES
+#: Earlier names of two of them, still read (with a ``DeprecationWarning``).
+RENAMED = {"onecycle": "one_cycle", "step": "multistep"}
 #: The parameters a task objective can train with.
 TASK_PARAMS = ("lr", "optimizer", "schedule", "batch_size", "momentum", "weight_decay", "warmup")
 
@@ -77,7 +82,10 @@ class TaskObjective:
                 f"{', '.join(TASK_PARAMS)} (search other parameters with your own objective, "
                 "'package.module:function')"
             )
-        for name, known in (("optimizer", tasks.base.OPTIMIZERS), ("schedule", SCHEDULES)):
+        for name, known in (
+            ("optimizer", tasks.base.OPTIMIZERS),
+            ("schedule", (*SCHEDULES, *RENAMED)),
+        ):
             bad = [v for v in getattr(space.get(name), "choices", ()) if v not in known]
             if bad:
                 raise ValueError(f"{name}: unknown {bad}; choose from {', '.join(known)}")
@@ -127,36 +135,22 @@ def make_schedule(
     momentum: float | None = None,
     warmup: float = 0.0,
 ) -> Callable[[float], None]:
-    """A per-batch ``on_step`` driving ``optimizer`` by lrkit schedule ``name`` over
-    ``total_steps``, holding ``momentum`` (SGD momentum, or Adam's β₁) when given.
-
-    constant: lr; cosine: cosine annealing to 0; step: ×0.1 at 50 % and 75 %; exponential:
-    ``lr · 0.01^(t/T)``; linear: straight down to 0; onecycle: Smith's one-cycle peaking at lr.
-    With ``warmup = w`` the first ``W = round(w · total_steps)`` steps ramp from 0 to the
-    schedule's start, ``lr(t) = s(0) · t / W``, and the schedule runs over the other
-    ``total_steps − W``.
-    """
-    from lrkit import schedules
+    """A per-batch ``on_step`` driving ``optimizer`` by the plan of policy ``name`` around
+    ``lr`` over ``total_steps`` (:func:`lrkit.plan.make_plan`, with ``warmup``): momentum (SGD
+    momentum, or Adam's β₁) held at ``momentum`` when given, else mirrored by ``one_cycle``."""
     from lrkit.torch import Scheduler
+    from lrkit.torch.scheduler import drives_momentum
 
-    if not 0.0 <= warmup < 1.0:
-        raise ValueError(f"warmup: must be a fraction in [0, 1), got {warmup}")
-    ramp = min(round(warmup * total_steps), total_steps - 1)
-    steps = total_steps - ramp
-
-    makers: dict[str, Callable[[], Any]] = {
-        "constant": lambda: schedules.constant(lr),
-        "cosine": lambda: schedules.cosine(lr, steps),
-        "step": lambda: schedules.multistep(lr, (steps // 2, (3 * steps) // 4), gamma=0.1),
-        "exponential": lambda: schedules.exponential(lr, gamma=0.01 ** (1 / steps)),
-        "linear": lambda: schedules.linear(lr, 0.0, steps),
-        "onecycle": lambda: schedules.one_cycle(lr, steps),
-    }
-    if name not in makers:
+    if name in RENAMED:
+        warnings.warn(
+            f"schedule {name!r} is now {RENAMED[name]!r}", DeprecationWarning, stacklevel=2
+        )
+        name = RENAMED[name]
+    if name not in SCHEDULES:
         raise ValueError(f"schedule: unknown schedule {name!r}; choose from {', '.join(SCHEDULES)}")
-    held = None if momentum is None else schedules.constant(momentum)
-    lrs = makers[name]() if ramp == 0 else schedules.warmup(makers[name](), steps=ramp)
-    scheduler = Scheduler(optimizer, lr=lrs, momentum=held)
+    plan = make_plan(name, total_steps, 1, lr=lr, momentum=momentum, warmup=warmup)
+    curve = plan.momentum if momentum is not None or drives_momentum(optimizer) else None
+    scheduler = Scheduler(optimizer, lr=plan.schedule, momentum=curve)
 
     def on_step(loss: float) -> None:
         if scheduler.last_epoch < total_steps:

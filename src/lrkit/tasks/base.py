@@ -12,6 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lrkit.torch import evaluation
+from lrkit.torch.step import TrainStep, default_step_fn, model_device
 
 Metric = Callable[[torch.Tensor, torch.Tensor], float]
 
@@ -132,15 +133,14 @@ def train_epoch(
     loader: DataLoader,
     on_step: Callable[[float], None] | None = None,
 ) -> float:
-    """One pass over ``loader``; returns the mean training loss. ``on_step(loss)`` per batch."""
+    """One pass over ``loader``, each batch one :class:`~lrkit.torch.step.TrainStep` (the step
+    ``fit``, the range test and the probe take); returns the mean training loss.
+    ``on_step(loss)`` per batch."""
     model.train()
+    step = TrainStep(model, optimizer, default_step_fn(loss_fn), model_device(model))
     total, count = 0.0, 0
-    for inputs, targets in loader:
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(inputs), targets)
-        loss.backward()
-        optimizer.step()
-        value = float(loss.detach())
+    for batch in loader:
+        value = step(iter((batch,)))[0]
         total, count = total + value, count + 1
         if on_step is not None:
             on_step(value)

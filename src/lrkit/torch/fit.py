@@ -8,15 +8,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from lrkit.auto import (
-    POLICIES,
-    RATE_POLICIES,
-    policy_schedule,
-    probe_budget,
-    sweep_budget,
-)
 from lrkit.guard import DivergenceGuard
 from lrkit.history import History
+from lrkit.plan import POLICIES, RATE_POLICIES, make_plan, probe_budget, sweep_budget
 from lrkit.progress import progress_bar
 from lrkit.rangetest import RangeTestResult
 from lrkit.sweep import check_count
@@ -25,7 +19,7 @@ from lrkit.torch.evaluation import Metric, evaluate
 from lrkit.torch.probe import probe_lr
 from lrkit.torch.rangetest import find_lr
 from lrkit.torch.rollback import Rollback
-from lrkit.torch.scheduler import Scheduler, momentum_curve
+from lrkit.torch.scheduler import Scheduler, drives_momentum
 from lrkit.torch.step import (
     StepFn,
     TrainStep,
@@ -69,10 +63,10 @@ def fit(
     third of the run's steps each (compared on training loss, so ``val_loader`` stays unseen;
     ``.suggestion``: the winner, a step below it when the bold one won); without the probe,
     the range test's suggestion. The range test
-    and the probe together take at most :func:`lrkit.auto.overhead_budget` steps (half a run
+    and the probe together take at most :func:`lrkit.plan.overhead_budget` steps (half a run
     of 300 steps or more, at most the run itself for a shorter one) unless ``find_kwargs``
-    sets the sweep's ``num_steps``/``max_steps``. The schedule
-    comes from :func:`lrkit.auto.policy_schedule` over ``epochs × len(loader)`` steps; with
+    sets the sweep's ``num_steps``/``max_steps``. The plan
+    comes from :func:`lrkit.plan.make_plan` over ``epochs × len(loader)`` steps; with
     ``one_cycle`` and the CLR policies, momentum (or Adam's beta1) follows the mirrored
     curve. Returns the history: per step ``lr`` and ``loss``; per epoch, at its last step,
     ``val_loss`` and ``val_metric`` (``metric(outputs, targets)``, averaged over
@@ -84,9 +78,10 @@ def fit(
     ``clip_grad_norm``; batches and ``step_fn`` are as in :func:`~lrkit.torch.find_lr`.
 
     ``guard`` (a :class:`~lrkit.guard.DivergenceGuard`, or ``True`` for the default one)
-    watches the training loss: when, after the first tenth of the run, the smoothed loss gives
-    back half of its fall (or a loss is non-finite), the model and
-    optimizer go back to a copy saved near the best smoothed loss (refreshed at most 50 times)
+    watches the training loss: when, after the plan's ``guard_warmup`` (the first tenth of the
+    run), the smoothed loss gives back half of its fall (or a loss is non-finite), the model
+    and optimizer go back to a copy saved near the best smoothed loss (every ``save_every``
+    steps: at most 50 times)
     and the rest of the schedule is divided by 3; the history records the new factor in a
     ``rollback`` column at that step. ``guard=False`` trains without it.
 
@@ -98,9 +93,9 @@ def fit(
     Under ``torch.distributed`` every loss (training and validation) is averaged over the
     ranks, so the range test, the probe, the guard and the history agree on every rank.
 
-    ``history.plan`` says how the schedule was chosen: the ``range_test`` and ``probe``
-    results, the ``policy``, its ``lr``, and the ``overhead_steps`` they took out of the
-    ``total_steps`` of the run.
+    ``history.plan`` is the :class:`~lrkit.plan.Plan` it trained with: the ``range_test`` and
+    ``probe`` results, the ``policy``, its ``lr`` and schedule, and the ``overhead_steps`` they
+    took out of the ``total_steps`` of the run.
     """
     if policy not in POLICIES:
         raise ValueError(f"policy: must be one of {', '.join(POLICIES)}, got {policy!r}")
@@ -158,27 +153,23 @@ def fit(
             progress=progress,
             **precision,
         )
-        lr = probed.suggestion
-    if lr is None:
-        lr = range_test.suggestion
-    schedule = policy_schedule(range_test, policy, total_steps, steps_per_epoch, lr=lr)
-    momentum = momentum_curve(schedule, optimizer)
-    scheduler = Scheduler(optimizer, lr=schedule, momentum=momentum)
+    plan = make_plan(
+        policy,
+        total_steps,
+        steps_per_epoch,
+        range_test=range_test,
+        probe=probed,
+        lr=lr,
+        overhead_steps=range_steps + (probed.steps * len(probed.lrs) if probed else 0),
+    )
+    momentum = plan.momentum if drives_momentum(optimizer) else None
+    scheduler = Scheduler(optimizer, lr=plan.schedule, momentum=momentum)
     history = History(metric_name=metric_name if metric is not None else None)
-    history.plan = {
-        "range_test": range_test,
-        "probe": probed,
-        "policy": policy,
-        "lr": lr,
-        "overhead_steps": range_steps + (probed.steps * len(probed.lrs) if probed else 0),
-        "total_steps": total_steps,
-    }
+    history.plan = plan
     if guard is True:
-        guard = DivergenceGuard(warmup=total_steps // 10)
+        guard = DivergenceGuard(warmup=plan.guard_warmup)
     rollback = (
-        Rollback(model, optimizer, scheduler, guard, every=max(1, total_steps // 50))
-        if guard
-        else None
+        Rollback(model, optimizer, scheduler, guard, every=plan.save_every) if guard else None
     )
     step = 0
     shown = progress and distributed.is_main()

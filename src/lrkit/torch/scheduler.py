@@ -247,10 +247,7 @@ class Scheduler(LRScheduler):
         self._prepare()
 
 
-def momentum_curve(schedule: Schedule, optimizer: Optimizer) -> Schedule | None:
-    """The schedule's mirrored momentum curve (one-cycle, CLR), when the optimizer has a
-    momentum or Adam's ``betas`` for it to drive; otherwise ``None``."""
-    has_momentum = optimizer.defaults.get("momentum", 0) > 0 or "betas" in optimizer.defaults
-    if has_momentum and hasattr(schedule, "momentum"):
-        return schedule.momentum()
-    return None
+def drives_momentum(optimizer: Optimizer) -> bool:
+    """Whether a momentum schedule has something to drive: SGD's ``momentum`` or Adam's
+    ``betas``."""
+    return optimizer.defaults.get("momentum", 0) > 0 or "betas" in optimizer.defaults
