@@ -215,6 +215,64 @@ def test_a_torn_last_record_is_cut_with_a_backup_and_the_search_resumes(
     assert len(list(tmp_path.glob("search.journal.torn-*"))) == 1  # nothing more to cut
 
 
+def test_a_torn_requeue_is_cut_and_the_lost_trial_is_still_run_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    journal, kwargs = _journal_with_finished_trials(tmp_path)
+    whole = journal.read_bytes()
+    start = whole.rstrip(b"\n").rfind(b"\n") + 1
+    record = json.loads(whole[start:])
+    assert record["op_code"] == 4  # CREATE_TRIAL: the copy of the interrupted trial
+    assert record["system_attrs"]["retry_history"] == [3]
+    journal.write_bytes(whole[: start + (len(whole) - start) // 2])  # torn mid-line
+    capsys.readouterr()
+
+    result = search.run(interruptible, **kwargs)  # type: ignore[arg-type]
+    assert "cut a torn last record" in capsys.readouterr().err
+    assert result.counts() == {"complete": 5, "fail": 1, "done": 5}
+    (lost,) = [t for t in result.trials if t.state == "fail"]
+    assert lost.number == 3 and lost.retried_as is not None
+    assert sorted(t.params["lr"] for t in result.complete) == pytest.approx(LOG_POINTS)
+    again = search.run(interruptible, **kwargs)  # type: ignore[arg-type]
+    assert len(again.trials) == len(result.trials)  # queued once, not at every run
+
+
+@pytest.mark.skipif(os.name != "posix", reason="flock")
+@pytest.mark.timeout(60)
+def test_the_journal_lock_keeps_other_processes_out_and_lets_its_holder_write(
+    tmp_path: Path,
+) -> None:
+    import optuna
+
+    from lrkit.search.journal import held
+    from lrkit.search.storage import open_storage
+
+    path = tmp_path / "s.journal"
+    study = optuna.create_study(storage=open_storage(str(path)), study_name="locked")
+    probe = (
+        "import fcntl, sys\n"
+        "with open(sys.argv[1], 'a') as f:\n"
+        "    try:\n"
+        "        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "    except BlockingIOError:\n"
+        "        sys.exit(1)\n"
+    )
+
+    def free() -> bool:
+        lock = f"{path}.flock"
+        return subprocess.run([sys.executable, "-c", probe, lock], check=False).returncode == 0
+
+    with held(path):
+        study.set_user_attr("written", "under the lock")  # re-enters it: no deadlock
+        with held(path):
+            pass
+        assert not free()
+    assert free()
+    assert optuna.load_study(study_name="locked", storage=open_storage(str(path))).user_attrs == {
+        "written": "under the lock"
+    }
+
+
 def test_a_backup_never_overwrites_and_is_copied_without_hard_links(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

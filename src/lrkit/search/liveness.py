@@ -11,15 +11,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+
+from lrkit.search.journal import held
 
 
 class WorkerLocks:
     """The lock files of the workers of one journal file, in ``JOURNAL.workers/``."""
 
     def __init__(self, journal: str | Path) -> None:
+        self.journal = Path(journal)
         self.folder = Path(f"{journal}.workers")
+
+    def exclusive(self) -> AbstractContextManager[None]:
+        """The journal's own lock: no other worker writes to it while the block runs."""
+        return held(self.journal)
 
     @contextmanager
     def hold(self, worker: str) -> Iterator[None]:
