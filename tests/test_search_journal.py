@@ -381,3 +381,36 @@ def test_workers_finish_the_study_when_one_is_killed_and_the_parent_says_so(
     (lost,) = [t for t in data["trials"] if t["state"] == "fail"]
     assert lost["retried_as"] is not None and lost["worker"].split(":")[1] == str(victim)
     assert not list(Path(f"{out / 'search.journal'}.workers").iterdir())  # locks cleaned up
+
+
+@pytest.mark.skipif(os.name != "posix", reason="flock")
+def test_overwrite_removes_the_workers_locks_with_the_journal_unless_one_still_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lrkit.cli import main
+    from lrkit.search.liveness import WorkerLocks
+
+    out = tmp_path / "out"
+    command = [
+        "search", "--task", "search_objectives:peak", "--no-progress", "--no-plots",
+        "--sampler", "log", "--n-trials", "2", "--lr", "1e-4", "1", "--out", str(out),
+    ]  # fmt: skip
+    assert main(command) == 0
+    journal, folder = out / "search.journal", out / "search.journal.workers"
+    assert folder.is_dir()
+    (folder / "host_123_0123abcd").touch()  # the lock file of a worker killed long ago
+    assert main([*command, "--overwrite"]) == 0
+    assert not (folder / "host_123_0123abcd").exists()
+
+    locks = WorkerLocks(journal)
+    with locks.hold("host:456:89abcdef"):
+        before = journal.read_bytes()
+        capsys.readouterr()
+        assert main([*command, "--overwrite"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"lrkit: error: a worker is still running on {journal} (it holds ")
+        assert err.count("\n") == 1 and journal.read_bytes() == before
+
+    (folder / "notes.txt").write_text("the user's")
+    assert main([*command, "--overwrite"]) == 0
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]
