@@ -139,7 +139,7 @@ def test_an_interrupted_trial_is_requeued_with_its_point_and_no_owner(tmp_path: 
 
     from lrkit.search.storage import open_storage
     from lrkit.search.study import join
-    from lrkit.search.worker import owner, work_loop, worker_id
+    from lrkit.search.worker import owner, work_loop
 
     storage = str(tmp_path / "s.journal")
     search.create(
@@ -155,7 +155,7 @@ def test_an_interrupted_trial_is_requeued_with_its_point_and_no_owner(tmp_path: 
     with pytest.raises(KeyboardInterrupt):
         work_loop(study, interrupt, config, storage=opened)
     failed = study.get_trials(states=(TrialState.FAIL,))
-    assert len(failed) == 1 and owner(failed[0]) == worker_id()
+    assert len(failed) == 1 and str(owner(failed[0])).split(":")[1] == str(os.getpid())
     (copy,) = [t for t in study.get_trials() if t.system_attrs.get("retry_history")]
     assert copy.state == TrialState.WAITING and copy.params == failed[0].params
     assert owner(copy) is None  # the claim it inherited names the failed trial, not this one
@@ -414,3 +414,36 @@ def test_overwrite_removes_the_workers_locks_with_the_journal_unless_one_still_r
     (folder / "notes.txt").write_text("the user's")
     assert main([*command, "--overwrite"]) == 0
     assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.timeout(30)
+def test_a_rerun_in_the_same_process_retries_a_trial_its_earlier_run_left_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lrkit.search import worker as workers
+
+    kwargs = {
+        "space": {"lr": (1e-4, 1.0)}, "sampler": "log", "n_trials": 4,
+        "storage": str(tmp_path / "search.journal"), "study_name": "rerun", "progress": False,
+    }  # fmt: skip
+    tell = workers._Worker._tell
+    told = []
+
+    def interrupted_at_the_second(self: object, *args: object, **kw: object) -> object:
+        told.append(args)
+        if len(told) == 2:  # Ctrl-C lands while trial 1's outcome is recorded
+            raise KeyboardInterrupt
+        return tell(self, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(workers._Worker, "_tell", interrupted_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        search.run(search_objectives.peak, **kwargs)  # type: ignore[arg-type]
+    monkeypatch.setattr(workers._Worker, "_tell", tell)
+    assert search.load_results(kwargs["storage"], "rerun").counts()["running"] == 1  # type: ignore[arg-type]
+
+    result = search.run(search_objectives.peak, **kwargs)  # type: ignore[arg-type]
+    assert result.counts() == {"complete": 4, "fail": 1, "done": 4}
+    assert sorted(t.params["lr"] for t in result.complete) == pytest.approx(
+        [p["lr"] for p in Space(lr=(1e-4, 1.0)).log_sweep(4)]
+    )
+    assert search.run(search_objectives.peak, **kwargs).counts() == result.counts()

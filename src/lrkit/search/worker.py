@@ -47,12 +47,13 @@ BEAT_RETRY = 0.5
 MAX_RETRY = 3
 
 log = logging.getLogger("lrkit.search")
-_TOKEN = secrets.token_hex(4)
 
 
 def worker_id() -> str:
-    """``host:pid:token``: names this process; the random token tells a reused pid from it."""
-    return f"{socket.gethostname()}:{os.getpid()}:{_TOKEN}"
+    """``host:pid:token``: names a new worker. The random token tells it from a process that
+    had the same pid, and from an earlier worker of this process: a trial that one left
+    running (interrupted while recording its outcome) is then lost, not taken for this one's."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def owner(trial: FrozenTrial) -> str | None:
