@@ -12,10 +12,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
-
-from lrkit.search.journal import held
 
 
 class WorkerLocks:
@@ -24,10 +22,6 @@ class WorkerLocks:
     def __init__(self, journal: str | Path) -> None:
         self.journal = Path(journal)
         self.folder = Path(f"{journal}.workers")
-
-    def exclusive(self) -> AbstractContextManager[None]:
-        """The journal's own lock: no other worker writes to it while the block runs."""
-        return held(self.journal)
 
     @contextmanager
     def hold(self, worker: str) -> Iterator[None]:

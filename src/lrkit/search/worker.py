@@ -102,6 +102,7 @@ def work_loop(
     storage: Any,
     patience: Patience | None = None,
     locks: WorkerLocks | None = None,
+    exclusive: Callable[[], AbstractContextManager[None]] = nullcontext,
     poll: float = 0.5,
     on_trial: Callable[[FrozenTrial], None] | None = None,
 ) -> int:
@@ -109,9 +110,12 @@ def work_loop(
 
     ``storage`` is the storage ``study`` was loaded from (with heartbeats on PostgreSQL);
     ``patience`` retries its calls while it is unreachable; ``locks`` tell whether the
-    worker of a journal file's trial is alive.
+    worker of a journal file's trial is alive; ``exclusive()`` keeps the other workers from
+    failing or re-queueing trials while the block runs (:func:`lrkit.search.storage.exclusive`).
     """
-    worker = _Worker(study, objective, config, storage, patience or Patience("storage"), locks)
+    worker = _Worker(
+        study, objective, config, storage, patience or Patience("storage"), locks, exclusive
+    )
     with locks.hold(worker.me) if locks is not None else nullcontext():
         ran = 0
         while True:
@@ -141,6 +145,7 @@ class _Worker:
         storage: Any,
         patience: Patience,
         locks: WorkerLocks | None,
+        exclusive: Callable[[], AbstractContextManager[None]],
     ) -> None:
         self.study = study
         self.objective = objective
@@ -149,9 +154,7 @@ class _Worker:
         self.backend = getattr(storage, "backend", storage)  # the heartbeat's own retries
         self.patience = patience
         self.locks = locks
-        self.exclusive: Callable[[], AbstractContextManager[None]] = (
-            locks.exclusive if locks is not None else nullcontext
-        )
+        self.exclusive = exclusive
         self.me = worker_id()
         self.study_id = storage.get_study_id_from_name(study.study_name)
         getter = getattr(self.backend, "get_heartbeat_interval", None)
@@ -262,7 +265,7 @@ class _Worker:
         if self.heartbeat and self.patience.reachable_for() < 1.5 * self.heartbeat:
             return
         if self.heartbeat:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), self.exclusive():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 self.patience.call(optuna.storages.fail_stale_trials, self._stale())
         now = time.monotonic()
