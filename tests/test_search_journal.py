@@ -447,3 +447,21 @@ def test_a_rerun_in_the_same_process_retries_a_trial_its_earlier_run_left_runnin
         [p["lr"] for p in Space(lr=(1e-4, 1.0)).log_sweep(4)]
     )
     assert search.run(search_objectives.peak, **kwargs).counts() == result.counts()
+
+
+@pytest.mark.timeout(20)
+def test_without_flock_a_journal_search_runs_on_optunas_lock_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from optuna.storages.journal import JournalFileOpenLock
+
+    from lrkit.search import journal as journals
+
+    monkeypatch.setattr(journals, "_journal_lock", JournalFileOpenLock)  # as on Windows
+    path = tmp_path / "search.journal"
+    result = search.run(
+        "search_objectives:peak", space={"lr": (1e-4, 1.0)}, sampler="log", n_trials=3,
+        storage=str(path), progress=False,
+    )  # fmt: skip
+    assert result.counts() == {"complete": 3, "done": 3}
+    assert not Path(f"{path}.lock").exists()  # every lock taken was released

@@ -23,7 +23,6 @@ from typing import Any
 from optuna.storages.journal import (
     JournalFileBackend,
     JournalFileOpenLock,
-    JournalFileSymlinkLock,
     JournalStorage,
 )
 
@@ -161,8 +160,9 @@ def held(path: str | Path) -> Iterator[None]:
 
 
 def _journal_lock(path: str) -> Any:
-    """``flock`` where the system has it, else Optuna's lock (forcibly freed after 30 s)."""
-    return FlockLock(path) if os.name == "posix" else JournalFileSymlinkLock(path)
+    """``flock`` where the system has it, else (Windows, where making a symbolic link needs
+    an administrator) Optuna's exclusively created lock file, forcibly freed after 30 s."""
+    return FlockLock(path) if os.name == "posix" else JournalFileOpenLock(path)
 
 
 class _Holding:
