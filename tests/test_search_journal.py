@@ -465,3 +465,38 @@ def test_without_flock_a_journal_search_runs_on_optunas_lock_file(
     )  # fmt: skip
     assert result.counts() == {"complete": 3, "done": 3}
     assert not Path(f"{path}.lock").exists()  # every lock taken was released
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_an_interrupted_trial_another_worker_already_requeued_is_not_queued_twice(
+    tmp_path: Path,
+) -> None:
+    import optuna
+    from optuna.trial import TrialState
+
+    from lrkit.search.storage import open_storage
+    from lrkit.search.study import join
+    from lrkit.search.worker import work_loop
+
+    storage = str(tmp_path / "s.journal")
+    search.create(
+        "search_objectives:peak", space={"lr": (1e-3, 1e-1)}, sampler="log", n_trials=2,
+        storage=storage, study_name="twice",
+    )  # fmt: skip
+    opened = open_storage(storage)
+    study, config = join(opened, "twice")
+    other, _ = join(open_storage(storage), "twice")  # another worker's view
+
+    def declared_lost_then_interrupted(trial: search.SearchTrial) -> float:
+        (running,) = other.get_trials(states=(TrialState.RUNNING,))
+        other.tell(running.number, state=TrialState.FAIL)  # the other worker fails it as lost
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
+        retry(other, other.get_trials()[running.number])  # and queues its copy
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        work_loop(study, declared_lost_then_interrupted, config, storage=opened)
+    copies = [t for t in study.get_trials() if t.system_attrs.get("retry_history")]
+    assert len(copies) == 1 and copies[0].state == TrialState.WAITING
+    assert work_loop(study, search_objectives.peak, config, storage=opened) == 2
+    assert search.load_results(storage, "twice").counts() == {"fail": 1, "complete": 2, "done": 2}

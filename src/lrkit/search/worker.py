@@ -206,7 +206,8 @@ class _Worker:
             except KeyboardInterrupt:
                 with self.exclusive():
                     frozen = self._tell(trial, TrialState.FAIL, error=INTERRUPTED)
-                    if frozen.state == TrialState.FAIL:
+                    lost = _unretried(self.study.get_trials(deepcopy=False))
+                    if frozen.number in {t.number for t in lost}:  # not queued by another
                         self._requeue(frozen)
                 raise
             except StorageUnreachable:
