@@ -139,7 +139,7 @@ def test_an_interrupted_trial_is_requeued_with_its_point_and_no_owner(tmp_path: 
 
     from lrkit.search.storage import open_storage
     from lrkit.search.study import join
-    from lrkit.search.worker import owner, work_loop, worker_id
+    from lrkit.search.worker import owner, work_loop
 
     storage = str(tmp_path / "s.journal")
     search.create(
@@ -155,7 +155,7 @@ def test_an_interrupted_trial_is_requeued_with_its_point_and_no_owner(tmp_path: 
     with pytest.raises(KeyboardInterrupt):
         work_loop(study, interrupt, config, storage=opened)
     failed = study.get_trials(states=(TrialState.FAIL,))
-    assert len(failed) == 1 and owner(failed[0]) == worker_id()
+    assert len(failed) == 1 and str(owner(failed[0])).split(":")[1] == str(os.getpid())
     (copy,) = [t for t in study.get_trials() if t.system_attrs.get("retry_history")]
     assert copy.state == TrialState.WAITING and copy.params == failed[0].params
     assert owner(copy) is None  # the claim it inherited names the failed trial, not this one
@@ -213,6 +213,64 @@ def test_a_torn_last_record_is_cut_with_a_backup_and_the_search_resumes(
     assert {t.number: t.score for t in result.complete if t.number in kept} == kept
     search.load_results(str(journal), "torn")
     assert len(list(tmp_path.glob("search.journal.torn-*"))) == 1  # nothing more to cut
+
+
+def test_a_torn_requeue_is_cut_and_the_lost_trial_is_still_run_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    journal, kwargs = _journal_with_finished_trials(tmp_path)
+    whole = journal.read_bytes()
+    start = whole.rstrip(b"\n").rfind(b"\n") + 1
+    record = json.loads(whole[start:])
+    assert record["op_code"] == 4  # CREATE_TRIAL: the copy of the interrupted trial
+    assert record["system_attrs"]["retry_history"] == [3]
+    journal.write_bytes(whole[: start + (len(whole) - start) // 2])  # torn mid-line
+    capsys.readouterr()
+
+    result = search.run(interruptible, **kwargs)  # type: ignore[arg-type]
+    assert "cut a torn last record" in capsys.readouterr().err
+    assert result.counts() == {"complete": 5, "fail": 1, "done": 5}
+    (lost,) = [t for t in result.trials if t.state == "fail"]
+    assert lost.number == 3 and lost.retried_as is not None
+    assert sorted(t.params["lr"] for t in result.complete) == pytest.approx(LOG_POINTS)
+    again = search.run(interruptible, **kwargs)  # type: ignore[arg-type]
+    assert len(again.trials) == len(result.trials)  # queued once, not at every run
+
+
+@pytest.mark.skipif(os.name != "posix", reason="flock")
+@pytest.mark.timeout(60)
+def test_the_journal_lock_keeps_other_processes_out_and_lets_its_holder_write(
+    tmp_path: Path,
+) -> None:
+    import optuna
+
+    from lrkit.search.journal import held
+    from lrkit.search.storage import open_storage
+
+    path = tmp_path / "s.journal"
+    study = optuna.create_study(storage=open_storage(str(path)), study_name="locked")
+    probe = (
+        "import fcntl, sys\n"
+        "with open(sys.argv[1], 'a') as f:\n"
+        "    try:\n"
+        "        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "    except BlockingIOError:\n"
+        "        sys.exit(1)\n"
+    )
+
+    def free() -> bool:
+        lock = f"{path}.flock"
+        return subprocess.run([sys.executable, "-c", probe, lock], check=False).returncode == 0
+
+    with held(path):
+        study.set_user_attr("written", "under the lock")  # re-enters it: no deadlock
+        with held(path):
+            pass
+        assert not free()
+    assert free()
+    assert optuna.load_study(study_name="locked", storage=open_storage(str(path))).user_attrs == {
+        "written": "under the lock"
+    }
 
 
 def test_a_backup_never_overwrites_and_is_copied_without_hard_links(
@@ -323,3 +381,122 @@ def test_workers_finish_the_study_when_one_is_killed_and_the_parent_says_so(
     (lost,) = [t for t in data["trials"] if t["state"] == "fail"]
     assert lost["retried_as"] is not None and lost["worker"].split(":")[1] == str(victim)
     assert not list(Path(f"{out / 'search.journal'}.workers").iterdir())  # locks cleaned up
+
+
+@pytest.mark.skipif(os.name != "posix", reason="flock")
+def test_overwrite_removes_the_workers_locks_with_the_journal_unless_one_still_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lrkit.cli import main
+    from lrkit.search.liveness import WorkerLocks
+
+    out = tmp_path / "out"
+    command = [
+        "search", "--task", "search_objectives:peak", "--no-progress", "--no-plots",
+        "--sampler", "log", "--n-trials", "2", "--lr", "1e-4", "1", "--out", str(out),
+    ]  # fmt: skip
+    assert main(command) == 0
+    journal, folder = out / "search.journal", out / "search.journal.workers"
+    assert folder.is_dir()
+    (folder / "host_123_0123abcd").touch()  # the lock file of a worker killed long ago
+    assert main([*command, "--overwrite"]) == 0
+    assert not (folder / "host_123_0123abcd").exists()
+
+    locks = WorkerLocks(journal)
+    with locks.hold("host:456:89abcdef"):
+        before = journal.read_bytes()
+        capsys.readouterr()
+        assert main([*command, "--overwrite"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"lrkit: error: a worker is still running on {journal} (it holds ")
+        assert err.count("\n") == 1 and journal.read_bytes() == before
+
+    (folder / "notes.txt").write_text("the user's")
+    assert main([*command, "--overwrite"]) == 0
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.timeout(30)
+def test_a_rerun_in_the_same_process_retries_a_trial_its_earlier_run_left_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lrkit.search import worker as workers
+
+    kwargs = {
+        "space": {"lr": (1e-4, 1.0)}, "sampler": "log", "n_trials": 4,
+        "storage": str(tmp_path / "search.journal"), "study_name": "rerun", "progress": False,
+    }  # fmt: skip
+    tell = workers._Worker._tell
+    told = []
+
+    def interrupted_at_the_second(self: object, *args: object, **kw: object) -> object:
+        told.append(args)
+        if len(told) == 2:  # Ctrl-C lands while trial 1's outcome is recorded
+            raise KeyboardInterrupt
+        return tell(self, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(workers._Worker, "_tell", interrupted_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        search.run(search_objectives.peak, **kwargs)  # type: ignore[arg-type]
+    monkeypatch.setattr(workers._Worker, "_tell", tell)
+    assert search.load_results(kwargs["storage"], "rerun").counts()["running"] == 1  # type: ignore[arg-type]
+
+    result = search.run(search_objectives.peak, **kwargs)  # type: ignore[arg-type]
+    assert result.counts() == {"complete": 4, "fail": 1, "done": 4}
+    assert sorted(t.params["lr"] for t in result.complete) == pytest.approx(
+        [p["lr"] for p in Space(lr=(1e-4, 1.0)).log_sweep(4)]
+    )
+    assert search.run(search_objectives.peak, **kwargs).counts() == result.counts()
+
+
+@pytest.mark.timeout(20)
+def test_without_flock_a_journal_search_runs_on_optunas_lock_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from optuna.storages.journal import JournalFileOpenLock
+
+    from lrkit.search import journal as journals
+
+    monkeypatch.setattr(journals, "_journal_lock", JournalFileOpenLock)  # as on Windows
+    path = tmp_path / "search.journal"
+    result = search.run(
+        "search_objectives:peak", space={"lr": (1e-4, 1.0)}, sampler="log", n_trials=3,
+        storage=str(path), progress=False,
+    )  # fmt: skip
+    assert result.counts() == {"complete": 3, "done": 3}
+    assert not Path(f"{path}.lock").exists()  # every lock taken was released
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_an_interrupted_trial_another_worker_already_requeued_is_not_queued_twice(
+    tmp_path: Path,
+) -> None:
+    import optuna
+    from optuna.trial import TrialState
+
+    from lrkit.search.storage import open_storage
+    from lrkit.search.study import join
+    from lrkit.search.worker import work_loop
+
+    storage = str(tmp_path / "s.journal")
+    search.create(
+        "search_objectives:peak", space={"lr": (1e-3, 1e-1)}, sampler="log", n_trials=2,
+        storage=storage, study_name="twice",
+    )  # fmt: skip
+    opened = open_storage(storage)
+    study, config = join(opened, "twice")
+    other, _ = join(open_storage(storage), "twice")  # another worker's view
+
+    def declared_lost_then_interrupted(trial: search.SearchTrial) -> float:
+        (running,) = other.get_trials(states=(TrialState.RUNNING,))
+        other.tell(running.number, state=TrialState.FAIL)  # the other worker fails it as lost
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
+        retry(other, other.get_trials()[running.number])  # and queues its copy
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        work_loop(study, declared_lost_then_interrupted, config, storage=opened)
+    copies = [t for t in study.get_trials() if t.system_attrs.get("retry_history")]
+    assert len(copies) == 1 and copies[0].state == TrialState.WAITING
+    assert work_loop(study, search_objectives.peak, config, storage=opened) == 2
+    assert search.load_results(storage, "twice").counts() == {"fail": 1, "complete": 2, "done": 2}

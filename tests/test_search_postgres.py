@@ -312,3 +312,75 @@ def test_a_trial_taken_by_a_worker_killed_before_claiming_it_is_retried_quickly(
     assert lost.state == "fail" and lost.retried_as is not None
     # The retry ran the point the lost trial was given (it never got to suggest it).
     assert sorted(t.params["lr"] for t in result.complete) == pytest.approx([1e-3, 1e-2, 1e-1])
+
+
+def _die_in(storage: str, study: str, marks: Path, patch: str) -> None:
+    """Run a worker process on ``study`` that kills itself where ``patch`` says."""
+    script = (
+        "import os, signal, sys\n"
+        "import optuna\n"
+        "from lrkit import search\n"
+        "from lrkit.search import worker\n"
+        "def killed(*args): os.kill(os.getpid(), signal.SIGKILL)\n"
+        f"{patch} = killed\n"
+        "search.work(sys.argv[1], sys.argv[2])\n"
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", script, storage, study],
+        env=_worker_env(storage, marks),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert process.returncode == -signal.SIGKILL, process.stderr
+
+
+@pytest.mark.parametrize("where", ["journal", "postgresql"])
+def test_a_lost_trial_failed_but_never_queued_again_is_still_retried(
+    request: pytest.FixtureRequest, tmp_path: Path, where: str
+) -> None:
+    storage = (
+        str(tmp_path / "s.journal")
+        if where == "journal"
+        else request.getfixturevalue("postgres_url")
+    )
+    study = f"unqueued-{where}"
+    search.create(
+        "search_objectives:peak", space={"lr": (1e-3, 1e-1)}, sampler="log", n_trials=3,
+        storage=storage, study_name=study, heartbeat_interval=1,
+    )  # fmt: skip
+    _die_in(storage, study, tmp_path, "worker._Worker._evaluate")  # leaves its trial running
+    # The next worker fails that trial as lost, and dies (or loses the storage) before its copy
+    # is queued: the retry callback is where Optuna queues it.
+    _die_in(storage, study, tmp_path, "optuna.storages.RetryHeartbeatStaleTrialCallback.__call__")
+    lost = [t for t in search.load_results(storage, study).trials if t.state == "fail"]
+    assert len(lost) == 1 and lost[0].retried_as is None
+
+    assert search.work(storage, study, objective=search_objectives.peak) >= 1
+    result = search.load_results(storage, study)
+    assert result.counts() == {"complete": 3, "fail": 1, "done": 3}
+    assert result.trials[lost[0].number].retried_as is not None
+    assert sorted(t.params["lr"] for t in result.complete) == pytest.approx([1e-3, 1e-2, 1e-1])
+
+
+def test_workers_of_a_study_fail_and_requeue_trials_one_at_a_time(postgres_url: str) -> None:  # noqa: F811
+    import sqlalchemy
+
+    from lrkit.search.outage import Patience
+    from lrkit.search.storage import exclusive
+
+    lock = exclusive(postgres_url, "one-at-a-time", Patience("postgres"))
+    other = exclusive(postgres_url, "another-study", Patience("postgres"))
+    key = lock.key  # type: ignore[attr-defined]
+    engine = sqlalchemy.create_engine(postgres_url, poolclass=sqlalchemy.pool.NullPool)
+
+    def free() -> bool:
+        with engine.connect() as connection:
+            query = sqlalchemy.text("SELECT pg_try_advisory_lock(:key)")
+            return bool(connection.execute(query, {"key": key}).scalar())  # released on close
+
+    with lock():
+        assert not free()
+        with other():  # another study's workers are not held up
+            pass
+    assert free()

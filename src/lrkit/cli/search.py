@@ -267,9 +267,11 @@ def _range_test(args: argparse.Namespace) -> Any:
 
 def _prepare_out(args: argparse.Namespace, storage: str | None) -> dict[str, Path]:
     """The output paths. A rerun resumes the study its storage keeps (its search.json and report
-    are rewritten from it); ``--overwrite`` first discards the default journal in --out. A
+    are rewritten from it); ``--overwrite`` first discards the default journal in --out (and its
+    workers' lock files; refused while a worker runs on it). A
     search.json whose trials no storage keeps is refused without ``--overwrite``."""
     from lrkit.search import redact
+    from lrkit.search.liveness import WorkerLocks
 
     refuse_other_kind(args.out, "compare.sqlite", "a comparison")
     journal = args.out / "search.journal"
@@ -279,6 +281,7 @@ def _prepare_out(args: argparse.Namespace, storage: str | None) -> dict[str, Pat
                 f"--overwrite: discards only the default journal in --out, not --storage "
                 f"{redact(storage)}; give another --study to start afresh there"
             )
+        WorkerLocks(journal).discard()  # refuses while a worker still runs on the journal
         for path in (journal, Path(f"{journal}.flock")):
             path.unlink(missing_ok=True)
     resumable = storage is not None and (Path(storage) != journal or journal.is_file())

@@ -13,14 +13,16 @@ import os
 import shlex
 import shutil
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from optuna.storages.journal import (
     JournalFileBackend,
     JournalFileOpenLock,
-    JournalFileSymlinkLock,
     JournalStorage,
 )
 
@@ -31,8 +33,8 @@ _CHUNK = 1 << 16
 
 def open_journal(path: Path) -> JournalStorage:
     """A journal storage on ``path``, its torn last record (if any) cut first."""
-    held = _journal_lock(str(path))  # no worker appends while the file is checked
-    held.acquire()
+    lock = _journal_lock(str(path))  # no worker appends while the file is checked
+    lock.acquire()
     try:
         try:
             storage = JournalStorage(
@@ -45,7 +47,7 @@ def open_journal(path: Path) -> JournalStorage:
             raise _refusal(path, line, exc) from None
         _cut_torn_tail(path)
     finally:
-        held.release()
+        lock.release()
     return storage
 
 
@@ -142,32 +144,79 @@ def _refusal(path: Path, line: int, exc: ValueError) -> ValueError:
     )
 
 
+@contextmanager
+def held(path: str | Path) -> Iterator[None]:
+    """Hold the journal's lock while the block runs, so that what it reads stays true until
+    it has written (a no-op without ``flock``). Its own writes re-enter the lock."""
+    if os.name != "posix":
+        yield
+        return
+    lock = FlockLock(str(path))
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def _journal_lock(path: str) -> Any:
-    """``flock`` where the system has it, else Optuna's lock (forcibly freed after 30 s)."""
-    return FlockLock(path) if os.name == "posix" else JournalFileSymlinkLock(path)
+    """``flock`` where the system has it, else (Windows, where making a symbolic link needs
+    an administrator) Optuna's exclusively created lock file, forcibly freed after 30 s."""
+    return FlockLock(path) if os.name == "posix" else JournalFileOpenLock(path)
+
+
+class _Holding:
+    """This process's hold of one lock file: a thread holds it, as many times over as it
+    entered it (an ``flock`` taken twice by one process would wait for itself)."""
+
+    def __init__(self) -> None:
+        self.thread = threading.RLock()
+        self.depth = 0
+        self.fd: int | None = None
+
+
+_HOLDINGS: dict[str, _Holding] = {}
+_HOLDINGS_LOCK = threading.Lock()
 
 
 class FlockLock(JournalFileOpenLock):
     """A kernel file lock: the kernel drops it when its holder dies, so a killed worker never
-    leaves a stale lock behind."""
+    leaves a stale lock behind. A thread already holding it enters it again at once."""
 
     def __init__(self, filepath: str) -> None:
         super().__init__(filepath)
-        self._flock_path = filepath + ".flock"
-        self._fd: int | None = None
+        flock_path = os.path.abspath(filepath + ".flock")
+        with _HOLDINGS_LOCK:
+            self._holding = _HOLDINGS.setdefault(flock_path, _Holding())
+        self._flock_path = flock_path
 
     def acquire(self) -> bool:
         import fcntl
 
-        fd = os.open(self._flock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        self._fd = fd
+        holding = self._holding
+        holding.thread.acquire()
+        if holding.depth == 0:
+            try:
+                fd = os.open(self._flock_path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except BaseException:
+                    os.close(fd)
+                    raise
+            except BaseException:
+                holding.thread.release()
+                raise
+            holding.fd = fd
+        holding.depth += 1
         return True
 
     def release(self) -> None:
         import fcntl
 
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        holding = self._holding
+        holding.depth -= 1
+        if holding.depth == 0 and holding.fd is not None:
+            fcntl.flock(holding.fd, fcntl.LOCK_UN)
+            os.close(holding.fd)
+            holding.fd = None
+        holding.thread.release()

@@ -10,8 +10,9 @@ of ``/proc``; it works for the processes of one machine, which is what a journal
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 
@@ -19,6 +20,7 @@ class WorkerLocks:
     """The lock files of the workers of one journal file, in ``JOURNAL.workers/``."""
 
     def __init__(self, journal: str | Path) -> None:
+        self.journal = Path(journal)
         self.folder = Path(f"{journal}.workers")
 
     @contextmanager
@@ -46,9 +48,28 @@ class WorkerLocks:
         """
         if os.name != "posix":
             return False
+        return self._remove_if_free(self._path(worker))
+
+    def discard(self) -> None:
+        """Remove the lock files of a journal being discarded, and their folder once empty;
+        ``ValueError`` if a worker still runs on it. Files lrkit did not write are kept."""
+        if os.name != "posix" or not self.folder.is_dir():
+            return
+        ours = [p for p in self.folder.iterdir() if _LOCK_NAME.fullmatch(p.name) and p.is_file()]
+        for path in ours:
+            if not self._remove_if_free(path):
+                raise ValueError(
+                    f"a worker is still running on {self.journal} (it holds {path}); stop it "
+                    "before discarding the journal"
+                )
+        with suppress(OSError):  # not empty: something else was put there
+            self.folder.rmdir()
+
+    @staticmethod
+    def _remove_if_free(path: Path) -> bool:
+        """Remove the lock file ``path`` if no process holds it; whether it is gone."""
         import fcntl
 
-        path = self._path(worker)
         try:
             fd = os.open(path, os.O_RDWR)
         except FileNotFoundError:
@@ -64,3 +85,7 @@ class WorkerLocks:
 
     def _path(self, worker: str) -> Path:
         return self.folder / worker.replace(":", "_").replace("/", "_")
+
+
+#: The name of a worker's lock file: ``host_pid_token`` (see ``worker.worker_id``).
+_LOCK_NAME = re.compile(r".+_[0-9]+_[0-9a-f]{8}")

@@ -107,7 +107,8 @@ def run(
         if workers == 1:
             work_loop(
                 study, target, config, storage=opened, patience=patience,
-                locks=_locks(storage), on_trial=lambda _: update(),
+                locks=_locks(storage), exclusive=storages.exclusive(storage, name, patience),
+                on_trial=lambda _: update(),
             )  # fmt: skip
         else:
             codes = _run_processes(storage, name, target, workers, update, patience.seconds)
@@ -170,7 +171,8 @@ def work(
     with _progress(study, config, progress) as update:
         return work_loop(
             study, objective, config, storage=opened, patience=patience,
-            locks=_locks(storage), on_trial=lambda _: update(),
+            locks=_locks(storage), exclusive=storages.exclusive(storage, study_name, patience),
+            on_trial=lambda _: update(),
         )  # fmt: skip
 
 

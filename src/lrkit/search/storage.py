@@ -7,12 +7,17 @@ appear in messages: every message shows :func:`redact` of the URL.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from lrkit.search.journal import open_journal
+from lrkit.search.journal import held, open_journal
+from lrkit.search.outage import Patience, is_connection_error
 
 #: The storage name of an in-memory study (kept by one process, gone when it ends).
 MEMORY = "memory"
@@ -116,9 +121,7 @@ def _open_postgres(url: str, heartbeat_interval: int, grace: int, max_retry: int
     from sqlalchemy.exc import SQLAlchemyError
 
     given = url
-    scheme, rest = url.split("://", 1)
-    if scheme.lower() in ("postgres", "postgresql"):
-        url = f"postgresql+psycopg2://{rest}"  # the driver lrkit[search] installs
+    url = _with_driver(url)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
@@ -135,3 +138,66 @@ def _open_postgres(url: str, heartbeat_interval: int, grace: int, max_retry: int
             first_line = str(reason).strip().splitlines()[0] if str(reason).strip() else ""
             detail = scrub(scrub(first_line or type(exc).__name__, url), given)
     raise ValueError(f"storage: cannot use {redact(given)}: {detail}")
+
+
+def _with_driver(url: str) -> str:
+    scheme, rest = url.split("://", 1)
+    if scheme.lower() in ("postgres", "postgresql"):
+        return f"postgresql+psycopg2://{rest}"  # the driver lrkit[search] installs
+    return url
+
+
+def exclusive(
+    url: str | None, study_name: str, patience: Patience
+) -> Callable[[], AbstractContextManager[None]]:
+    """A lock that the workers of study ``study_name`` hold while they fail lost trials and
+    queue them again: the journal's own lock, or a PostgreSQL advisory lock (Optuna's
+    storages have no compare-and-set, so two workers could otherwise queue the same trial)."""
+    storage_kind = kind(url)
+    if storage_kind == "journal":
+        assert url is not None
+        return partial(held, url)
+    if storage_kind == "postgresql":
+        assert url is not None
+        return AdvisoryLock(url, study_name, patience)
+    return nullcontext
+
+
+class AdvisoryLock:
+    """A PostgreSQL session-level advisory lock named after the study, each time on a new
+    connection: closing it ends the session, which releases the lock, and the server ends it
+    too when its worker dies, so no lock outlives the worker that took it."""
+
+    def __init__(self, url: str, study_name: str, patience: Patience) -> None:
+        import sqlalchemy
+        from sqlalchemy.pool import NullPool
+
+        self.engine = sqlalchemy.create_engine(
+            _with_driver(url), poolclass=NullPool, connect_args={"connect_timeout": 10}
+        )
+        digest = hashlib.sha256(f"lrkit-search:{study_name}".encode()).digest()
+        self.key = int.from_bytes(digest[:8], "big", signed=True)
+        self.patience = patience
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        connection = self.patience.call(self._acquire)
+        try:
+            yield
+        finally:
+            try:
+                connection.close()
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    raise  # a connection the server already dropped holds no lock
+
+    def _acquire(self) -> Any:
+        import sqlalchemy
+
+        connection = self.engine.connect()
+        try:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": self.key})
+        except BaseException:
+            connection.close()
+            raise
+        return connection

@@ -5,7 +5,11 @@ A trial whose worker vanished is failed and re-queued with the same parameters (
 ``RetryHeartbeatStaleTrialCallback``): on PostgreSQL when its heartbeat stops (Optuna's
 ``fail_stale_trials``), on a journal file when its worker's lock is free (:mod:`liveness`),
 right away when the worker is interrupted, and, on either, when a trial was taken but never
-claimed for ``GRACE_BEATS`` heartbeats (its worker died in between).
+claimed for ``GRACE_BEATS`` heartbeats (its worker died in between). Failing a trial and
+queueing its copy are two writes: a lost trial left without its copy (its worker died in
+between, the storage dropped, or a journal's torn copy was cut) is queued again once nothing
+is waiting. Whoever fails, re-queues or looks for such trials holds the storage's
+``exclusive`` lock, so each lost trial is queued again exactly once.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import optuna
@@ -33,6 +37,8 @@ from lrkit.search.study import SearchConfig
 #: ``host:pid:token:trial_number`` of the worker running a trial (see :func:`owner`).
 WORKER_ATTR = "lrkit_worker"
 ERROR_ATTR = "lrkit_error"
+#: The error of a trial failed because its worker was interrupted (it is run again).
+INTERRUPTED = "interrupted"
 #: A trial is lost after this many heartbeat intervals without a heartbeat (PostgreSQL) or
 #: without its worker naming itself (a worker killed between taking and claiming it).
 GRACE_BEATS = 3
@@ -41,12 +47,13 @@ BEAT_RETRY = 0.5
 MAX_RETRY = 3
 
 log = logging.getLogger("lrkit.search")
-_TOKEN = secrets.token_hex(4)
 
 
 def worker_id() -> str:
-    """``host:pid:token``: names this process; the random token tells a reused pid from it."""
-    return f"{socket.gethostname()}:{os.getpid()}:{_TOKEN}"
+    """``host:pid:token``: names a new worker. The random token tells it from a process that
+    had the same pid, and from an earlier worker of this process: a trial that one left
+    running (interrupted while recording its outcome) is then lost, not taken for this one's."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def owner(trial: FrozenTrial) -> str | None:
@@ -62,6 +69,26 @@ def owner(trial: FrozenTrial) -> str | None:
     return worker if number == str(trial.number) else None
 
 
+def _unretried(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """The trials failed as lost (not by their objective) that have no copy queued and are
+    within Optuna's ``MAX_RETRY`` retries."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        history = {
+            trial.number: optuna.storages.RetryHeartbeatStaleTrialCallback.retry_history(trial)
+            for trial in trials
+        }
+    retried = {number for numbers in history.values() for number in numbers}
+    return [
+        trial
+        for trial in trials
+        if trial.state == TrialState.FAIL
+        and trial.user_attrs.get(ERROR_ATTR) in (None, INTERRUPTED)
+        and trial.number not in retried
+        and len(history[trial.number]) < MAX_RETRY
+    ]
+
+
 class _Abandoned(Exception):
     """Another worker failed and re-queued this worker's trial (its heartbeats did not reach
     the storage for the grace period), so the trial stops here at its next report."""
@@ -75,6 +102,7 @@ def work_loop(
     storage: Any,
     patience: Patience | None = None,
     locks: WorkerLocks | None = None,
+    exclusive: Callable[[], AbstractContextManager[None]] = nullcontext,
     poll: float = 0.5,
     on_trial: Callable[[FrozenTrial], None] | None = None,
 ) -> int:
@@ -82,15 +110,20 @@ def work_loop(
 
     ``storage`` is the storage ``study`` was loaded from (with heartbeats on PostgreSQL);
     ``patience`` retries its calls while it is unreachable; ``locks`` tell whether the
-    worker of a journal file's trial is alive.
+    worker of a journal file's trial is alive; ``exclusive()`` keeps the other workers from
+    failing or re-queueing trials while the block runs (:func:`lrkit.search.storage.exclusive`).
     """
-    worker = _Worker(study, objective, config, storage, patience or Patience("storage"), locks)
+    worker = _Worker(
+        study, objective, config, storage, patience or Patience("storage"), locks, exclusive
+    )
     with locks.hold(worker.me) if locks is not None else nullcontext():
         ran = 0
         while True:
             worker.recover_lost_trials()
             taken = worker.take()
             if taken is None:
+                if worker.requeue_unretried():
+                    continue
                 if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                     return ran
                 time.sleep(poll)
@@ -112,6 +145,7 @@ class _Worker:
         storage: Any,
         patience: Patience,
         locks: WorkerLocks | None,
+        exclusive: Callable[[], AbstractContextManager[None]],
     ) -> None:
         self.study = study
         self.objective = objective
@@ -120,6 +154,7 @@ class _Worker:
         self.backend = getattr(storage, "backend", storage)  # the heartbeat's own retries
         self.patience = patience
         self.locks = locks
+        self.exclusive = exclusive
         self.me = worker_id()
         self.study_id = storage.get_study_id_from_name(study.study_name)
         getter = getattr(self.backend, "get_heartbeat_interval", None)
@@ -169,9 +204,11 @@ class _Worker:
                 log.warning("trial %d given up: %s", number, exc)
                 return self._tell(trial, TrialState.FAIL, error=str(exc))
             except KeyboardInterrupt:
-                frozen = self._tell(trial, TrialState.FAIL, error="interrupted")
-                if frozen.state == TrialState.FAIL:
-                    self._requeue(frozen)
+                with self.exclusive():
+                    frozen = self._tell(trial, TrialState.FAIL, error=INTERRUPTED)
+                    lost = _unretried(self.study.get_trials(deepcopy=False))
+                    if frozen.number in {t.number for t in lost}:  # not queued by another
+                        self._requeue(frozen)
                 raise
             except StorageUnreachable:
                 raise  # the storage, not the objective, failed: nothing can be recorded
@@ -229,7 +266,7 @@ class _Worker:
         if self.heartbeat and self.patience.reachable_for() < 1.5 * self.heartbeat:
             return
         if self.heartbeat:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), self.exclusive():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 self.patience.call(optuna.storages.fail_stale_trials, self._stale())
         now = time.monotonic()
@@ -260,12 +297,24 @@ class _Worker:
 
     def _fail_and_requeue(self, number: int) -> None:
         trial_id = self.trial_id(number)
-        try:
-            if not self.storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
-                return
-        except optuna.exceptions.UpdateFinishedTrialError:
-            return  # another worker got there first
-        self._requeue(self.storage.get_trial(trial_id))
+        with self.exclusive():
+            try:
+                if not self.storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                    return
+            except optuna.exceptions.UpdateFinishedTrialError:
+                return  # another worker got there first
+            self._requeue(self.storage.get_trial(trial_id))
+
+    def requeue_unretried(self) -> bool:
+        """Queue a copy of each lost trial that has none; whether any was queued."""
+        if not _unretried(self.study.get_trials(deepcopy=False)):
+            return False
+        with self.exclusive():  # read again: another worker may have queued them meanwhile
+            lost = _unretried(self.study.get_trials(deepcopy=False))
+            for trial in lost:
+                log.info("trial %d was lost without being queued again; queueing it", trial.number)
+                self._requeue(trial)
+        return bool(lost)
 
     def _requeue(self, frozen: FrozenTrial) -> None:
         """Queue a copy of ``frozen`` with the same parameters (Optuna's retry callback)."""
