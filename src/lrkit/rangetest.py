@@ -1,7 +1,8 @@
 """The learning-rate range test, independent of any framework.
 
 The engine drives a ``step(lr) -> loss`` callable over a sweep of learning rates, smooths the
-loss with a bias-corrected exponential moving average and stops early when the run diverges:
+loss with a bias-corrected exponential moving average (:mod:`lrkit.smoothing`) and stops
+early when the run diverges:
 
     avg_i      = β·avg_{i-1} + (1 - β)·loss_i,     avg_{-1} = 0
     smoothed_i = avg_i / (1 - β^(i+1))
@@ -44,6 +45,7 @@ import numpy as np
 from lrkit import suggest as rules
 from lrkit._jsonfile import read_json_result, write_json
 from lrkit.progress import progress_bar
+from lrkit.smoothing import EMA
 from lrkit.sweep import check_count, lr_sweep, validate_sweep
 
 BATCH_RULES = ("linear", "sqrt")
@@ -286,7 +288,7 @@ class RangeTest:
     _lrs: list[float]
     _losses: list[float]
     _smoothed: list[float]
-    _avg: float
+    _ema: EMA
     _best: float
     _advance: Callable[[str], None]
 
@@ -349,9 +351,7 @@ class RangeTest:
         if not math.isfinite(loss):
             self._smoothed.append(math.nan)
             return self._end(NON_FINITE)
-        beta = self.settings["smoothing"]
-        self._avg = beta * self._avg + (1.0 - beta) * loss
-        value = self._avg / (1.0 - beta ** len(self._lrs))
+        value = self._ema.update(loss)
         self._smoothed.append(value)
         self._best = min(self._best, value)
         if value > self.settings["diverge_factor"] * self._best:
@@ -376,7 +376,7 @@ class RangeTest:
     def _begin(self, low: float, high: float, steps: int) -> None:
         self._schedule = lr_sweep(low, high, steps, self.settings["mode"])
         self._lrs, self._losses, self._smoothed = [], [], []
-        self._avg, self._best = 0.0, math.inf
+        self._ema, self._best = EMA(self.settings["smoothing"]), math.inf
         self._sweeps.append({"start_lr": low, "end_lr": high, "num_steps": steps})
         label = "range test" if self.sweep == 1 else f"range test, sweep {self.sweep}"
         self._advance = self._bar.enter_context(progress_bar(label, steps, enabled=self._progress))
