@@ -18,6 +18,7 @@ import pytest
 os.environ.setdefault("KERAS_BACKEND", "torch")
 keras = pytest.importorskip("keras")
 
+from lrkit import RangeTestSettings  # noqa: E402
 from lrkit.keras import LRFinder, find_lr  # noqa: E402
 
 QUIET = {"progress": False}
@@ -373,11 +374,23 @@ def test_callback_records_the_same_curve_as_find_lr_and_restores_the_model():
     before = state(model)
     x, y = data(seed=2)
     direct = find_lr(model, x, y, batch_size=16, shuffle=False, num_steps=20, retry=False, **QUIET)
+    assert_identical(before, model)
+    by_object = find_lr(
+        model,
+        x,
+        y,
+        batch_size=16,
+        shuffle=False,
+        settings=RangeTestSettings(num_steps=20, retry=False),
+        **QUIET,
+    )
+    assert by_object.lrs == direct.lrs and by_object.losses == direct.losses
     batches = {"n": 0}
     counter = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs: batches.__setitem__("n", batches["n"] + 1)
     )
-    finder = LRFinder(num_steps=20, retry=False)
+    finder = LRFinder(RangeTestSettings(num_steps=20, retry=False))
+    assert finder.settings == RangeTestSettings(num_steps=20, retry=False)
     model.fit(x, y, batch_size=16, shuffle=False, epochs=3, callbacks=[finder, counter], verbose=0)
     assert finder.result is not None
     assert finder.result.lrs == direct.lrs

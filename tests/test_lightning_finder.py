@@ -11,7 +11,7 @@ import pytest
 pl = pytest.importorskip("lightning.pytorch")
 torch = pytest.importorskip("torch")
 
-from lrkit import tasks  # noqa: E402
+from lrkit import RangeTestSettings, tasks  # noqa: E402
 from lrkit.lightning import LRFinder  # noqa: E402
 from lrkit.probe import probe_candidates, probe_steps  # noqa: E402
 from lrkit.torch import find_lr  # noqa: E402
@@ -143,7 +143,9 @@ def test_curve_equals_the_torch_adapter_on_the_same_model_and_data():
             shuffle_state["state"] = trainer.train_dataloader.generator.get_state()
 
     module = Digits()
-    finder = LRFinder(method="steepest", update_lr=False, **SWEEP)
+    finder = LRFinder(
+        RangeTestSettings(num_steps=30), method="steepest", update_lr=False, progress=False
+    )
     fit(module, Reseed(), finder)
 
     twin = Digits()

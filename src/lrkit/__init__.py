@@ -6,13 +6,14 @@ The core (this package's top level) needs only numpy; framework adapters live in
 
 from lrkit.rangetest import RangeTest, RangeTestResult, range_test
 from lrkit.suggest import Suggestion, SuggestionError
-from lrkit.sweep import lr_sweep
+from lrkit.sweep import RangeTestSettings, lr_sweep
 
 __version__ = "0.1.0"
 
 __all__ = [
     "RangeTest",
     "RangeTestResult",
+    "RangeTestSettings",
     "Suggestion",
     "SuggestionError",
     "__version__",

@@ -46,7 +46,7 @@ from lrkit import suggest as rules
 from lrkit._jsonfile import read_json_result, write_json
 from lrkit.progress import progress_bar
 from lrkit.smoothing import EMA
-from lrkit.sweep import check_count, lr_sweep, validate_sweep
+from lrkit.sweep import RangeTestSettings, lr_sweep
 
 BATCH_RULES = ("linear", "sqrt")
 
@@ -283,6 +283,10 @@ class RangeTest:
     or :data:`DONE`. :meth:`result` is then the curve; called before, it ends the sweep
     where it is (``stop_reason="stopped"``). With ``retry=False`` a curve no rule can read is
     returned as it is; otherwise see the module docstring.
+
+    The sweep is ``settings`` (a :class:`~lrkit.sweep.RangeTestSettings`; default: its
+    defaults), each keyword given replacing that field; ``result().settings`` records
+    :data:`~lrkit.sweep.RECORDED` and the sweeps.
     """
 
     _lrs: list[float]
@@ -294,37 +298,41 @@ class RangeTest:
 
     def __init__(
         self,
+        settings: RangeTestSettings | None = None,
         *,
-        start_lr: float = 1e-7,
-        end_lr: float = 10.0,
-        num_steps: int = 100,
-        mode: str = "exp",
-        smoothing: float = 0.98,
-        diverge_factor: float = 4.0,
-        retry: bool = True,
+        start_lr: float | None = None,
+        end_lr: float | None = None,
+        num_steps: int | None = None,
+        mode: str | None = None,
+        smoothing: float | None = None,
+        diverge_factor: float | None = None,
+        retry: bool | None = None,
         max_steps: int | None = None,
         progress: bool = False,
     ) -> None:
-        validate_sweep(start_lr, end_lr, num_steps, mode, smoothing, diverge_factor)
+        settings = RangeTestSettings.merged(
+            settings,
+            start_lr=start_lr,
+            end_lr=end_lr,
+            num_steps=num_steps,
+            mode=mode,
+            smoothing=smoothing,
+            diverge_factor=diverge_factor,
+            retry=retry,
+            max_steps=max_steps,
+        )
+        #: The sweep's settings (each keyword given replaces that field of ``settings``).
+        self.settings = settings
+        num_steps = settings.num_steps
+        max_steps = settings.max_steps
         if max_steps is None:
             max_steps = num_steps * (1 + (MAX_SWEEPS - 1) * RETRY_FACTOR)
-        check_count("max_steps", max_steps)
-        if max_steps < num_steps:
-            raise ValueError(f"max_steps: must be >= num_steps ({num_steps}), got {max_steps}")
-        self.settings: dict[str, Any] = {
-            "start_lr": start_lr,
-            "end_lr": end_lr,
-            "num_steps": num_steps,
-            "mode": mode,
-            "smoothing": smoothing,
-            "diverge_factor": diverge_factor,
-        }
-        self._retry, self._max_steps, self._progress = retry, max_steps, progress
+        self._retry, self._max_steps, self._progress = settings.retry, max_steps, progress
         self._sweeps: list[dict[str, Any]] = []
         self._previous: RangeTestResult | None = None
         self._result: RangeTestResult | None = None
         self._bar = ExitStack()
-        self._begin(float(start_lr), float(end_lr), num_steps)
+        self._begin(float(settings.start_lr), float(settings.end_lr), num_steps)
 
     @property
     def lr(self) -> float:
@@ -354,7 +362,7 @@ class RangeTest:
         value = self._ema.update(loss)
         self._smoothed.append(value)
         self._best = min(self._best, value)
-        if value > self.settings["diverge_factor"] * self._best:
+        if value > self.settings.diverge_factor * self._best:
             return self._end(DIVERGED)
         if len(self._lrs) == len(self._schedule):
             return self._end(COMPLETED)
@@ -374,9 +382,9 @@ class RangeTest:
         return self._result
 
     def _begin(self, low: float, high: float, steps: int) -> None:
-        self._schedule = lr_sweep(low, high, steps, self.settings["mode"])
+        self._schedule = lr_sweep(low, high, steps, self.settings.mode)
         self._lrs, self._losses, self._smoothed = [], [], []
-        self._ema, self._best = EMA(self.settings["smoothing"]), math.inf
+        self._ema, self._best = EMA(self.settings.smoothing), math.inf
         self._sweeps.append({"start_lr": low, "end_lr": high, "num_steps": steps})
         label = "range test" if self.sweep == 1 else f"range test, sweep {self.sweep}"
         self._advance = self._bar.enter_context(progress_bar(label, steps, enabled=self._progress))
@@ -390,7 +398,7 @@ class RangeTest:
         result = RangeTestResult(self._lrs, self._losses, self._smoothed, reason)
         why = _unreadable(result) if reason != STOPPED else None
         spent = sum(s["steps"] for s in self._sweeps)
-        steps = min(RETRY_FACTOR * self.settings["num_steps"], self._max_steps - spent)
+        steps = min(RETRY_FACTOR * self.settings.num_steps, self._max_steps - spent)
         if (
             why is None
             or not self._retry
@@ -406,19 +414,20 @@ class RangeTest:
         return RESTART
 
     def _finish(self, result: RangeTestResult) -> None:
-        result.settings = {**self.settings, "sweeps": self._sweeps}
+        result.settings = {**self.settings.record(), "sweeps": self._sweeps}
         self._result = result
 
 
 def range_test(
     step: StepFn,
     *,
-    start_lr: float = 1e-7,
-    end_lr: float = 10.0,
-    num_steps: int = 100,
-    mode: str = "exp",
-    smoothing: float = 0.98,
-    diverge_factor: float = 4.0,
+    settings: RangeTestSettings | None = None,
+    start_lr: float | None = None,
+    end_lr: float | None = None,
+    num_steps: int | None = None,
+    mode: str | None = None,
+    smoothing: float | None = None,
+    diverge_factor: float | None = None,
     reset: ResetFn | None = None,
     max_steps: int | None = None,
     on_step: ProgressFn | None = None,
@@ -427,27 +436,29 @@ def range_test(
     """Sweep ``step(lr) -> loss`` from ``start_lr`` to ``end_lr`` and record the curve: a loop
     over :class:`RangeTest`.
 
+    The sweep is ``settings`` (a :class:`~lrkit.sweep.RangeTestSettings`; default: its
+    defaults, 100 steps from ``1e-7`` to ``10``), each keyword given replacing that field.
     ``on_step(i, lr, loss)`` is called after every step (``i`` counts within the sweep);
     ``progress=True`` shows a progress bar. The sweep stops early, keeping the offending
     point, when the smoothed loss exceeds ``diverge_factor`` times its best or the loss is not
     finite; ``stop_reason`` says which.
 
     With ``reset`` (a callable that puts the model back as it was before the first step), a
-    curve the default rule cannot read is swept again (see the module docstring), up to
-    ``max_steps`` steps in all (default: ``num_steps · (1 + 2·RETRY_FACTOR)``, every retry
-    that :data:`MAX_SWEEPS` allows).
+    curve the default rule cannot read is swept again (see the module docstring; not when
+    ``settings.retry`` is ``False``), up to ``max_steps`` steps in all (default:
+    ``num_steps · (1 + 2·RETRY_FACTOR)``, every retry that :data:`MAX_SWEEPS` allows).
     """
-    engine = RangeTest(
+    settings = RangeTestSettings.merged(
+        settings,
         start_lr=start_lr,
         end_lr=end_lr,
         num_steps=num_steps,
         mode=mode,
         smoothing=smoothing,
         diverge_factor=diverge_factor,
-        retry=reset is not None,
         max_steps=max_steps,
-        progress=progress,
     )
+    engine = RangeTest(settings, retry=settings.retry and reset is not None, progress=progress)
     i = 0
     while not engine.done:
         lr = engine.lr
