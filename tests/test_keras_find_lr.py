@@ -142,6 +142,22 @@ def test_the_optimizer_sees_the_swept_learning_rates():
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.05)
 
 
+def test_each_step_trains_one_batch_once_over_every_sweep():
+    model = make_model()
+    calls = {"train": 0}
+    train_on_batch = model.train_on_batch
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls["train"] += 1
+        return train_on_batch(*args, **kwargs)
+
+    model.train_on_batch = counted
+    x, y = data()
+    result = find_lr(model, x, y, batch_size=16, start_lr=1e-9, end_lr=1e-8, num_steps=20, **QUIET)
+    assert len(result.sweeps) > 1  # a flat curve is swept again: the retries count too
+    assert calls["train"] == result.steps_run  # one batch per step, nothing replayed
+
+
 def test_recorded_loss_is_the_batch_loss_not_the_running_mean():
     keras.utils.set_random_seed(0)
     model = keras.Sequential(  # no dropout or batch-norm: training and inference losses agree

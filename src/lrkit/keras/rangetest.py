@@ -1,7 +1,8 @@
 """The range test for a compiled Keras 3 model: :func:`find_lr`, and :class:`LRFinder` for ``fit``.
 
-Both drive lrkit's core engine (:func:`lrkit.range_test`) and record the loss of each batch,
-not the running epoch mean Keras logs. Before the sweep every model variable (weights,
+Both drive lrkit's push engine (:class:`lrkit.RangeTest`; :func:`find_lr` through its loop,
+:func:`lrkit.range_test`), one batch per step and each batch once, and record the loss of each
+batch, not the running epoch mean Keras logs. Before the sweep every model variable (weights,
 non-trainable state such as batch-norm statistics, random-seed state) and every optimizer
 variable (iteration count, learning rate, moment slots) is copied to host memory; afterwards
 they are assigned back, so all are bit-identical to before — whether the sweep completed,
