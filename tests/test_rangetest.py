@@ -442,3 +442,19 @@ def test_from_dict_and_settings_refuse_what_they_cannot_read():
         RangeTestSettings.from_dict({"steps": 10})
     with pytest.raises(TypeError, match="settings: must be a RangeTestSettings or None, got dict"):
         range_test(bowl, settings={"num_steps": 10})  # type: ignore[arg-type]
+
+
+def test_result_suggest_takes_a_rule_of_your_own():
+    result = range_test(bowl, start_lr=1e-5, end_lr=1.0, num_steps=60)
+    received = []
+
+    def lowest_raw(lrs, losses):
+        received.append((list(lrs), list(losses)))
+        return float(lrs[np.argmin(losses)])
+
+    found = result.suggest(lowest_raw)
+    assert received == [(result.lrs, result.losses)]  # the raw curve, not the EMA
+    assert found.method == "lowest_raw" and found.lr == pytest.approx(1e-2, rel=0.2)
+    assert result.for_batch_size(64, batch_size=32, method=lowest_raw) == 2 * found.lr
+    with pytest.raises(TypeError, match="rule: <lambda> returned list"):
+        result.suggest(lambda lrs, losses: [1e-3])

@@ -142,8 +142,13 @@ class RangeTestResult:
             return None
         return rules.centred_interval(self.lrs, self.losses)
 
-    def suggest(self, method: str = "default") -> rules.Suggestion:
-        """The suggestion of rule ``method`` (see :mod:`lrkit.suggest`) on the curve it reads."""
+    def suggest(self, method: str | rules.Rule = "default") -> rules.Suggestion:
+        """The suggestion of rule ``method`` on the curve it reads: a rule's name (see
+        :mod:`lrkit.suggest`) or a rule of your own, ``rule(lrs, losses) -> float |
+        Suggestion``, given the raw curve up to its first non-finite loss::
+
+            result.suggest(lambda lrs, losses: lrs[losses.argmin()] / 10)
+        """
         try:
             found = self._rule(method)
         except rules.SuggestionError as exc:
@@ -171,8 +176,8 @@ class RangeTestResult:
         index = int(np.argmin(np.abs(np.log(self.lrs) - math.log(lr))))
         return rules.Suggestion(lr, index, FALLBACK)
 
-    def _rule(self, method: str) -> rules.Suggestion:
-        raw = rules.resolve(method) in rules.READS_RAW
+    def _rule(self, method: str | rules.Rule) -> rules.Suggestion:
+        raw = callable(method) or rules.resolve(method) in rules.READS_RAW
         return rules.suggest(self.lrs, self.losses if raw else self.smoothed_losses, method)
 
     def suggestions(self) -> dict[str, rules.Suggestion | rules.SuggestionError]:
@@ -191,7 +196,7 @@ class RangeTestResult:
         rule: str = "linear",
         *,
         batch_size: int | None = None,
-        method: str = "default",
+        method: str | rules.Rule = "default",
     ) -> float:
         """The suggestion rescaled from the test's batch size ``b`` to ``new_batch_size`` ``B``.
 

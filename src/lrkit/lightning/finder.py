@@ -22,7 +22,7 @@ from lightning.pytorch.utilities.parsing import lightning_hasattr, lightning_set
 
 from lrkit.probe import ProbeResult, probe_steps
 from lrkit.rangetest import RangeTestResult
-from lrkit.suggest import SuggestionError
+from lrkit.suggest import Rule, SuggestionError
 from lrkit.sweep import RangeTestSettings
 from lrkit.torch.probe import probe_lr
 from lrkit.torch.rangetest import find_lr
@@ -66,7 +66,7 @@ class LRFinder(pl.Callback):
         diverge_factor: float | None = None,
         retry: bool | None = None,
         max_steps: int | None = None,
-        method: str = "default",
+        method: str | Rule = "default",
         update_lr: bool = True,
         attr_name: str | None = None,
         run_at_start: bool = True,
