@@ -15,8 +15,7 @@ from lrkit import (
     lr_sweep,
     range_test,
 )
-from lrkit.rangetest import FALLBACK_DECADES
-from lrkit.sweep import RECORDED
+from lrkit.rangetest import FALLBACK_DECADES, RECORDED
 
 
 def bowl(lr: float) -> float:

@@ -4,9 +4,9 @@ The core (this package's top level) needs only numpy; framework adapters live in
 ``lrkit.torch``, ``lrkit.keras`` and ``lrkit.lightning``.
 """
 
-from lrkit.rangetest import RangeTest, RangeTestResult, range_test
+from lrkit.rangetest import RangeTest, RangeTestResult, RangeTestSettings, range_test
 from lrkit.suggest import Suggestion, SuggestionError
-from lrkit.sweep import RangeTestSettings, lr_sweep
+from lrkit.sweep import lr_sweep
 
 __version__ = "0.1.0"
 

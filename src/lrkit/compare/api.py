@@ -21,7 +21,7 @@ from lrkit.compare.results import Results
 from lrkit.compare.runner import Job, run_jobs
 from lrkit.compare.store import FAILED, FILENAME, FINISHED, Store
 from lrkit.compare.strategy import Strategy
-from lrkit.sweep import RangeTestSettings
+from lrkit.rangetest import RangeTestSettings
 
 #: The range test behind ``found`` sweeps this many steps unless told otherwise, not the 100
 #: of :class:`lrkit.RangeTestSettings`: ``compare`` has always swept 200 (its CLI's

@@ -25,8 +25,8 @@ import keras
 import numpy as np
 
 from lrkit.keras.batches import batch_length, batch_stream, split_validation
-from lrkit.rangetest import DONE, RESTART, RangeTest, RangeTestResult, range_test
-from lrkit.sweep import RangeTestSettings, check_count
+from lrkit.rangetest import DONE, RESTART, RangeTest, RangeTestResult, RangeTestSettings, range_test
+from lrkit.sweep import check_count
 
 
 def find_lr(

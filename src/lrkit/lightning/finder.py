@@ -21,9 +21,8 @@ from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.parsing import lightning_hasattr, lightning_setattr
 
 from lrkit.probe import ProbeResult, probe_steps
-from lrkit.rangetest import RangeTestResult
+from lrkit.rangetest import RangeTestResult, RangeTestSettings
 from lrkit.suggest import Rule, SuggestionError
-from lrkit.sweep import RangeTestSettings
 from lrkit.torch.probe import probe_lr
 from lrkit.torch.rangetest import find_lr
 from lrkit.torch.state import randomness_preserved

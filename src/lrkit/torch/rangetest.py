@@ -20,8 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from lrkit.rangetest import DONE, RESTART, RangeTest, RangeTestResult
-from lrkit.sweep import RangeTestSettings, check_count
+from lrkit.rangetest import DONE, RESTART, RangeTest, RangeTestResult, RangeTestSettings
+from lrkit.sweep import check_count
 from lrkit.torch import distributed
 from lrkit.torch.state import preserved, randomness_preserved
 from lrkit.torch.step import (
