@@ -436,6 +436,12 @@ def test_settings_name_what_is_not_allowed(changes, error, message):
         RangeTest(**changes)
 
 
+@pytest.mark.parametrize("name", ["start_lr", "num_steps", "smoothing", "diverge_factor"])
+def test_a_setting_made_none_is_refused(name):
+    with pytest.raises(TypeError, match=f"{name}: must be a"):
+        RangeTestSettings(**{name: None})
+
+
 def test_from_dict_and_settings_refuse_what_they_cannot_read():
     with pytest.raises(ValueError, match="settings: unknown range-test setting 'steps'; allowed"):
         RangeTestSettings.from_dict({"steps": 10})

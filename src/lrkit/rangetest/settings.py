@@ -38,6 +38,9 @@ class RangeTestSettings:
     max_steps: int | None = None
 
     def __post_init__(self) -> None:
+        for name in ("smoothing", "diverge_factor"):
+            if getattr(self, name) is None:
+                raise TypeError(f"{name}: must be a number, got None")
         validate_sweep(
             self.start_lr,
             self.end_lr,
