@@ -6,6 +6,7 @@ import importlib
 import sys
 from typing import Any
 
+import numpy as np
 import pytest
 
 pl = pytest.importorskip("lightning.pytorch")
@@ -109,6 +110,19 @@ def test_the_suggestion_is_applied_and_training_is_that_of_the_suggested_rate():
     direct_run = fit(direct)
     assert progress(swept_run) == progress(direct_run)
     assert_same_model(swept, direct)
+
+
+def test_a_rule_of_your_own_sets_the_rate():
+    def tenth_of_lowest(lrs, losses):
+        return float(lrs[losses.argmin()] / 10)
+
+    module = Digits()
+    finder = LRFinder(method=tenth_of_lowest, **SWEEP)
+    fit(module, finder)
+    expected = finder.result.suggest(tenth_of_lowest).lr
+    assert finder.lr == expected == module.lr
+    lowest = int(np.nanargmin(finder.result.losses))
+    assert expected == pytest.approx(finder.result.lrs[lowest] / 10)
 
 
 def test_the_probe_winner_is_applied_and_training_is_that_of_the_probed_rate():
