@@ -253,3 +253,19 @@ def test_interrupted_comparison_resumes_without_repeating_runs(tmp_path: Path) -
     )
     report = json.loads((out / "results.json").read_text())
     assert len(report["runs"]) == 5 and all(r["status"] == "finished" for r in report["runs"])
+
+
+def test_the_range_test_behind_found_sweeps_200_steps_unless_told_otherwise():
+    from lrkit import RangeTestSettings
+    from lrkit.compare.api import RANGE_TEST_STEPS, _range_settings, _split
+
+    stored = _range_settings(None)
+    assert stored == {"start_lr": 1e-7, "end_lr": 10.0, "num_steps": RANGE_TEST_STEPS}
+    settings, keywords = _split(_range_settings({"num_steps": 50, "val_batches": 2}))
+    assert settings == RangeTestSettings(num_steps=50) and keywords == {"val_batches": 2}
+    given = RangeTestSettings(num_steps=60, mode="linear")
+    assert _split(_range_settings(given)) == (given, {})
+    with pytest.raises(ValueError, match="num_steps: must be >= 2"):
+        _range_settings({"num_steps": 1})
+    with pytest.raises(TypeError, match="range_test: must be a RangeTestSettings, a mapping"):
+        _range_settings(200)  # type: ignore[arg-type]

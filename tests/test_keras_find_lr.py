@@ -18,6 +18,7 @@ import pytest
 os.environ.setdefault("KERAS_BACKEND", "torch")
 keras = pytest.importorskip("keras")
 
+from lrkit import RangeTestSettings  # noqa: E402
 from lrkit.keras import LRFinder, find_lr  # noqa: E402
 
 QUIET = {"progress": False}
@@ -139,6 +140,22 @@ def test_the_optimizer_sees_the_swept_learning_rates():
     assert seen[0] == pytest.approx(0.05)
     assert seen[1:] == pytest.approx(result.lrs[1:], rel=1e-6)
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.05)
+
+
+def test_each_step_trains_one_batch_once_over_every_sweep():
+    model = make_model()
+    calls = {"train": 0}
+    train_on_batch = model.train_on_batch
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls["train"] += 1
+        return train_on_batch(*args, **kwargs)
+
+    model.train_on_batch = counted
+    x, y = data()
+    result = find_lr(model, x, y, batch_size=16, start_lr=1e-9, end_lr=1e-8, num_steps=20, **QUIET)
+    assert len(result.sweeps) > 1  # a flat curve is swept again: the retries count too
+    assert calls["train"] == result.steps_run  # one batch per step, nothing replayed
 
 
 def test_recorded_loss_is_the_batch_loss_not_the_running_mean():
@@ -373,11 +390,23 @@ def test_callback_records_the_same_curve_as_find_lr_and_restores_the_model():
     before = state(model)
     x, y = data(seed=2)
     direct = find_lr(model, x, y, batch_size=16, shuffle=False, num_steps=20, retry=False, **QUIET)
+    assert_identical(before, model)
+    by_object = find_lr(
+        model,
+        x,
+        y,
+        batch_size=16,
+        shuffle=False,
+        settings=RangeTestSettings(num_steps=20, retry=False),
+        **QUIET,
+    )
+    assert by_object.lrs == direct.lrs and by_object.losses == direct.losses
     batches = {"n": 0}
     counter = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs: batches.__setitem__("n", batches["n"] + 1)
     )
-    finder = LRFinder(num_steps=20, retry=False)
+    finder = LRFinder(RangeTestSettings(num_steps=20, retry=False))
+    assert finder.settings == RangeTestSettings(num_steps=20, retry=False)
     model.fit(x, y, batch_size=16, shuffle=False, epochs=3, callbacks=[finder, counter], verbose=0)
     assert finder.result is not None
     assert finder.result.lrs == direct.lrs

@@ -6,12 +6,13 @@ import importlib
 import sys
 from typing import Any
 
+import numpy as np
 import pytest
 
 pl = pytest.importorskip("lightning.pytorch")
 torch = pytest.importorskip("torch")
 
-from lrkit import tasks  # noqa: E402
+from lrkit import RangeTestSettings, tasks  # noqa: E402
 from lrkit.lightning import LRFinder  # noqa: E402
 from lrkit.probe import probe_candidates, probe_steps  # noqa: E402
 from lrkit.torch import find_lr  # noqa: E402
@@ -111,6 +112,19 @@ def test_the_suggestion_is_applied_and_training_is_that_of_the_suggested_rate():
     assert_same_model(swept, direct)
 
 
+def test_a_rule_of_your_own_sets_the_rate():
+    def tenth_of_lowest(lrs, losses):
+        return float(lrs[losses.argmin()] / 10)
+
+    module = Digits()
+    finder = LRFinder(method=tenth_of_lowest, **SWEEP)
+    fit(module, finder)
+    expected = finder.result.suggest(tenth_of_lowest).lr
+    assert finder.lr == expected == module.lr
+    lowest = int(np.nanargmin(finder.result.losses))
+    assert expected == pytest.approx(finder.result.lrs[lowest] / 10)
+
+
 def test_the_probe_winner_is_applied_and_training_is_that_of_the_probed_rate():
     swept = Digits()
     finder = LRFinder(probe=True, **SWEEP)
@@ -143,7 +157,9 @@ def test_curve_equals_the_torch_adapter_on_the_same_model_and_data():
             shuffle_state["state"] = trainer.train_dataloader.generator.get_state()
 
     module = Digits()
-    finder = LRFinder(method="steepest", update_lr=False, **SWEEP)
+    finder = LRFinder(
+        RangeTestSettings(num_steps=30), method="steepest", update_lr=False, progress=False
+    )
     fit(module, Reseed(), finder)
 
     twin = Digits()

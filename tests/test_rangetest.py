@@ -1,13 +1,21 @@
 """The framework-neutral range-test engine on synthetic loss functions."""
 
+import dataclasses
 import json
 import math
 
 import numpy as np
 import pytest
 
-from lrkit import RangeTest, RangeTestResult, SuggestionError, lr_sweep, range_test
-from lrkit.rangetest import FALLBACK_DECADES
+from lrkit import (
+    RangeTest,
+    RangeTestResult,
+    RangeTestSettings,
+    SuggestionError,
+    lr_sweep,
+    range_test,
+)
+from lrkit.rangetest import FALLBACK_DECADES, RECORDED
 
 
 def bowl(lr: float) -> float:
@@ -368,3 +376,90 @@ def test_a_readable_curve_keeps_its_rule_whatever_its_edge():
     result = range_test(step, start_lr=1e-5, end_lr=10.0, num_steps=100, smoothing=0.0)
     assert result.edge_lr is not None
     assert result.suggest().method == "default (centred)"
+
+
+def test_settings_object_and_keywords_give_the_same_curve():
+    settings = RangeTestSettings(start_lr=1e-5, end_lr=1.0, num_steps=40, smoothing=0.9)
+    by_object = range_test(bowl, settings=settings)
+    by_keywords = range_test(bowl, start_lr=1e-5, end_lr=1.0, num_steps=40, smoothing=0.9)
+    assert by_object.lrs == by_keywords.lrs
+    assert by_object.smoothed_losses == by_keywords.smoothed_losses
+    assert by_object.settings == by_keywords.settings
+    assert list(by_object.settings) == [*RECORDED, "sweeps"]
+
+
+def test_a_keyword_replaces_one_field_of_the_settings():
+    settings = RangeTestSettings(start_lr=1e-5, end_lr=1.0, num_steps=40)
+    engine = RangeTest(settings, num_steps=30, mode="linear")
+    assert engine.settings == RangeTestSettings(
+        start_lr=1e-5, end_lr=1.0, num_steps=30, mode="linear"
+    )
+    assert settings.num_steps == 40  # frozen: the object given is untouched
+    result = range_test(bowl, settings=settings, end_lr=0.5)
+    assert result.settings["end_lr"] == 0.5 and result.settings["num_steps"] == 40
+
+
+def test_one_set_of_defaults():
+    defaults = RangeTestSettings()
+    assert RangeTest().settings == defaults
+    result = range_test(bowl)
+    assert {k: result.settings[k] for k in RECORDED} == defaults.record()
+    assert defaults.num_steps == 100 and defaults.start_lr == 1e-7 and defaults.end_lr == 10.0
+
+
+def test_settings_round_trip_through_a_dict():
+    settings = RangeTestSettings(num_steps=50, mode="linear", retry=False, max_steps=80)
+    data = json.loads(json.dumps(settings.to_dict()))
+    assert RangeTestSettings.from_dict(data) == settings
+    assert RangeTestSettings.from_dict({"num_steps": 50}) == RangeTestSettings(num_steps=50)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.num_steps = 10  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "message"),
+    [
+        ({"num_steps": 1}, ValueError, "num_steps: must be >= 2"),
+        ({"mode": "log"}, ValueError, "mode: must be one of exp, linear"),
+        ({"end_lr": 1e-8}, ValueError, "end_lr: must be greater than start_lr"),
+        ({"smoothing": 1.0}, ValueError, r"smoothing: must be in \[0, 1\)"),
+        ({"diverge_factor": 1.0}, ValueError, "diverge_factor: must be a finite number > 1"),
+        ({"retry": "yes"}, TypeError, "retry: must be True or False"),
+        ({"max_steps": 50}, ValueError, r"max_steps: must be >= num_steps \(100\)"),
+        ({"max_steps": 0}, ValueError, "max_steps: must be >= 1"),
+    ],
+)
+def test_settings_name_what_is_not_allowed(changes, error, message):
+    with pytest.raises(error, match=message):
+        RangeTestSettings(**changes)
+    with pytest.raises(error, match=message):
+        RangeTest(**changes)
+
+
+@pytest.mark.parametrize("name", ["start_lr", "num_steps", "smoothing", "diverge_factor"])
+def test_a_setting_made_none_is_refused(name):
+    with pytest.raises(TypeError, match=f"{name}: must be a"):
+        RangeTestSettings(**{name: None})
+
+
+def test_from_dict_and_settings_refuse_what_they_cannot_read():
+    with pytest.raises(ValueError, match="settings: unknown range-test setting 'steps'; allowed"):
+        RangeTestSettings.from_dict({"steps": 10})
+    with pytest.raises(TypeError, match="settings: must be a RangeTestSettings or None, got dict"):
+        range_test(bowl, settings={"num_steps": 10})  # type: ignore[arg-type]
+
+
+def test_result_suggest_takes_a_rule_of_your_own():
+    result = range_test(bowl, start_lr=1e-5, end_lr=1.0, num_steps=60)
+    received = []
+
+    def lowest_raw(lrs, losses):
+        received.append((list(lrs), list(losses)))
+        return float(lrs[np.argmin(losses)])
+
+    found = result.suggest(lowest_raw)
+    assert received == [(result.lrs, result.losses)]  # the raw curve, not the EMA
+    assert found.method == "lowest_raw" and found.lr == pytest.approx(1e-2, rel=0.2)
+    assert result.for_batch_size(64, batch_size=32, method=lowest_raw) == 2 * found.lr
+    with pytest.raises(TypeError, match="rule: <lambda> returned list"):
+        result.suggest(lambda lrs, losses: [1e-3])

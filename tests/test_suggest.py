@@ -199,3 +199,42 @@ def test_rise_is_the_first_rate_past_the_minimum_ten_percent_above_the_start():
     assert rise(lrs, np.ones_like(lrs)) is None  # never rose
     assert rise(lrs, np.linspace(1.0, 0.5, 41)) is None  # only fell
     assert rise(lrs[:3], losses[:3]) is None  # too few points
+
+
+def test_a_rule_of_your_own_gets_the_finite_curve_and_its_rate_is_marked():
+    lrs = np.geomspace(1e-5, 1.0, 30)
+    losses = 2.0 - sigmoid_drop(lrs, 1e-2)
+    losses[-3:] = [np.nan, 5.0, 6.0]
+    seen = {}
+
+    def tenth_of_minimum(rule_lrs, rule_losses):
+        seen["lrs"], seen["losses"] = rule_lrs, rule_losses
+        return float(rule_lrs[np.argmin(rule_losses)] / 10)
+
+    found = suggest.suggest(lrs, losses, tenth_of_minimum)
+    np.testing.assert_array_equal(seen["lrs"], lrs[:27])  # cut at the first non-finite loss
+    np.testing.assert_array_equal(seen["losses"], losses[:27])
+    assert found.method == "tenth_of_minimum"
+    assert found.lr == pytest.approx(lrs[int(np.argmin(losses[:27]))] / 10)
+    assert found.index == int(np.argmin(np.abs(np.log(lrs) - math.log(found.lr))))
+    mine = suggest.Suggestion(1e-3, 4, "mine")
+    assert suggest.suggest(lrs, losses, lambda a, b: mine) is mine
+
+
+@pytest.mark.parametrize(
+    ("returned", "error", "message"),
+    [
+        ("0.01", TypeError, "rule: bad returned str; a rule returns a learning rate"),
+        (None, TypeError, "rule: bad returned NoneType"),
+        (True, TypeError, "rule: bad returned bool"),
+        (-1.0, ValueError, "rule: bad returned -1.0; a learning rate must be finite and > 0"),
+        (math.nan, ValueError, "rule: bad returned nan"),
+    ],
+)
+def test_a_rule_returning_anything_else_is_named(returned, error, message):
+    def bad(lrs, losses):
+        return returned
+
+    lrs = np.geomspace(1e-5, 1.0, 30)
+    with pytest.raises(error, match=message):
+        suggest.suggest(lrs, 2.0 - sigmoid_drop(lrs, 1e-2), bad)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from lrkit import RangeTestSettings
 from lrkit.torch import find_lr
 from lrkit.torch.state import load_state, state_copy
 
@@ -345,3 +346,28 @@ def test_a_state_copy_can_be_loaded_again_after_training_from_it():
             optimizer.zero_grad()
             nn.functional.cross_entropy(model(inputs), targets).backward()
             optimizer.step()
+
+
+def test_a_settings_object_sweeps_as_its_keywords_do():
+    settings = RangeTestSettings(num_steps=15, end_lr=1.0, retry=False)
+    curves = []
+    for kwargs in ({"settings": settings}, {"num_steps": 15, "end_lr": 1.0, "retry": False}):
+        model, loader = make_problem()
+        loader.generator = torch.Generator().manual_seed(1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+        curves.append(
+            find_lr(model, optimizer, nn.CrossEntropyLoss(), loader, progress=False, **kwargs)
+        )
+    assert curves[0].lrs == curves[1].lrs and len(curves[0].lrs) <= 15
+    assert curves[0].losses == curves[1].losses
+    assert curves[0].settings == curves[1].settings
+    with pytest.raises(ValueError, match="num_steps: must be >= 2"):
+        model, loader = make_problem()
+        find_lr(
+            model,
+            torch.optim.SGD(model.parameters()),
+            nn.CrossEntropyLoss(),
+            loader,
+            settings=settings,
+            num_steps=1,
+        )

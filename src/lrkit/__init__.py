@@ -4,7 +4,7 @@ The core (this package's top level) needs only numpy; framework adapters live in
 ``lrkit.torch``, ``lrkit.keras`` and ``lrkit.lightning``.
 """
 
-from lrkit.rangetest import RangeTest, RangeTestResult, range_test
+from lrkit.rangetest import RangeTest, RangeTestResult, RangeTestSettings, range_test
 from lrkit.suggest import Suggestion, SuggestionError
 from lrkit.sweep import lr_sweep
 
@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 __all__ = [
     "RangeTest",
     "RangeTestResult",
+    "RangeTestSettings",
     "Suggestion",
     "SuggestionError",
     "__version__",

@@ -1,6 +1,7 @@
 """The divergence guard: roll training back when the loss gives back half of its fall.
 
-The guard smooths the training loss, ``s_t = β s_{t−1} + (1 − β) loss_t`` (bias-corrected),
+The guard smooths the training loss, ``s_t = β s_{t−1} + (1 − β) loss_t`` (bias-corrected,
+:mod:`lrkit.smoothing`),
 and remembers its first value ``s_0`` and its best ``s*``. A run whose rate is too high for
 the whole run can learn at first and then climb back up the loss; the guard calls for a
 rollback when
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from lrkit.divergence import diverged
+from lrkit.smoothing import EMA
 
 Signal = Literal["keep", "best", "rollback"]
 
@@ -40,8 +42,7 @@ class DivergenceGuard:
     divisor: float = 3.0
     max_rollbacks: int = 3
     rollbacks: int = field(default=0, init=False)
-    _average: float = field(default=0.0, init=False, repr=False)
-    _count: int = field(default=0, init=False, repr=False)
+    _ema: EMA = field(init=False, repr=False)
     _start: float = field(default=math.nan, init=False, repr=False)
     _best: float = field(default=math.inf, init=False, repr=False)
 
@@ -58,6 +59,7 @@ class DivergenceGuard:
             raise ValueError(f"divisor: must be > 1, got {self.divisor!r}")
         if self.max_rollbacks < 0:
             raise ValueError(f"max_rollbacks: must be >= 0, got {self.max_rollbacks!r}")
+        self._ema = EMA(self.smoothing)
 
     @property
     def factor(self) -> float:
@@ -67,23 +69,19 @@ class DivergenceGuard:
     @property
     def smoothed(self) -> float:
         """The bias-corrected smoothed loss (NaN before the first loss)."""
-        if not self._count:
-            return math.nan
-        return self._average / (1 - self.smoothing**self._count)
+        return self._ema.value
 
     def update(self, loss: float) -> Signal:
         """Take one training loss; say what to do."""
         if not math.isfinite(loss):
             return self._rollback()
-        self._count += 1
-        self._average = self.smoothing * self._average + (1 - self.smoothing) * loss
-        current = self.smoothed
-        if self._count == 1:
+        current = self._ema.update(loss)
+        if self._ema.count == 1:
             self._start = current
         if current < self._best:
             self._best = current
             return "best"
-        judged = self._count > self.warmup
+        judged = self._ema.count > self.warmup
         # no rise above s_0 without a fall: the weights to go back to would be no better
         rollback = diverged(
             current, self._start, self._best, self.give_back, self.min_fall, 0.0, math.inf
@@ -97,5 +95,5 @@ class DivergenceGuard:
             return "keep"
         self.rollbacks += 1
         # the weights go back to the best point, and so does the smoothed loss
-        self._average = self._best * (1 - self.smoothing**self._count)
+        self._ema.move_to(self._best)
         return "rollback"

@@ -21,6 +21,13 @@ Rules:
 - ``default``: the rule lrkit recommends (:data:`DEFAULT_RULE`): ``centred``, chosen by
   ``benchmarks/suggestion_quality.py``.
 
+A rule of your own is any callable ``rule(lrs, losses) -> float | Suggestion`` (a
+:data:`Rule`, like fastai's ``suggest_funcs``): pass it wherever a rule's name goes
+(:func:`suggest`, :meth:`lrkit.RangeTestResult.suggest`). It gets the curve up to its first
+non-finite loss as two float arrays, the *raw* losses (the EMA curve is
+``lrkit.smoothing.ema(losses, β)``); a float it returns must be a finite learning rate > 0 and
+is marked at the nearest swept rate, named after the callable.
+
 :func:`clr_bounds` gives Smith's cyclical bounds: ``base_lr`` where the (lag-free) loss has
 made 10 % of its total fall, ``max_lr`` where it has made 90 % of it.
 """
@@ -278,6 +285,9 @@ RULES: dict[str, Callable[[ArrayLike, ArrayLike], Suggestion]] = {
 #: Rules that read the raw losses; the others read the EMA-smoothed curve.
 READS_RAW = frozenset({"centred"})
 
+#: A rule of your own: ``rule(lrs, losses) -> learning rate`` (or a :class:`Suggestion`).
+Rule = Callable[[FloatArray, FloatArray], "float | Suggestion"]
+
 
 def resolve(method: str) -> str:
     """The rule ``method`` names (``"default"`` → :data:`DEFAULT_RULE`), or a clear error."""
@@ -288,16 +298,43 @@ def resolve(method: str) -> str:
     return name
 
 
-def suggest(lrs: ArrayLike, losses: ArrayLike, method: str = "default") -> Suggestion:
-    """Apply rule ``method`` (one of :data:`RULES`, or ``"default"``) to the curve.
+def suggest(lrs: ArrayLike, losses: ArrayLike, method: str | Rule = "default") -> Suggestion:
+    """Apply rule ``method`` (one of :data:`RULES`, ``"default"``, or a :data:`Rule` of your
+    own) to the curve.
 
-    Give the raw losses for the rules in :data:`READS_RAW`, the smoothed ones for the others.
+    Give the raw losses for the rules in :data:`READS_RAW` and your own, the smoothed ones for
+    the others.
     """
+    if callable(method):
+        return apply_rule(method, lrs, losses)
     name = resolve(method)
     suggestion = RULES[name](lrs, losses)
     if method == "default":
         return Suggestion(suggestion.lr, suggestion.index, f"default ({name})")
     return suggestion
+
+
+def apply_rule(rule: Rule, lrs: ArrayLike, losses: ArrayLike) -> Suggestion:
+    """The suggestion of a rule of your own on the curve up to its first non-finite loss;
+    ``TypeError``/``ValueError`` naming ``rule`` when it returns anything but a finite
+    learning rate > 0 or a :class:`Suggestion`."""
+    lr_array, loss_array = finite_prefix(lrs, losses)
+    name = getattr(rule, "__name__", type(rule).__name__)
+    found = rule(lr_array, loss_array)
+    if isinstance(found, Suggestion):
+        return found
+    if isinstance(found, bool) or not isinstance(found, (int, float, np.floating, np.integer)):
+        raise TypeError(
+            f"rule: {name} returned {type(found).__name__}; a rule returns a learning rate "
+            "(a float) or a lrkit.suggest.Suggestion"
+        )
+    lr = float(found)
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"rule: {name} returned {lr!r}; a learning rate must be finite and > 0")
+    if not len(lr_array):
+        raise SuggestionError(f"{name}: the curve has no finite point to mark {lr:.3g} on")
+    index = int(np.argmin(np.abs(np.log(lr_array) - math.log(lr))))
+    return Suggestion(lr, index, name)
 
 
 def clr_bounds(lrs: ArrayLike, losses: ArrayLike) -> tuple[float, float]:

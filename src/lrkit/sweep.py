@@ -16,10 +16,11 @@ def validate_sweep(
     end_lr: float,
     num_steps: int,
     mode: str,
-    smoothing: float = 0.98,
-    diverge_factor: float = 4.0,
+    smoothing: float | None = None,
+    diverge_factor: float | None = None,
 ) -> None:
-    """Raise ``ValueError`` naming the first sweep setting that is not allowed."""
+    """Raise ``TypeError``/``ValueError`` naming the first sweep setting that is not allowed
+    (``smoothing`` and ``diverge_factor`` only when given)."""
     for name, value in (("start_lr", start_lr), ("end_lr", end_lr)):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(f"{name}: must be a number, got {value!r}")
@@ -35,8 +36,12 @@ def validate_sweep(
         raise ValueError(f"num_steps: must be >= 2, got {num_steps!r}")
     if mode not in MODES:
         raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
-    if not (isinstance(smoothing, (int, float)) and 0.0 <= smoothing < 1.0):
+    if smoothing is not None and not (
+        isinstance(smoothing, (int, float)) and 0.0 <= smoothing < 1.0
+    ):
         raise ValueError(f"smoothing: must be in [0, 1), got {smoothing!r}")
+    if diverge_factor is None:
+        return
     if isinstance(diverge_factor, bool) or not isinstance(diverge_factor, (int, float)):
         raise TypeError(f"diverge_factor: must be a number, got {diverge_factor!r}")
     if not (math.isfinite(diverge_factor) and diverge_factor > 1):

@@ -8,6 +8,7 @@ concrete plan, then train the runs not yet stored on ``jobs`` worker processes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,9 +21,20 @@ from lrkit.compare.results import Results
 from lrkit.compare.runner import Job, run_jobs
 from lrkit.compare.store import FAILED, FILENAME, FINISHED, Store
 from lrkit.compare.strategy import Strategy
+from lrkit.rangetest import RangeTestSettings
 
-#: Range-test settings used for ``found`` (any ``lrkit.torch.find_lr`` keyword may be given).
-RANGE_TEST_DEFAULTS: dict[str, Any] = {"start_lr": 1e-7, "end_lr": 10.0, "num_steps": 200}
+#: The range test behind ``found`` sweeps this many steps unless told otherwise, not the 100
+#: of :class:`lrkit.RangeTestSettings`: ``compare`` has always swept 200 (its CLI's
+#: ``--range-steps`` says so), every stored comparison records it among its fixed settings,
+#: and a different default would refuse to resume every one of them.
+RANGE_TEST_STEPS = 200
+#: What a ``range_test`` mapping extends: the sweep's bounds from :class:`lrkit.RangeTestSettings`
+#: and :data:`RANGE_TEST_STEPS` (any ``lrkit.torch.find_lr`` keyword may be given).
+RANGE_TEST_DEFAULTS: dict[str, Any] = {
+    "start_lr": RangeTestSettings.start_lr,
+    "end_lr": RangeTestSettings.end_lr,
+    "num_steps": RANGE_TEST_STEPS,
+}
 
 #: Settings that must match to resume a comparison in the same directory.
 FIXED_SETTINGS = ("task", "epochs", "batch_size", "range_test")
@@ -37,7 +49,7 @@ def compare(
     seeds: int | Sequence[int] = 1,
     jobs: int = 1,
     batch_size: int | None = None,
-    range_test: Mapping[str, Any] | None = None,
+    range_test: RangeTestSettings | Mapping[str, Any] | None = None,
     overwrite: bool = False,
     progress: bool = True,
 ) -> Results:
@@ -49,6 +61,11 @@ def compare(
     after an interruption resumes; ``overwrite=True`` discards them first. Raises
     ``ValueError`` when ``out`` holds a comparison with other fixed settings (task, epochs,
     batch size, range test).
+
+    ``range_test``: the range test behind ``found`` values, a :class:`lrkit.RangeTestSettings`
+    or a mapping of its fields and of other :func:`lrkit.torch.find_lr` keywords (a mapping
+    extends :data:`RANGE_TEST_DEFAULTS`: without ``num_steps`` it sweeps
+    :data:`RANGE_TEST_STEPS` steps).
     """
     seed_list = _seeds(seeds)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
@@ -152,18 +169,25 @@ def _epochs(epochs: Any) -> int:
     return epochs
 
 
-def _range_settings(range_test: Mapping[str, Any] | None) -> dict[str, Any]:
-    from lrkit.sweep import validate_sweep
-
+def _range_settings(range_test: RangeTestSettings | Mapping[str, Any] | None) -> dict[str, Any]:
+    """The range test's keywords for ``find_lr``, as stored among the fixed settings."""
+    if isinstance(range_test, RangeTestSettings):
+        return range_test.to_dict()
+    if range_test is not None and not isinstance(range_test, Mapping):
+        raise TypeError(
+            "range_test: must be a RangeTestSettings, a mapping or None, got "
+            f"{type(range_test).__name__}"
+        )
     sweep = {**RANGE_TEST_DEFAULTS, **dict(range_test or {})}
-    validate_sweep(
-        sweep["start_lr"],
-        sweep["end_lr"],
-        sweep["num_steps"],
-        sweep.get("mode", "exp"),
-        sweep.get("smoothing", 0.98),
-    )
+    _split(sweep)
     return json.loads(json.dumps(sweep))
+
+
+def _split(sweep: Mapping[str, Any]) -> tuple[RangeTestSettings, dict[str, Any]]:
+    """``sweep``'s settings (checked) and its other ``find_lr`` keywords."""
+    names = {f.name for f in dataclasses.fields(RangeTestSettings)}
+    settings = RangeTestSettings.from_dict({k: v for k, v in sweep.items() if k in names})
+    return settings, {k: v for k, v in sweep.items() if k not in names}
 
 
 def _range_tests(
@@ -183,6 +207,7 @@ def _range_tests(
     from lrkit.suggest import SuggestionError
     from lrkit.torch import find_lr, probe_lr
 
+    settings, keywords = _split(sweep)
     contexts: dict[str, Context] = {}
     for strategy in strategies:
         key = strategy.range_test_key
@@ -194,7 +219,7 @@ def _range_tests(
             return optimizers.make(
                 strategy.optimizer,
                 task.model.parameters(),
-                lr=sweep["start_lr"],
+                lr=settings.start_lr,
                 **dict(strategy.optimizer_params),
             )
 
@@ -205,8 +230,9 @@ def _range_tests(
                     make_optimizer(),
                     task.loss_fn,
                     task.train_loader,
+                    settings=settings,
                     progress=progress,
-                    **sweep,
+                    **keywords,
                 )
             except (ValueError, RuntimeError) as exc:
                 stored = (None, f"range test for {strategy.optimizer}: {exc}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,21 +12,10 @@ from lrkit._files import save_figure
 from lrkit.doctor.finding import SEVERITIES, Finding
 from lrkit.history import History
 from lrkit.plotting import pyplot
+from lrkit.smoothing import ema
 from lrkit.trainlog import TrainingLog
 
 _COLORS = {"info": "tab:blue", "warning": "tab:orange", "critical": "tab:red"}
-
-
-def _smooth(values: np.ndarray, beta: float) -> np.ndarray:
-    """Bias-corrected EMA s_t = β s_{t-1} + (1-β) x_t over the finite values (NaN elsewhere)."""
-    out = np.full(values.shape, np.nan)
-    avg, n = 0.0, 0
-    for i, value in enumerate(values):
-        if math.isfinite(value):
-            n += 1
-            avg = beta * avg + (1 - beta) * value
-            out[i] = avg / (1 - beta**n)
-    return out
 
 
 def _groups(findings: Sequence[Finding], gap: float) -> list[tuple[int, list[Finding]]]:
@@ -92,7 +80,7 @@ def plot_diagnosis(
         train = np.isfinite(loss)
         loss_ax.plot(*_thin(steps[train], loss[train]), color="0.7", linewidth=0.8, label="loss")
         if smoothing > 0:
-            smooth = _smooth(loss, smoothing)
+            smooth = ema(loss, smoothing)
             loss_ax.plot(*_thin(steps, smooth), color="C0", linewidth=1.8, label="smoothed loss")
         positive = bool(np.all(loss[train] > 0)) if train.any() else False
     else:

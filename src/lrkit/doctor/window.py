@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lrkit.doctor.thresholds import Thresholds
+from lrkit.smoothing import EMA
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,8 @@ class _Recent:
 
 class LossSmoother:
     """The smoothed loss s_t = β s_{t-1} + (1-β) loss_t, bias-corrected over the finite
-    losses; a non-finite loss leaves it where it was (``NaN`` before the first finite one).
+    losses (:class:`lrkit.smoothing.EMA`); a non-finite loss leaves it where it was (``NaN``
+    before the first finite one).
 
     Its noise: σ² is an average of d²/2 over differences d of consecutive finite losses
     (weight max(0.01, 1/pairs)), and the standard deviation of s after n finite losses is
@@ -129,12 +131,20 @@ class LossSmoother:
 
     def __init__(self, beta: float) -> None:
         self.beta = beta
-        self.value = math.nan
-        self.finite = 0
-        self._avg = 0.0
+        self._ema = EMA(beta)
         self._previous = math.nan
         self._square = 0.0
         self._pairs = 0
+
+    @property
+    def value(self) -> float:
+        """s_t (``NaN`` before the first finite loss)."""
+        return self._ema.value
+
+    @property
+    def finite(self) -> int:
+        """The finite losses seen so far."""
+        return self._ema.count
 
     def update(self, loss: float) -> float:
         if math.isfinite(loss):
@@ -143,10 +153,7 @@ class LossSmoother:
                 self._pairs += 1
                 self._square += max(0.01, 1 / self._pairs) * (d * d / 2 - self._square)
             self._previous = loss
-            self.finite += 1
-            self._avg = self.beta * self._avg + (1 - self.beta) * loss
-            self.value = self._avg / (1 - self.beta**self.finite)
-        return self.value
+        return self._ema.update(loss)
 
     @property
     def sigma(self) -> float:

@@ -1,7 +1,8 @@
 """The range test for a compiled Keras 3 model: :func:`find_lr`, and :class:`LRFinder` for ``fit``.
 
-Both drive lrkit's core engine (:func:`lrkit.range_test`) and record the loss of each batch,
-not the running epoch mean Keras logs. Before the sweep every model variable (weights,
+Both drive lrkit's push engine (:class:`lrkit.RangeTest`; :func:`find_lr` through its loop,
+:func:`lrkit.range_test`), one batch per step and each batch once, and record the loss of each
+batch, not the running epoch mean Keras logs. Before the sweep every model variable (weights,
 non-trainable state such as batch-norm statistics, random-seed state) and every optimizer
 variable (iteration count, learning rate, moment slots) is copied to host memory; afterwards
 they are assigned back, so all are bit-identical to before — whether the sweep completed,
@@ -24,8 +25,8 @@ import keras
 import numpy as np
 
 from lrkit.keras.batches import batch_length, batch_stream, split_validation
-from lrkit.rangetest import DONE, RESTART, RangeTest, RangeTestResult, range_test
-from lrkit.sweep import check_count, validate_sweep
+from lrkit.rangetest import DONE, RESTART, RangeTest, RangeTestResult, RangeTestSettings, range_test
+from lrkit.sweep import check_count
 
 
 def find_lr(
@@ -34,17 +35,18 @@ def find_lr(
     y: Any = None,
     *,
     batch_size: int = 32,
-    start_lr: float = 1e-7,
-    end_lr: float = 10.0,
-    num_steps: int = 100,
-    mode: str = "exp",
-    smoothing: float = 0.98,
-    diverge_factor: float = 4.0,
+    settings: RangeTestSettings | None = None,
+    start_lr: float | None = None,
+    end_lr: float | None = None,
+    num_steps: int | None = None,
+    mode: str | None = None,
+    smoothing: float | None = None,
+    diverge_factor: float | None = None,
     shuffle: bool = True,
     seed: int = 0,
     validation_data: Any = None,
     val_batches: int = 4,
-    retry: bool = True,
+    retry: bool | None = None,
     max_steps: int | None = None,
     progress: bool = True,
 ) -> RangeTestResult:
@@ -60,9 +62,20 @@ def find_lr(
     ``validation_data`` the mean loss over its first ``val_batches`` batches after the step.
     See :func:`lrkit.range_test` for the sweep and stopping rules, and for the retries that a
     curve no rule can read gets (``retry=False`` turns them off; ``max_steps`` bounds the
-    steps of all sweeps together).
+    steps of all sweeps together). The sweep is ``settings`` (a :class:`lrkit.RangeTestSettings`;
+    default: its defaults), each keyword given replacing that field.
     """
-    validate_sweep(start_lr, end_lr, num_steps, mode, smoothing, diverge_factor)
+    settings = RangeTestSettings.merged(
+        settings,
+        start_lr=start_lr,
+        end_lr=end_lr,
+        num_steps=num_steps,
+        mode=mode,
+        smoothing=smoothing,
+        diverge_factor=diverge_factor,
+        retry=retry,
+        max_steps=max_steps,
+    )
     check_count("batch_size", batch_size)
     check_count("val_batches", val_batches)
     optimizer = checked_optimizer(model)
@@ -91,18 +104,7 @@ def find_lr(
 
     build_variables(model, first[0])
     with preserved(model) as restore:
-        result = range_test(
-            step,
-            start_lr=start_lr,
-            end_lr=end_lr,
-            num_steps=num_steps,
-            mode=mode,
-            smoothing=smoothing,
-            diverge_factor=diverge_factor,
-            reset=restore if retry else None,
-            max_steps=max_steps,
-            progress=progress,
-        )
+        result = range_test(step, settings=settings, reset=restore, progress=progress)
     result.settings.update(
         batch_size=batch_length(first[0]),
         curve="validation" if val_slice is not None else "training",
@@ -130,29 +132,31 @@ class LRFinder(keras.callbacks.Callback):
 
     def __init__(
         self,
+        settings: RangeTestSettings | None = None,
         *,
-        start_lr: float = 1e-7,
-        end_lr: float = 10.0,
-        num_steps: int = 100,
-        mode: str = "exp",
-        smoothing: float = 0.98,
-        diverge_factor: float = 4.0,
-        retry: bool = True,
+        start_lr: float | None = None,
+        end_lr: float | None = None,
+        num_steps: int | None = None,
+        mode: str | None = None,
+        smoothing: float | None = None,
+        diverge_factor: float | None = None,
+        retry: bool | None = None,
         max_steps: int | None = None,
         progress: bool = True,
     ) -> None:
         super().__init__()
-        self.settings: dict[str, Any] = {
-            "start_lr": start_lr,
-            "end_lr": end_lr,
-            "num_steps": num_steps,
-            "mode": mode,
-            "smoothing": smoothing,
-            "diverge_factor": diverge_factor,
-            "retry": retry,
-            "max_steps": max_steps,
-        }
-        RangeTest(**self.settings)  # checks every setting now, not at fit
+        #: The sweep: ``settings`` (default: its defaults), each keyword given replacing a field.
+        self.settings = RangeTestSettings.merged(
+            settings,
+            start_lr=start_lr,
+            end_lr=end_lr,
+            num_steps=num_steps,
+            mode=mode,
+            smoothing=smoothing,
+            diverge_factor=diverge_factor,
+            retry=retry,
+            max_steps=max_steps,
+        )
         self.progress = progress
         #: The curve of the last ``fit``; ``None`` until a sweep has finished.
         self.result: RangeTestResult | None = None
@@ -163,7 +167,7 @@ class LRFinder(keras.callbacks.Callback):
         model = self.model
         optimizer = checked_optimizer(model)
         epochs, steps = self.params.get("epochs"), self.params.get("steps")
-        num_steps = self.settings["num_steps"]
+        num_steps = self.settings.num_steps
         if epochs is not None and steps is not None and epochs * steps < num_steps:
             raise ValueError(
                 f"num_steps: fit runs {epochs} epoch(s) of {steps} batches, fewer than "
@@ -171,7 +175,7 @@ class LRFinder(keras.callbacks.Callback):
             )
         self.result = None
         self._saved = _Snapshot(model)
-        self._engine = RangeTest(**self.settings, progress=self.progress)
+        self._engine = RangeTest(self.settings, progress=self.progress)
         optimizer.learning_rate.assign(self._engine.lr)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
@@ -199,7 +203,7 @@ class LRFinder(keras.callbacks.Callback):
         if not engine.done and engine.sweep == 1:
             steps = engine.result().steps_run
             raise RuntimeError(
-                f"LRFinder: fit ended after {steps} of {self.settings['num_steps']} sweep "
+                f"LRFinder: fit ended after {steps} of {self.settings.num_steps} sweep "
                 "steps; run fit for more epochs"
             )
         result = engine.result()

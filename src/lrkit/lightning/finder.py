@@ -21,9 +21,8 @@ from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.parsing import lightning_hasattr, lightning_setattr
 
 from lrkit.probe import ProbeResult, probe_steps
-from lrkit.rangetest import RangeTestResult
-from lrkit.suggest import SuggestionError
-from lrkit.sweep import validate_sweep
+from lrkit.rangetest import RangeTestResult, RangeTestSettings
+from lrkit.suggest import Rule, SuggestionError
 from lrkit.torch.probe import probe_lr
 from lrkit.torch.rangetest import find_lr
 from lrkit.torch.state import randomness_preserved
@@ -47,36 +46,44 @@ class LRFinder(pl.Callback):
     run (``trainer.estimated_stepping_batches``) from the same state and batches, and
     everything is restored before training starts; the scores are in :attr:`probe_result`.
 
-    With ``run_at_start=False`` nothing happens by itself; call :meth:`find` (and
-    :meth:`probe`) from any training hook to sweep on demand. A curve no rule can read (it
+    The sweep is ``settings`` (a :class:`lrkit.RangeTestSettings`; default: its defaults),
+    each keyword given replacing that field. With ``run_at_start=False`` nothing happens by
+    itself; call :meth:`find` (and :meth:`probe`) from any training hook to sweep on demand.
+    A curve no rule can read (it
     never falls) leaves the learning rate unchanged, with a warning.
     """
 
     def __init__(
         self,
+        settings: RangeTestSettings | None = None,
         *,
-        start_lr: float = 1e-7,
-        end_lr: float = 10.0,
-        num_steps: int = 100,
-        mode: str = "exp",
-        smoothing: float = 0.98,
-        diverge_factor: float = 4.0,
-        method: str = "default",
+        start_lr: float | None = None,
+        end_lr: float | None = None,
+        num_steps: int | None = None,
+        mode: str | None = None,
+        smoothing: float | None = None,
+        diverge_factor: float | None = None,
+        retry: bool | None = None,
+        max_steps: int | None = None,
+        method: str | Rule = "default",
         update_lr: bool = True,
         attr_name: str | None = None,
         run_at_start: bool = True,
         probe: bool = False,
         progress: bool = True,
     ) -> None:
-        validate_sweep(start_lr, end_lr, num_steps, mode, smoothing, diverge_factor)
-        self.sweep: dict[str, Any] = {
-            "start_lr": start_lr,
-            "end_lr": end_lr,
-            "num_steps": num_steps,
-            "mode": mode,
-            "smoothing": smoothing,
-            "diverge_factor": diverge_factor,
-        }
+        #: The sweep: ``settings`` (default: its defaults), each keyword given replacing a field.
+        self.settings = RangeTestSettings.merged(
+            settings,
+            start_lr=start_lr,
+            end_lr=end_lr,
+            num_steps=num_steps,
+            mode=mode,
+            smoothing=smoothing,
+            diverge_factor=diverge_factor,
+            retry=retry,
+            max_steps=max_steps,
+        )
         self.method = method
         self.update_lr = update_lr
         self.attr_name = attr_name
@@ -131,9 +138,9 @@ class LRFinder(pl.Callback):
                 loader,
                 step_fn=step_fn,
                 accumulation_steps=trainer.accumulate_grad_batches,
+                settings=self.settings,
                 progress=self.progress,
                 **_trainer_step(trainer),
-                **self.sweep,
             )
         self.result = result
         return result

@@ -20,8 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from lrkit.rangetest import DONE, RESTART, RangeTest, RangeTestResult
-from lrkit.sweep import check_count, validate_sweep
+from lrkit.rangetest import DONE, RESTART, RangeTest, RangeTestResult, RangeTestSettings
+from lrkit.sweep import check_count
 from lrkit.torch import distributed
 from lrkit.torch.state import preserved, randomness_preserved
 from lrkit.torch.step import (
@@ -60,8 +60,9 @@ class LRFinder:
     The model, the optimizer (and ``grad_scaler``) and the random state are copied when the
     finder is made, and loaded back before a retry sweep and when it is done (or
     :meth:`result` is asked for early, or a ``with LRFinder(...)`` block exits). The first
-    param group gets the swept rate, other groups keep their ratio to it. The sweep settings
-    are :class:`lrkit.RangeTest`'s. ``batch_size`` (the global batch of one optimizer step)
+    param group gets the swept rate, other groups keep their ratio to it. The sweep is
+    ``settings`` (a :class:`lrkit.RangeTestSettings`), each keyword given replacing that
+    field, as in :class:`lrkit.RangeTest`. ``batch_size`` (the global batch of one optimizer step)
     is recorded for :meth:`~lrkit.RangeTestResult.for_batch_size`.
     """
 
@@ -70,13 +71,14 @@ class LRFinder:
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
         *,
-        start_lr: float = 1e-7,
-        end_lr: float = 10.0,
-        num_steps: int = 100,
-        mode: str = "exp",
-        smoothing: float = 0.98,
-        diverge_factor: float = 4.0,
-        retry: bool = True,
+        settings: RangeTestSettings | None = None,
+        start_lr: float | None = None,
+        end_lr: float | None = None,
+        num_steps: int | None = None,
+        mode: str | None = None,
+        smoothing: float | None = None,
+        diverge_factor: float | None = None,
+        retry: bool | None = None,
         max_steps: int | None = None,
         grad_scaler: Any = None,
         batch_size: int | None = None,
@@ -87,6 +89,7 @@ class LRFinder:
         if batch_size is not None:
             check_count("batch_size", batch_size)
         self._engine = RangeTest(
+            settings,
             start_lr=start_lr,
             end_lr=end_lr,
             num_steps=num_steps,
@@ -172,12 +175,13 @@ def find_lr(
     loss_fn: Callable[..., torch.Tensor] | None,
     train_loader: Iterable[Any],
     *,
-    start_lr: float = 1e-7,
-    end_lr: float = 10.0,
-    num_steps: int = 100,
-    mode: str = "exp",
-    smoothing: float = 0.98,
-    diverge_factor: float = 4.0,
+    settings: RangeTestSettings | None = None,
+    start_lr: float | None = None,
+    end_lr: float | None = None,
+    num_steps: int | None = None,
+    mode: str | None = None,
+    smoothing: float | None = None,
+    diverge_factor: float | None = None,
     accumulation_steps: int = 1,
     grad_scaler: Any = None,
     amp_dtype: torch.dtype | None = None,
@@ -187,7 +191,7 @@ def find_lr(
     step_fn: StepFn | None = None,
     device: str | torch.device | None = None,
     snapshot: str = "cpu",
-    retry: bool = True,
+    retry: bool | None = None,
     max_steps: int | None = None,
     progress: bool = True,
 ) -> RangeTestResult:
@@ -207,9 +211,20 @@ def find_lr(
     loss`` reads any other shape. They are moved to ``device`` (by default the model's). See
     :class:`lrkit.RangeTest` for the sweep, its stopping rules and the retries a curve no
     rule can read gets (``retry=False`` turns them off; ``max_steps`` bounds the steps of all
-    sweeps together).
+    sweeps together). The sweep is ``settings`` (a :class:`lrkit.RangeTestSettings`;
+    default: its defaults), each keyword given replacing that field.
     """
-    validate_sweep(start_lr, end_lr, num_steps, mode, smoothing, diverge_factor)
+    settings = RangeTestSettings.merged(
+        settings,
+        start_lr=start_lr,
+        end_lr=end_lr,
+        num_steps=num_steps,
+        mode=mode,
+        smoothing=smoothing,
+        diverge_factor=diverge_factor,
+        retry=retry,
+        max_steps=max_steps,
+    )
     check_count("accumulation_steps", accumulation_steps)
     if val_loader is not None and val_batches < 1:
         raise ValueError(f"val_batches: must be >= 1, got {val_batches}")
@@ -235,14 +250,7 @@ def find_lr(
         with LRFinder(
             model,
             optimizer,
-            start_lr=start_lr,
-            end_lr=end_lr,
-            num_steps=num_steps,
-            mode=mode,
-            smoothing=smoothing,
-            diverge_factor=diverge_factor,
-            retry=retry,
-            max_steps=max_steps,
+            settings=settings,
             grad_scaler=grad_scaler,
             batch_size=batch_size * accumulation_steps if batch_size else None,
             snapshot=snapshot,
