@@ -17,13 +17,16 @@ directory into ``report.html``, ``results.json`` and PNG plots. Training needs t
 from lrkit.compare.api import RANGE_TEST_DEFAULTS, compare
 from lrkit.compare.presets import merge, names, preset
 from lrkit.compare.results import Results
+from lrkit.compare.store import FILENAME
 from lrkit.compare.strategy import Strategy, load_strategies
-from lrkit.compare.summary import StrategySummary
+from lrkit.compare.summary import Spread, StrategySummary
 from lrkit.compare.verdict import Verdict
 
 __all__ = [
+    "FILENAME",
     "RANGE_TEST_DEFAULTS",
     "Results",
+    "Spread",
     "Strategy",
     "StrategySummary",
     "Verdict",

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import keras
 
-from lrkit.schedules import _checks as check
+from lrkit import _checks as check
 from lrkit.schedules.base import Schedule
 from lrkit.schedules.plateau import ReduceOnPlateau
 

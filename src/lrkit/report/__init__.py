@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lrkit._files import write_text
-from lrkit.compare.results import Results
-from lrkit.compare.store import FILENAME as COMPARISON_FILE
+from lrkit.compare import FILENAME as COMPARISON_FILE
+from lrkit.compare import Results
 from lrkit.report import html, plots, search_page
 
 if TYPE_CHECKING:

@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 
 from lrkit._files import save_figure
-from lrkit.compare.results import Results
-from lrkit.compare.summary import StrategySummary
+from lrkit.compare import Results, StrategySummary
 from lrkit.plotting import pyplot
 
 PANELS = (

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from lrkit.schedules import _checks as check
+from lrkit import _checks as check
 from lrkit.schedules.base import Schedule
 from lrkit.schedules.registry import from_dict
 from lrkit.schedules.stepwise import Constant
