@@ -73,10 +73,11 @@ def test_the_cli_and_the_report_take_the_comparison_from_lrkit_compare_itself():
 
 
 def test_the_comparison_s_file_and_spread_are_public():
-    from lrkit import compare, report
+    from lrkit import compare
     from lrkit.compare.store import FILENAME
     from lrkit.compare.summary import Spread
+    from lrkit.report import write
 
     assert compare.FILENAME is FILENAME == "compare.sqlite"
     assert compare.Spread is Spread
-    assert report.COMPARISON_FILE == FILENAME
+    assert write.COMPARISON_FILE == FILENAME
