@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from lrkit._files import write_text
 from lrkit.compare import FILENAME as COMPARISON_FILE
-from lrkit.compare import Results
-from lrkit.report import html, plots, search_page
+from lrkit.compare import Results, plot_curves, plot_lr, plot_range_tests, plot_scores
+from lrkit.report import html, search_page
 
 if TYPE_CHECKING:
     from lrkit.search.results import SearchResult
@@ -106,23 +106,23 @@ def _write_comparison(results: Results, target: float | None) -> dict[str, Path]
     metric = results.metric
     images = [
         (
-            plots.plot_curves(results, plot_dir / "curves.png", chosen),
+            plot_curves(results, plot_dir / "curves.png", chosen),
             f"loss and {metric} curves per strategy",
             f"Loss and {metric} per epoch on the training and validation splits "
             "(mean over seeds; band: lowest to highest seed).",
         ),
         (
-            plots.plot_lr(results, plot_dir / "lr.png"),
+            plot_lr(results, plot_dir / "lr.png"),
             "learning rate curves per strategy",
             "Learning rate at every batch (first seed).",
         ),
         (
-            plots.plot_scores(results, rows, plot_dir / "scores.png"),
+            plot_scores(results, rows, plot_dir / "scores.png"),
             f"final validation {metric} per strategy",
             f"Final validation {metric}, mean ± standard deviation over seeds.",
         ),
     ]
-    for path in plots.plot_range_tests(results, plot_dir):
+    for path in plot_range_tests(results, plot_dir):
         images.append((path, "range test", f"Range test behind the 'found' values ({path.stem})."))
     outputs = {
         "results.json": directory / "results.json",

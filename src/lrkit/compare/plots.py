@@ -1,4 +1,5 @@
-"""The comparison's pictures as PNG files (matplotlib is imported only when drawing).
+"""A comparison's pictures as PNG files, which its report shows (matplotlib is imported only
+when drawing).
 
 - ``curves.png``: loss and score on the training and validation splits per epoch, one line
   per strategy (mean over seeds, band from the lowest to the highest seed);
@@ -18,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from lrkit._files import save_figure
-from lrkit.compare import Results, StrategySummary
+from lrkit.compare.results import Results
+from lrkit.compare.summary import StrategySummary
 from lrkit.plotting import pyplot
 
 PANELS = (
