@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from lrkit import schedules as S
-from lrkit.plateau import ReduceOnPlateau
+from lrkit.schedules.plateau import ReduceOnPlateau
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "images" / "schedules"
 SIZE = (3.2, 2.0)

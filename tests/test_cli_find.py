@@ -8,7 +8,7 @@ import pytest
 
 from lrkit import RangeTestResult, tasks
 from lrkit.cli import main
-from lrkit.cli.find import print_probe
+from lrkit.cli.output import print_probe
 from lrkit.probe import ProbeResult, probe_candidates, probe_steps
 
 

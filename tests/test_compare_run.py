@@ -90,7 +90,7 @@ def test_epoch_schedules_step_once_per_epoch_and_step_schedules_every_batch() ->
 
 @pytest.mark.parametrize("optimizer", ["prodigy", "schedulefree_adamw"])
 def test_optional_optimizers_train_when_installed(optimizer: str) -> None:
-    from lrkit.compare import optimizers
+    from lrkit.torch import optimizers
 
     if not optimizers.installed(optimizer):
         pytest.skip(f"{optimizers.EXTERNAL[optimizer][2]} is not installed")

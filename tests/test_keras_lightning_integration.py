@@ -23,7 +23,7 @@ from lrkit import schedules, tasks  # noqa: E402
 from lrkit.doctor import Doctor  # noqa: E402
 from lrkit.keras import KerasSchedule, PlateauCallback, ScheduleCallback  # noqa: E402
 from lrkit.lightning import DoctorCallback, LRFinder  # noqa: E402
-from lrkit.plateau import ReduceOnPlateau  # noqa: E402
+from lrkit.schedules.plateau import ReduceOnPlateau  # noqa: E402
 from lrkit.torch import Scheduler  # noqa: E402
 
 RTOL, ATOL = 1e-12, 1e-14  # w is a running sum: its differences carry ~1e-16 of rounding

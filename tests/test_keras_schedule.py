@@ -16,7 +16,7 @@ keras = pytest.importorskip("keras")
 
 from lrkit import schedules as S  # noqa: E402
 from lrkit.keras import KerasSchedule, PlateauCallback, ScheduleCallback  # noqa: E402
-from lrkit.plateau import ReduceOnPlateau  # noqa: E402
+from lrkit.schedules.plateau import ReduceOnPlateau  # noqa: E402
 
 # Keras's torch backend converts tensors with a numpy call numpy 2 flags; not ours to fix
 pytestmark = pytest.mark.filterwarnings(

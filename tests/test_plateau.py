@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from lrkit import schedules as S
-from lrkit.plateau import ReduceOnPlateau
+from lrkit.schedules.plateau import ReduceOnPlateau
 
 N = 10_000
 
@@ -175,3 +175,18 @@ def test_bad_inputs_are_refused() -> None:
         ReduceOnPlateau(0.1).load_state_dict({"best": 1.0, "num_bad": 0})
     with pytest.raises(ValueError, match="data: expected the output of ReduceOnPlateau.to_dict"):
         ReduceOnPlateau.from_dict({"name": "cosine"})
+
+
+def test_plateau_lives_with_the_schedules_and_the_old_module_warns_once() -> None:
+    import importlib
+    import sys
+    import warnings
+
+    assert S.ReduceOnPlateau is ReduceOnPlateau
+    sys.modules.pop("lrkit.plateau", None)
+    with pytest.warns(DeprecationWarning, match=r"lrkit\.plateau is now lrkit\.schedules\.plateau"):
+        old = importlib.import_module("lrkit.plateau")
+    assert old.ReduceOnPlateau is ReduceOnPlateau
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert importlib.import_module("lrkit.plateau") is old

@@ -79,7 +79,7 @@ def test_optax_sgd_steps_with_the_schedule() -> None:
 def test_reduce_on_plateau_refuses_jax_values_and_names_the_jit_safe_ways():
     jax = pytest.importorskip("jax")
     jnp = pytest.importorskip("jax.numpy")
-    from lrkit.plateau import ReduceOnPlateau
+    from lrkit.schedules.plateau import ReduceOnPlateau
 
     plateau = ReduceOnPlateau(0.1, patience=0)
     plateau.update(1.0, 0)

@@ -284,7 +284,7 @@ def test_registry_lists_every_schedule_with_its_parameters() -> None:
 
 def test_the_core_imports_no_framework() -> None:
     code = (
-        "import sys, lrkit.schedules, lrkit.plateau; "
+        "import sys, lrkit.schedules, lrkit.schedules.plateau; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
         "{'torch', 'keras', 'jax', 'matplotlib', 'tensorflow'}))"
     )

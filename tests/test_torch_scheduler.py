@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from lrkit import schedules as S  # noqa: E402
-from lrkit.plateau import ReduceOnPlateau  # noqa: E402
+from lrkit.schedules.plateau import ReduceOnPlateau  # noqa: E402
 from lrkit.torch import Scheduler  # noqa: E402
 
 

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 from lrkit import __version__
 from lrkit._optional import missing_extra
+from lrkit.cli.options import Parser, UsageError
+from lrkit.cli.output import error
 
 #: Sub-command modules; each defines ``register(subparsers)`` which sets ``run=``.
 COMMANDS = ("find", "auto", "search", "doctor", "schedule", "compare", "report")
@@ -25,23 +27,13 @@ USAGE_ERROR = 2
 SYSTEM_ERROR = 1
 
 
-class UsageError(Exception):
-    """A mistake in what the user asked for; shown as one line, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        command = self.prog.removeprefix("lrkit").strip()
-        raise UsageError(f"{command}: {message}" if command else message)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="lrkit", description="Take the guesswork out of learning rates.")
+    parser = Parser(prog="lrkit", description="Take the guesswork out of learning rates.")
     parser.add_argument("--version", action="version", version=f"lrkit {__version__}")
     parser.add_argument(
         "--debug", action="store_true", help="show the traceback of an error, not one line"
     )
-    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name in COMMANDS:
         importlib.import_module(f"lrkit.cli.{name}").register(subparsers)
     return parser
@@ -60,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if answer is None or getattr(args, "debug", False):
             raise
         message, status = answer
-        print(f"lrkit: error: {message}", file=sys.stderr)
+        error(message)
         return status
 
 

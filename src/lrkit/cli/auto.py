@@ -10,14 +10,8 @@ from typing import Any
 import numpy as np
 
 from lrkit._files import save_figure, write_text
-from lrkit.cli.find import print_probe, print_sweeps
-from lrkit.cli.output import (
-    add_out_arguments,
-    add_task_arguments,
-    console,
-    count,
-    prepare_out_dir,
-)
+from lrkit.cli.options import add_out_arguments, add_task_arguments, count
+from lrkit.cli.output import console, prepare_out_dir, print_probe, print_sweeps, rate
 from lrkit.plan import POLICIES
 
 #: Written in this order once training is done; ``auto.json``, last, marks a finished run.
@@ -109,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     )
     source = "probed" if probed is not None else "suggested"
     out.print(
-        f"{source} lr {lr:.3g}, {args.policy} peak {summary['peak_lr']:.3g}; "
+        f"{source} lr {rate(lr)}, {args.policy} peak {rate(summary['peak_lr'])}; "
         f"after {epochs} epochs: val loss {final['loss']:.4f}, "
         f"{task.metric_name} {final[task.metric_name]:.4f}"
     )

@@ -6,17 +6,16 @@ Rerunning the same command resumes: finished runs stored in ``--out`` are not re
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from lrkit.cli.options import add_out_arguments, count, number
 from lrkit.cli.output import (
-    add_out_arguments,
     console,
-    count,
-    number,
+    error,
     prepare_out_dir,
+    print_comparison,
     refuse_other_kind,
 )
 
@@ -91,50 +90,16 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
     except BrokenProcessPool as exc:
-        print(
-            f"lrkit: error: a worker process died ({exc}); finished runs are stored in "
-            f"{args.out}, rerun the same command to resume",
-            file=sys.stderr,
+        error(
+            f"a worker process died ({exc}); finished runs are stored in "
+            f"{args.out}, rerun the same command to resume"
         )
         return 1
     outputs = write_report(results, target=args.target)
     fresh = sum(1 for run in results.runs if run["finished_at"] >= started)
-    print_summary(results, args.target)
+    print_comparison(results, args.target)
     console().print(
         f"{fresh} run(s) trained now, {len(results.runs) - fresh} already stored; "
         f"wrote {outputs['report.html']} and {outputs['results.json']}"
     )
     return 0
-
-
-def print_summary(results: Any, target: float | None) -> None:
-    """The results table and the verdict, on the console."""
-    from rich.table import Table
-
-    metric = results.metric
-    chosen = results.target(target)
-    title = f"{results.settings.get('task')}: {results.settings.get('epochs')} epochs"
-    if chosen is not None:
-        title += f", target validation {metric} {chosen:.3f}"
-    table = Table(title=title)
-    for column in ("strategy", "status", f"final val {metric}", "best", "epochs to target"):
-        table.add_column(column, justify="left" if column in ("strategy", "status") else "right")
-    for row in results.summary(target):
-        table.add_row(
-            row.name,
-            row.status,
-            _spread(row.final_score),
-            _spread(row.best_score),
-            _spread(row.epochs_to_target, 1),
-        )
-    out = console()
-    out.print(table)
-    out.print(results.verdict(target).text, markup=False)
-
-
-def _spread(spread: Any, digits: int = 3) -> str:
-    if spread is None:
-        return "—"
-    if spread.n == 1:
-        return f"{spread.mean:.{digits}f}"
-    return f"{spread.mean:.{digits}f} ± {spread.std:.{digits}f}"

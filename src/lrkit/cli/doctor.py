@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from lrkit._files import write_text
-from lrkit.cli.output import add_out_arguments, prepare_out_dir
+from lrkit.cli.options import add_out_arguments
+from lrkit.cli.output import prepare_out_dir
 
 OUTPUTS = ["doctor.json", "doctor.png"]
 FAIL_ON = {"never": (), "warning": ("warning", "critical"), "critical": ("critical",)}

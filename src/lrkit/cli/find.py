@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from typing import Any
 
 from lrkit._files import write_text
+from lrkit.cli.options import add_out_arguments, add_task_arguments, count, number
 from lrkit.cli.output import (
-    add_out_arguments,
-    add_task_arguments,
+    MISSING,
     console,
-    count,
-    number,
     prepare_out_dir,
+    print_probe,
+    print_sweeps,
+    rate,
+    span,
+    table,
 )
-from lrkit.probe import ProbeResult, probe_steps
+from lrkit.probe import probe_steps
 from lrkit.rangetest import FALLBACK, FALLBACK_DECADES
 from lrkit.suggest import Suggestion
 
@@ -106,80 +108,30 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_probe(probed: ProbeResult, policy: str | None = None) -> None:
-    """The candidates, their scores and the winner, as a table, then the rate the probe
-    suggests: what ``policy`` builds on (``lrkit auto``), or the rate to train at
-    (``lrkit find``)."""
-    from rich.table import Table
-
-    table = Table(title=f"Probe: {probed.steps} steps per candidate")
-    table.add_column("learning rate", justify="right")
-    table.add_column("training loss, last fifth", justify="right")
-    table.add_column("")
-    best: float | None = None
-    try:
-        best = probed.best
-    except ValueError as exc:
-        console().print(str(exc))
-    for lr, score in zip(probed.lrs, probed.scores, strict=True):
-        shown = f"{score:.4g}" if math.isfinite(score) else "diverged"
-        table.add_row(f"{lr:.3g}", shown, "← won" if lr == best else "")
-    console().print(table)
-    if best is None:
-        return
-    console().print(f"probe: {probed.verdict}")
-    if policy is not None:
-        console().print(f"{policy} builds on {probed.suggestion:.3g}")
-        return
-    suggestion = probed.suggestion
-    why = " (a step below the bold winner)" if suggestion != best else ""
-    console().print(f"train at {suggestion:.3g}{why}; fit and lrkit auto use it")
-
-
 def _print_summary(result: Any) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"Range test on {result.settings['task']} ({result.settings['optimizer']})")
-    table.add_column("rule")
-    table.add_column("learning rate", justify="right")
-    table.add_column("note")
+    shown = table(
+        f"Range test on {result.settings['task']} ({result.settings['optimizer']})",
+        ["rule", "learning rate", "note"],
+        right=["learning rate"],
+    )
     for name, found in result.suggestions().items():
         if isinstance(found, Suggestion):
             fallback = found.method == FALLBACK
             edge = f"curve unreadable: {FALLBACK_DECADES:g} decades below its edge"
             note = edge if fallback else ""
-            table.add_row(name, f"{found.lr:.3g}", note)
+            shown.add_row(name, rate(found.lr), note)
         else:
-            table.add_row(name, "—", str(found))
+            shown.add_row(name, MISSING, str(found))
     try:
         interval = result.suggestion_interval
         if interval is not None:
-            table.add_row("about as good", f"{interval[0]:.3g} … {interval[1]:.3g}", "")
+            shown.add_row("about as good", span(*interval), "")
     except ValueError as exc:
-        table.add_row("about as good", "—", str(exc))
+        shown.add_row("about as good", MISSING, str(exc))
     try:
         base_lr, max_lr = result.clr_bounds()
-        table.add_row("cyclical bounds", f"{base_lr:.3g} … {max_lr:.3g}", "base_lr … max_lr")
+        shown.add_row("cyclical bounds", span(base_lr, max_lr), "base_lr … max_lr")
     except ValueError as exc:
-        table.add_row("cyclical bounds", "—", str(exc))
-    out = console()
-    out.print(table)
+        shown.add_row("cyclical bounds", MISSING, str(exc))
+    console().print(shown)
     print_sweeps(result)
-
-
-def print_sweeps(result: Any) -> None:
-    """One line per sweep of the range test: its steps and why it stopped; for a retried
-    sweep, why the next one was run."""
-    out = console()
-    sweeps = result.sweeps
-    for index, sweep in enumerate(sweeps, 1):
-        label = "sweep" if len(sweeps) == 1 else f"sweep {index}"
-        span = f"{sweep['start_lr']:.3g} … {sweep['end_lr']:.3g}, " if index > 1 else ""
-        out.print(
-            f"{label}: {span}{sweep['steps']} steps, stopped: {sweep['stop_reason']}",
-            markup=False,
-        )
-        if "unreadable" in sweep:
-            out.print(
-                f"  no rule could read it ({sweep['unreadable']}); sweeping again", markup=False
-            )

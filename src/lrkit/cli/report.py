@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from lrkit.cli.output import console, number
+from lrkit.cli.options import number
+from lrkit.cli.output import console, print_comparison, print_search
 
 
 def register(subparsers: Any) -> None:
@@ -36,15 +37,11 @@ def run(args: argparse.Namespace) -> int:
 
     found = load(args.directory)
     if isinstance(found, Results):
-        from lrkit.cli.compare import print_summary
-
         outputs = write_report(found, target=args.target)
-        print_summary(found, args.target)
+        print_comparison(found, args.target)
         console().print(f"wrote {outputs['report.html']} and {outputs['results.json']}")
         return 0
     import optuna
-
-    from lrkit.cli.search import print_summary as print_search
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if args.target is not None:

@@ -8,8 +8,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from lrkit.cli import _Parser
-from lrkit.cli.output import console
+from lrkit.cli.options import Parser
+from lrkit.cli.output import console, table
 
 EPILOG = """\
 NAME is a schedule (see --list) followed by its parameters, e.g.
@@ -72,7 +72,7 @@ def _is_file(name: str) -> bool:
 
 
 def _options_parser(name: str) -> argparse.ArgumentParser:
-    parser = _Parser(prog=f"lrkit schedule {name}")
+    parser = Parser(prog=f"lrkit schedule {name}")
     if not _is_file(name):
         from lrkit.schedules import registry
 
@@ -164,38 +164,30 @@ def _momentum(schedule: Any, bounds: list[float] | None) -> Any:
 
 
 def _print_list() -> None:
-    from rich.table import Table
-
     from lrkit.schedules import get, names, parameters
 
-    table = Table(title="lrkit schedules (t is the step)")
-    table.add_column("name", no_wrap=True)
-    table.add_column("parameters")
-    table.add_column("formula")
+    shown = table(
+        "lrkit schedules (t is the step)", ["name", "parameters", "formula"], no_wrap=["name"]
+    )
     for name in names():
         described = [p.name if p.required else f"{p.name}={p.default!r}" for p in parameters(name)]
-        table.add_row(name, ", ".join(described), get(name).formula)
-    console().print(table)
+        shown.add_row(name, ", ".join(described), get(name).formula)
+    console().print(shown)
 
 
 def _print_values(schedule: Any, momentum: Any, steps: int) -> None:
-    from rich.table import Table
-
     low, high = schedule.bounds()
     duration = schedule.duration
-    table = Table(title=schedule.name)
-    table.add_column("step", justify="right")
-    table.add_column("learning rate", justify="right")
-    if momentum is not None:
-        table.add_column("momentum", justify="right")
+    columns = ["step", "learning rate", *(["momentum"] if momentum is not None else [])]
+    shown = table(schedule.name, columns, right=columns)
     marks = sorted({round(i * (steps - 1) / 10) for i in range(11)})
     for step in marks:
         row = [str(step), f"{schedule(step):.6g}"]
         if momentum is not None:
             row.append(f"{momentum(step):.4g}")
-        table.add_row(*row)
+        shown.add_row(*row)
     out = console()
-    out.print(table)
+    out.print(shown)
     length = "goes on forever" if duration is None else f"planned for {duration} steps, then held"
     out.print(f"{type(schedule).formula}  (t = step)")
     out.print(f"bounds [{low:.6g}, {high:.6g}]; {length}")

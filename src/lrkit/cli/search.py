@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
-from lrkit.cli.output import console, count, number, prepare_out_dir, refuse_other_kind
+from lrkit.cli.options import count, number
+from lrkit.cli.output import error, prepare_out_dir, print_search, refuse_other_kind, warning
 
 #: Environment variable read when ``--storage`` is not given (keeps passwords out of ``ps``).
 STORAGE_ENV = "LRKIT_STORAGE"
@@ -164,18 +164,18 @@ def run(args: argparse.Namespace) -> int:
             on_worker_lost=lost.append,
         )
     except search.StorageUnreachable as exc:
-        print(f"lrkit: error: {exc}", file=sys.stderr)
+        error(str(exc))
         return search.UNREACHABLE_STATUS
     except search.SearchStopped as exc:
-        print(f"lrkit: error: search stopped: {exc}", file=sys.stderr)
+        error(f"search stopped: {exc}")
         return STOPPED_STATUS
     result.to_json(outputs["search.json"], overwrite=True)
     written = [outputs["search.json"]]
     if not args.no_plots:
         written += write_search_report(result, args.out).values()
-    print_summary(result, written, args.backend == "optuna")
+    print_search(result, written, args.backend == "optuna")
     for message in lost:
-        print(f"lrkit: warning: {message}", file=sys.stderr)
+        warning(message)
     return WORKER_LOST_STATUS if lost else 0
 
 
@@ -201,7 +201,7 @@ def run_worker(args: argparse.Namespace) -> int:
             args.storage, args.study, storage_patience=args.storage_patience
         ).counts()
     except search.StorageUnreachable as exc:
-        print(f"lrkit: error: {exc}", file=sys.stderr)
+        error(str(exc))
         return search.UNREACHABLE_STATUS
     print(f"ran {ran} trial(s) here; the study has {counts['done']} trial(s) done")
     return 0
@@ -294,50 +294,3 @@ def _storage(args: argparse.Namespace) -> str | None:
     if args.storage == "memory":
         return None
     return args.storage or str(args.out / "search.journal")
-
-
-def print_summary(result: Any, written: list[Path], resumable: bool) -> None:
-    """The best trials as a table, the trial counts, the best learning rate, the files."""
-    from rich.table import Table
-    from rich.text import Text
-
-    out = console()
-    metric = result.metric
-    rows = result.table(limit=10)
-    table = Table(title=f"Search {result.study_name}: best trials of {len(result.trials)}")
-    columns = ["trial", "state", *result.config["space"], metric]
-    for key in columns:
-        table.add_column(key, justify="right" if key != "state" else "left")
-    for row in rows:
-        table.add_row(*(_cell(row.get(key)) for key in columns))
-    out.print(table)
-    counts = result.counts()
-    detail = ", ".join(f"{n} {state}" for state, n in counts.items() if state != "done")
-    out.print(f"trials done: {counts['done']} of {result.config['n_trials']} ({detail})")
-    best = result.best
-    if best is None:
-        out.print("no trial completed")
-    else:
-        others = {k: v for k, v in best.params.items() if k != "lr"}
-        extra = f" with {others}" if others else ""
-        out.print(
-            Text.assemble(
-                "best learning rate: ",
-                (f"{best.params['lr']:.4g}", "bold"),
-                f"{extra} → {metric} {best.score:.4g} (trial {best.number})",
-            )
-        )
-    importances = result.importances().describe()
-    if importances:
-        out.print(importances)
-    if resumable and result.storage != "memory":
-        out.print(f"study {result.study_name!r} in {result.storage}: rerun the command to resume")
-    out.print("wrote " + ", ".join(str(path) for path in written))
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)

@@ -10,20 +10,25 @@ Workers are started with ``spawn``, so a script that calls :func:`compare` needs
 
 Each (strategy, seed) trains in its own worker process; each finished run is stored at once in
 ``out/compare.sqlite``, so calling again resumes. :func:`lrkit.report.write_report` turns the
-directory into ``report.html``, ``results.json`` and PNG plots. Training needs torch
+directory into ``report.html``, ``results.json`` and the PNG plots drawn by :func:`plot_curves`,
+:func:`plot_lr`, :func:`plot_scores` and :func:`plot_range_tests`. Training needs torch
 (``pip install 'lrkit[torch]'``); reading results and reports do not.
 """
 
 from lrkit.compare.api import RANGE_TEST_DEFAULTS, compare
+from lrkit.compare.plots import plot_curves, plot_lr, plot_range_tests, plot_scores
 from lrkit.compare.presets import merge, names, preset
 from lrkit.compare.results import Results
+from lrkit.compare.store import FILENAME
 from lrkit.compare.strategy import Strategy, load_strategies
-from lrkit.compare.summary import StrategySummary
+from lrkit.compare.summary import Spread, StrategySummary
 from lrkit.compare.verdict import Verdict
 
 __all__ = [
+    "FILENAME",
     "RANGE_TEST_DEFAULTS",
     "Results",
+    "Spread",
     "Strategy",
     "StrategySummary",
     "Verdict",
@@ -31,5 +36,9 @@ __all__ = [
     "load_strategies",
     "merge",
     "names",
+    "plot_curves",
+    "plot_lr",
+    "plot_range_tests",
+    "plot_scores",
     "preset",
 ]

@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from lrkit.compare import optimizers
 from lrkit.compare.strategy import Strategy
 
 SGD_LR = 0.1
@@ -70,6 +69,8 @@ def decays(epochs: int, steps_per_epoch: int) -> list[Strategy]:
 
 def adaptive(epochs: int, steps_per_epoch: int) -> list[Strategy]:
     """Adaptive optimizers at their usual default learning rates, and SGD with step decay."""
+    from lrkit.torch import optimizers
+
     chosen = [
         Strategy("adagrad 0.01", "adagrad", 0.01),
         Strategy("adadelta 1.0", "adadelta", 1.0),

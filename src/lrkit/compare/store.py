@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+#: The file a comparison keeps its results in, inside its output directory.
 FILENAME = "compare.sqlite"
 
 SCHEMA = """

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lrkit.compare import optimizers
 from lrkit.compare.resolve import (
     PROBED,
     Context,
@@ -157,6 +156,8 @@ class Strategy:
 
 def validate(strategy: Strategy, where: str) -> None:
     """Raise a ``ValueError``/``TypeError`` naming the first bad field of ``strategy``."""
+    from lrkit.torch import optimizers
+
     if not isinstance(strategy.name, str) or not strategy.name.strip():
         raise ValueError(f"{where}.name: must be a non-empty string, got {strategy.name!r}")
     optimizers.check_name(strategy.optimizer, f"{where}.optimizer")
@@ -198,9 +199,11 @@ def _check_optimizer_params(strategy: Strategy, where: str) -> None:
         return
     import torch
 
+    from lrkit.torch import optimizers
+
     probe = torch.zeros(1, requires_grad=True)
     try:
-        optimizer = optimizers.make(
+        optimizer = optimizers.make_optimizer(
             strategy.optimizer, [probe], lr=1e-3, **dict(strategy.optimizer_params)
         )
     except (TypeError, ValueError) as exc:

@@ -35,11 +35,11 @@ def train_run(
     """Train ``task`` (built with ``seed``) for ``epochs`` following ``plan``
     (:meth:`Strategy.resolve` output); return the run record (plain data)."""
     from lrkit import tasks
-    from lrkit.compare import optimizers
     from lrkit.tasks.base import evaluate, train_epoch
+    from lrkit.torch import optimizers
 
     run = tasks.get(task, seed=seed, batch_size=batch_size)
-    optimizer = optimizers.make(
+    optimizer = optimizers.make_optimizer(
         plan["optimizer"], run.model.parameters(), lr=plan["lr"], **plan["optimizer_params"]
     )
     scheduler, unit = _scheduler(plan, optimizer)

@@ -1,7 +1,7 @@
 """Keras callbacks that set the learning rate (and momentum) from lrkit schedules.
 
 ``ScheduleCallback`` applies a schedule per epoch (like ``keras.callbacks.LearningRateScheduler``)
-or per batch; ``PlateauCallback`` drives a :class:`~lrkit.plateau.ReduceOnPlateau` from a
+or per batch; ``PlateauCallback`` drives a :class:`~lrkit.schedules.plateau.ReduceOnPlateau` from a
 monitored metric, with its warm-up or other base schedule included.
 """
 
@@ -12,9 +12,9 @@ from typing import Any, Literal
 
 import keras
 
-from lrkit.plateau import ReduceOnPlateau
-from lrkit.schedules import _checks as check
+from lrkit import _checks as check
 from lrkit.schedules.base import Schedule
+from lrkit.schedules.plateau import ReduceOnPlateau
 
 Unit = Literal["epoch", "batch"]
 
@@ -112,8 +112,8 @@ class ScheduleCallback(_SetsLearningRate):
 
 
 class PlateauCallback(_SetsLearningRate):
-    """Drive a :class:`~lrkit.plateau.ReduceOnPlateau` from ``logs[monitor]`` at the end of
-    every epoch, and set the learning rate from it (per epoch or per batch, see
+    """Drive a :class:`~lrkit.schedules.plateau.ReduceOnPlateau` from ``logs[monitor]`` at the
+    end of every epoch, and set the learning rate from it (per epoch or per batch, see
     :class:`ScheduleCallback`). ``ReduceOnPlateau(..., rule="keras")`` reproduces
     ``keras.callbacks.ReduceLROnPlateau``; its base schedule can carry a warm-up."""
 

@@ -13,9 +13,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from lrkit.compare.results import Results
-from lrkit.compare.summary import Spread, StrategySummary
-from lrkit.compare.verdict import Verdict
+from lrkit.compare import Results, Spread, StrategySummary, Verdict
 from lrkit.report.page import errors, figures, number, page
 
 

@@ -24,12 +24,14 @@ from lrkit.schedules.decay import (
     polynomial,
 )
 from lrkit.schedules.phased import interpolate, one_cycle, wsd
+from lrkit.schedules.plateau import ReduceOnPlateau
 from lrkit.schedules.plot import plot_schedule
 from lrkit.schedules.registry import Parameter, from_dict, get, names, parameters
 from lrkit.schedules.stepwise import constant, multistep, piecewise_constant, step_decay
 
 __all__ = [
     "Parameter",
+    "ReduceOnPlateau",
     "Schedule",
     "constant",
     "cosine",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from lrkit.schedules import _checks as check
+from lrkit import _checks as check
 from lrkit.schedules.base import Schedule, freeze
 
 

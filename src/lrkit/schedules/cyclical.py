@@ -15,7 +15,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from lrkit.schedules import _checks as check
+from lrkit import _checks as check
 from lrkit.schedules.base import Schedule, freeze
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, ClassVar, Literal
 
-from lrkit.schedules import _checks as check
+from lrkit import _checks as check
 from lrkit.schedules.base import SCALAR, Schedule, freeze
 
 Anneal = Literal["linear", "cos"]

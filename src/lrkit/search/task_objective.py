@@ -44,6 +44,7 @@ class TaskObjective:
 
     def __post_init__(self) -> None:
         from lrkit import tasks
+        from lrkit.torch import optimizers
 
         if self.task not in tasks.REGISTRY:
             raise ValueError(
@@ -52,10 +53,10 @@ class TaskObjective:
             )
         if not isinstance(self.epochs, int) or self.epochs < 1:
             raise ValueError(f"epochs: must be an integer >= 1, got {self.epochs!r}")
-        if self.optimizer not in tasks.base.OPTIMIZERS:
+        if self.optimizer not in optimizers.BUILTIN:
             raise ValueError(
                 f"optimizer: unknown optimizer {self.optimizer!r}; "
-                f"choose one of {', '.join(tasks.base.OPTIMIZERS)}"
+                f"choose one of {', '.join(optimizers.BUILTIN)}"
             )
 
     def describe(self) -> dict[str, Any]:
@@ -73,7 +74,7 @@ class TaskObjective:
         """Refuse, before any trial, a space this objective cannot train with: a parameter it
         does not use, an unknown optimizer or schedule, a negative weight decay, a warm-up
         outside [0, 1)."""
-        from lrkit import tasks
+        from lrkit.torch import optimizers
 
         unknown = [name for name in space if name not in TASK_PARAMS]
         if unknown:
@@ -83,7 +84,7 @@ class TaskObjective:
                 "'package.module:function')"
             )
         for name, known in (
-            ("optimizer", tasks.base.OPTIMIZERS),
+            ("optimizer", optimizers.BUILTIN),
             ("schedule", (*SCHEDULES, *RENAMED)),
         ):
             bad = [v for v in getattr(space.get(name), "choices", ()) if v not in known]

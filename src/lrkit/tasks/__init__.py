@@ -20,7 +20,8 @@ from lrkit._optional import require
 
 require("torch", "torch")
 
-from lrkit.tasks.base import Task, evaluate, make_optimizer, train_epoch  # noqa: E402
+from lrkit.tasks.base import Task, evaluate, train_epoch  # noqa: E402
+from lrkit.torch.optimizers import make_optimizer  # noqa: E402
 
 #: task name -> "module:factory"; a factory takes (seed, batch_size) and returns a Task.
 REGISTRY: dict[str, str] = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lrkit.torch import evaluation
+from lrkit.torch.optimizers import make_optimizer
 from lrkit.torch.step import TrainStep, default_step_fn, model_device
 
 Metric = Callable[[torch.Tensor, torch.Tensor], float]
@@ -32,39 +33,13 @@ class Task:
     default_epochs: int
 
     def make_optimizer(self, name: str = "adam", lr: float = 1e-3, **kwargs: Any) -> Any:
-        """An optimizer over this task's model parameters (see :func:`make_optimizer`)."""
+        """An optimizer over this task's model parameters (see
+        :func:`lrkit.torch.optimizers.make_optimizer`)."""
         return make_optimizer(name, self.model.parameters(), lr=lr, **kwargs)
 
     def evaluate(self) -> dict[str, float]:
         """Validation loss and score of the model as it is now."""
         return evaluate(self.model, self.loss_fn, self.val_loader, self.metric, self.metric_name)
-
-
-OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
-    "sgd": lambda params, lr, **kw: torch.optim.SGD(params, lr=lr, **kw),
-    "momentum": lambda params, lr, **kw: torch.optim.SGD(params, lr=lr, momentum=0.9, **kw),
-    "nesterov": lambda params, lr, **kw: torch.optim.SGD(
-        params, lr=lr, momentum=0.9, nesterov=True, **kw
-    ),
-    "adam": lambda params, lr, **kw: torch.optim.Adam(params, lr=lr, **kw),
-    "adamw": lambda params, lr, **kw: torch.optim.AdamW(params, lr=lr, **kw),
-    "rmsprop": lambda params, lr, **kw: torch.optim.RMSprop(params, lr=lr, **kw),
-    "adagrad": lambda params, lr, **kw: torch.optim.Adagrad(params, lr=lr, **kw),
-    "adadelta": lambda params, lr, **kw: torch.optim.Adadelta(params, lr=lr, **kw),
-}
-
-
-def make_optimizer(
-    name: str, params: Iterable[Any], *, lr: float = 1e-3, **kwargs: Any
-) -> torch.optim.Optimizer:
-    """A torch optimizer by short name: sgd, momentum (SGD, 0.9), nesterov, adam, adamw, ..."""
-    try:
-        factory = OPTIMIZERS[name]
-    except KeyError:
-        raise ValueError(
-            f"optimizer: unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}"
-        ) from None
-    return factory(params, lr, **kwargs)
 
 
 def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:

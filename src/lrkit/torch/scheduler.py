@@ -17,8 +17,8 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from lrkit import schedules
-from lrkit.plateau import ReduceOnPlateau
 from lrkit.schedules.base import Schedule
+from lrkit.schedules.plateau import ReduceOnPlateau
 from lrkit.schedules.registry import from_dict
 
 LRSource: TypeAlias = Schedule | ReduceOnPlateau
@@ -76,7 +76,7 @@ def _revive(data: dict[str, Any]) -> LRSource:
 class Scheduler(LRScheduler):
     """Set each param group's learning rate (and momentum) from lrkit schedules.
 
-    ``lr`` is one schedule (or :class:`~lrkit.plateau.ReduceOnPlateau`) for every param
+    ``lr`` is one schedule (or :class:`~lrkit.schedules.plateau.ReduceOnPlateau`) for every param
     group; ``per_group`` is a list with one per group instead. ``momentum`` (one schedule,
     or one per group) drives ``momentum``, or ``betas[0]`` for Adam-style optimizers.
     After ``n`` calls to :meth:`step` the learning rate is ``schedule(n)``.
@@ -136,7 +136,7 @@ class Scheduler(LRScheduler):
         """Advance one step and set every param group's learning rate (and momentum).
 
         ``metrics`` (e.g. a validation loss) first goes to every
-        :class:`~lrkit.plateau.ReduceOnPlateau` among the learning-rate sources.
+        :class:`~lrkit.schedules.plateau.ReduceOnPlateau` among the learning-rate sources.
         """
         if metrics is not None:
             self._report(float(metrics))

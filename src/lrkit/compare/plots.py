@@ -1,4 +1,5 @@
-"""The comparison's pictures as PNG files (matplotlib is imported only when drawing).
+"""A comparison's pictures as PNG files, which its report shows (matplotlib is imported only
+when drawing).
 
 - ``curves.png``: loss and score on the training and validation splits per epoch, one line
   per strategy (mean over seeds, band from the lowest to the highest seed);

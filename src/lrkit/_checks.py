@@ -1,4 +1,5 @@
-"""Argument checks shared by the schedule constructors and the plateau controller.
+"""Argument checks shared across lrkit (the schedules, the plateau controller, the Keras
+callbacks).
 
 Each check returns the value normalised (``float`` or ``int``) and raises a ``ValueError`` or
 ``TypeError`` whose message names the argument, the value received and what is allowed.
