@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from lrkit import RangeTestResult, SuggestionError, range_test
+from lrkit import RangeTestResult, RangeTestSettings, SuggestionError, range_test
 from lrkit.cli import main
 from lrkit.plan import (
     ONE_CYCLE_PEAK,
@@ -354,6 +354,16 @@ def test_fit_decides_within_its_overhead_budget(epochs):
         progress=False,
     )
     assert chosen.plan.range_test.settings["num_steps"] == 120
+    given = fit(
+        task.model,
+        task.make_optimizer("adam"),
+        task.loss_fn,
+        task.train_loader,
+        epochs,
+        find_kwargs={"settings": RangeTestSettings(num_steps=90)},
+        progress=False,
+    )
+    assert given.plan.range_test.settings["num_steps"] == 90
 
 
 def test_fit_refuses_a_model_that_cannot_learn_and_says_why():

@@ -8,14 +8,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from lrkit import tasks  # noqa: E402
-from lrkit.compare import optimizers as compare_optimizers  # noqa: E402
 from lrkit.torch import optimizers  # noqa: E402
 
 
-def test_tasks_and_compare_build_with_the_one_registry():
+def test_the_tasks_build_with_the_one_registry():
     assert tasks.make_optimizer is optimizers.make_optimizer
-    assert compare_optimizers.make is optimizers.make_optimizer
-    assert compare_optimizers.check_name is optimizers.check_name
 
 
 @pytest.mark.parametrize(

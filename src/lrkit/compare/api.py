@@ -201,11 +201,11 @@ def _range_tests(
 ) -> dict[str, Context]:
     """Run (or read back) one range test per optimizer a ``found`` word needs, and its probe
     when ``found.probed`` does; both are stored with the range test."""
-    from lrkit.compare import optimizers
     from lrkit.probe import ProbeResult, probe_steps
     from lrkit.rangetest import RangeTestResult
     from lrkit.suggest import SuggestionError
     from lrkit.torch import find_lr, probe_lr
+    from lrkit.torch.optimizers import make_optimizer as make
 
     settings, keywords = _split(sweep)
     contexts: dict[str, Context] = {}
@@ -216,7 +216,7 @@ def _range_tests(
         stored = store.range_test(key)
 
         def make_optimizer(strategy: Strategy = strategy) -> Any:
-            return optimizers.make(
+            return make(
                 strategy.optimizer,
                 task.model.parameters(),
                 lr=settings.start_lr,

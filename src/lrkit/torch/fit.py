@@ -65,7 +65,7 @@ def fit(
     the range test's suggestion. The range test
     and the probe together take at most :func:`lrkit.plan.overhead_budget` steps (half a run
     of 300 steps or more, at most the run itself for a shorter one) unless ``find_kwargs``
-    sets the sweep's ``num_steps``/``max_steps``. The plan
+    sets the sweep's ``num_steps``/``max_steps`` (or gives ``settings``). The plan
     comes from :func:`lrkit.plan.make_plan` over ``epochs × len(loader)`` steps; with
     ``one_cycle`` and the CLR policies, momentum (or Adam's beta1) follows the mirrored
     curve. Returns the history: per step ``lr`` and ``loss``; per epoch, at its last step,
@@ -124,7 +124,7 @@ def fit(
     range_steps = 0
     if range_test is None:
         sweep = dict(find_kwargs or {})
-        if "num_steps" not in sweep:  # the budget's sweep, unless the caller chose one
+        if not {"num_steps", "settings"} & set(sweep):  # the budget's, unless the caller chose
             sweep["num_steps"], budget_max = sweep_budget(total_steps)
             sweep.setdefault("max_steps", budget_max)
         range_test = find_lr(
