@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lrkit.cli.options import count, number
+from lrkit.cli.options import add_renamed_argument, count, number
 from lrkit.cli.output import error, prepare_out_dir, print_search, refuse_other_kind, warning
 
 #: Environment variable read when ``--storage`` is not given (keeps passwords out of ``ps``).
@@ -68,12 +68,13 @@ def register(subparsers: Any) -> None:
     _storage_arguments(parser, required=False)
     parser.add_argument("--workers", type=count(1), default=1, help="processes on this machine")
     parser.add_argument(
-        "--heartbeat",
+        "--heartbeat-interval",
         type=count(1),
         default=10,
         help="seconds between heartbeats (PostgreSQL); a trial whose worker died is run again "
         "after 3 heartbeats",
     )
+    add_renamed_argument(parser, "--heartbeat", "--heartbeat-interval")
     parser.add_argument("--backend", default="optuna", help="optuna or ray")
     parser.add_argument("--ray-address", default=None, help="Ray cluster (default: local Ray)")
     parser.add_argument("--out", type=Path, default=Path("lrkit-out"), help="output directory")
@@ -156,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             seed=args.seed,
             direction=args.direction,
-            heartbeat_interval=args.heartbeat,
+            heartbeat_interval=args.heartbeat_interval,
             backend=args.backend,
             ray_address=args.ray_address,
             progress=not args.no_progress,
