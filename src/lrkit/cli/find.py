@@ -98,8 +98,8 @@ def run(args: argparse.Namespace) -> int:
             optimizer,
             task.loss_fn,
             task.train_loader,
-            result,
-            steps,
+            candidates=result,
+            steps=steps,
             progress=not args.no_progress,
         )
     # Written only once everything is computed, the marking file last: an interrupted run
