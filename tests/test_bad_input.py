@@ -254,8 +254,12 @@ CLI_CASES: list[tuple[list[str], int, str]] = [
     (cli("search", "--from-range-test", "number.json"), 2, r"number\.json"),
     (cli("search", "--from-range-test", "s-ok/search.json"), 2, r"search\.json"),
     (cli("search", "--from-range-test", "good.json", "--lr", "1e-3", "1"), 2, r"--lr"),
-    (cli("search", "worker"), 2, r"--study"),
-    (cli("search", "worker", "--study", "x", "--storage", "sqlite:///x"), 2, r"storage: SQLite"),
+    (cli("search", "worker"), 2, r"--study-name"),
+    (
+        cli("search", "worker", "--study-name", "x", "--storage", "sqlite:///x"),
+        2,
+        r"storage: SQLite",
+    ),
     # lrkit report
     (cli("report"), 2, r"DIR"),
     (cli("report", "missing-dir"), 2, r"missing-dir: no comparison here"),

@@ -136,6 +136,12 @@ def test_a_corrupt_comparison_database_is_one_line(tmp_path, capsys):
             "lrkit compare: --range-steps is now --num-steps",
         ),
         (
+            ["search", "worker", "--study", "s"],
+            "study_name",
+            "s",
+            "lrkit search worker: --study is now --study-name",
+        ),
+        (
             ["search", "--heartbeat", "3"],
             "heartbeat_interval",
             3,
@@ -150,7 +156,7 @@ def test_an_earlier_option_name_still_works_and_says_its_new_name(argv, dest, va
     assert getattr(args, dest) == value
     assert capsys.readouterr().err.strip() == note
     with pytest.raises(SystemExit):
-        build_parser().parse_args([argv[0], "--help"])
+        build_parser().parse_args([*argv[:-2], "--help"])
     assert not re.search(re.escape(argv[-2]) + r"(?![\w-])", capsys.readouterr().out)
 
 

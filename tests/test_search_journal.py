@@ -69,7 +69,7 @@ def _command(out: Path) -> list[str]:
     return [
         sys.executable, "-m", "lrkit.cli", "search",
         "--task", "search_objectives:slow", "--sampler", "log", "--n-trials", "8",
-        "--lr", "1e-4", "1", "--workers", "2", "--study", "resumable",
+        "--lr", "1e-4", "1", "--workers", "2", "--study-name", "resumable",
         "--out", str(out), "--no-progress", "--no-plots",
     ]  # fmt: skip
 

@@ -58,7 +58,7 @@ class _Renamed(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
-def add_renamed_argument(parser: argparse.ArgumentParser, old: str, new: str) -> None:
+def add_renamed_argument(parser: argparse._ActionsContainer, old: str, new: str) -> None:
     """Accept ``old`` (hidden from ``--help``) for the option ``new`` added before it, with a
     one-line note on stderr that it is now ``new``."""
     action = next(a for a in parser._actions if new in a.option_strings)

@@ -1,7 +1,7 @@
 """``lrkit search``: find the learning rate (and optionally schedule, optimizer, batch size,
 momentum) by grid, log-scale, random or Bayesian search, with pruning, on one machine or many.
 
-``lrkit search worker --storage URL --study NAME`` joins a search from another machine.
+``lrkit search worker --storage URL --study-name NAME`` joins a search from another machine.
 
 Exit status: 0 the study is finished; 3 it is finished and its results written, but a worker
 process of ``--workers N`` died (one line names it); 1 the workers stopped before the study
@@ -116,12 +116,13 @@ def _storage_arguments(parser: argparse.ArgumentParser, *, required: bool) -> No
         help=f"journal file path or postgresql:// URL (default: {where})"
         + ("" if required else "; 'memory' keeps nothing"),
     )
-    parser.add_argument(
-        "--study",
+    study = parser.add_mutually_exclusive_group(required=required)
+    study.add_argument(
+        "--study-name",
         default=None,
-        required=required,
         help="the study to join" if required else "study name (default: from the settings)",
     )
+    add_renamed_argument(study, "--study", "--study-name")
     parser.add_argument(
         "--storage-patience",
         type=number(0),
@@ -153,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
             pruner=None if args.pruner == "none" else args.pruner,
             n_trials=args.n_trials,
             storage=storage,
-            study_name=args.study,
+            study_name=args.study_name,
             workers=args.workers,
             seed=args.seed,
             direction=args.direction,
@@ -189,17 +190,17 @@ def run_worker(args: argparse.Namespace) -> int:
     if not args.storage:
         raise ValueError(f"--storage: required (or set ${STORAGE_ENV})")
     where = search.redact(args.storage)
-    print(f"joining study {args.study!r} at {where}")
+    print(f"joining study {args.study_name!r} at {where}")
     try:
         ran = search.work(
             args.storage,
-            args.study,
+            args.study_name,
             allow_objectives=args.allow_objective,
             progress=not args.no_progress,
             storage_patience=args.storage_patience,
         )
         counts = search.load_results(
-            args.storage, args.study, storage_patience=args.storage_patience
+            args.storage, args.study_name, storage_patience=args.storage_patience
         ).counts()
     except search.StorageUnreachable as exc:
         error(str(exc))
@@ -280,7 +281,7 @@ def _prepare_out(args: argparse.Namespace, storage: str | None) -> dict[str, Pat
         if storage is not None and Path(storage) != journal:
             raise ValueError(
                 f"--overwrite: discards only the default journal in --out, not --storage "
-                f"{redact(storage)}; give another --study to start afresh there"
+                f"{redact(storage)}; give another --study-name to start afresh there"
             )
         WorkerLocks(journal).discard()  # refuses while a worker still runs on the journal
         for path in (journal, Path(f"{journal}.flock")):
