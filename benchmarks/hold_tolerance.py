@@ -81,8 +81,8 @@ def train(job: dict[str, Any]) -> dict[str, Any]:
             optimizer,
             task.loss_fn,
             task.train_loader,
-            [lr_low / DIVISORS[0], lr_low / DIVISORS[-1]],
-            steps,
+            candidates=[lr_low / DIVISORS[0], lr_low / DIVISORS[-1]],
+            steps=steps,
             cooldown=cooldown,
             progress=False,
         )

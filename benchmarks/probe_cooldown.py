@@ -60,8 +60,8 @@ def train(job: dict[str, Any]) -> dict[str, Any]:
         optimizer,
         task.loss_fn,
         task.train_loader,
-        probe_candidates(found, divisors),
-        probe_steps(total),
+        candidates=probe_candidates(found, divisors),
+        steps=probe_steps(total),
         cooldown=cooldown,
         progress=False,
     )

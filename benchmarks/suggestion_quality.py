@@ -179,8 +179,8 @@ def probe(job: dict[str, Any]) -> dict[str, Any]:
         task.make_optimizer(job["optimizer"]),
         task.loss_fn,
         task.train_loader,
-        RangeTestResult.from_dict(job["curve"]),
-        probe_steps(total),
+        candidates=RangeTestResult.from_dict(job["curve"]),
+        steps=probe_steps(total),
         progress=False,
     )
     job = {k: v for k, v in job.items() if k != "curve"}

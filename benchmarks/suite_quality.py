@@ -120,8 +120,8 @@ def _probe(task: Any, job: dict[str, Any]) -> dict[str, Any]:
             suite.make_optimizer(task, job["optimizer"]),
             task.loss_fn,
             task.train_loader,
-            RangeTestResult.from_dict(job["curve"]),
-            probe_steps(total),
+            candidates=RangeTestResult.from_dict(job["curve"]),
+            steps=probe_steps(total),
             progress=False,
         )
         lr = probed.suggestion

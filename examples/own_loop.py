@@ -4,7 +4,7 @@ lrkit only sets each step's learning rate and reads its loss; the loop is yours.
 is a small MLP on scikit-learn's digits; the loop runs under bfloat16 autocast with a grad
 scaler, clips the gradient norm and accumulates two batches per optimizer step.
 
-    python examples/own_loop.py [--steps 100]
+    python examples/own_loop.py [--num-steps 100]
 
 Prints the suggestion and trains one epoch from it to show the model was put back untouched.
 """
@@ -32,7 +32,7 @@ def digits_loader(batch_size: int = 32) -> DataLoader:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--num-steps", type=int, default=100)
     args = parser.parse_args()
     torch.manual_seed(0)
     loader = digits_loader()
@@ -44,7 +44,7 @@ def main() -> None:
     finder = LRFinder(
         model,
         optimizer,
-        num_steps=args.steps,
+        num_steps=args.num_steps,
         grad_scaler=scaler,
         batch_size=loader.batch_size * ACCUMULATION,
     )

@@ -105,7 +105,7 @@ def check_base_install(wheel: Path, problems: list[str]) -> None:
             ["doctor", str(log), "--out", str(work / "doctor-out")],
             ["compare", "--task", "digits-cnn", "--preset", "fixed-lrs", "--out", "c-out"],
             ["search", "--task", "digits-cnn", "--out", "s-out"],
-            ["search", "worker", "--study", "s", "--storage", str(work / "s.journal")],
+            ["search", "worker", "--study-name", "s", "--storage", str(work / "s.journal")],
         ]
         # ``report`` needs a directory written by compare or search, which needs the extras
         # itself: here it can only refuse an empty directory, in one line.

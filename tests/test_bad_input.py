@@ -147,7 +147,7 @@ CLI_CASES: list[tuple[list[str], int, str]] = [
     # lrkit find: numbers
     *[(cli("find", "--start-lr", v), 2, r"start[-_]lr") for v in ("0", "-1", "inf", "nan", "x")],
     *[(cli("find", "--end-lr", v), 2, r"end[-_]lr") for v in ("0", "-1", "inf", "nan", "x")],
-    *[(cli("find", "--steps", v), 2, r"steps") for v in ("0", "-1", "1", "x", "1.5", "inf")],
+    *[(cli("find", "--num-steps", v), 2, r"steps") for v in ("0", "-1", "1", "x", "1.5", "inf")],
     *[(cli("find", "--smoothing", v), 2, r"smoothing") for v in ("1", "-0.1", "nan", "inf", "x")],
     *[
         (cli("find", "--diverge-factor", v), 2, r"diverge[-_]factor")
@@ -164,9 +164,9 @@ CLI_CASES: list[tuple[list[str], int, str]] = [
     (cli("find", "--task", "no_such_module_here:make"), 2, r"task: cannot import module"),
     (cli("find", "--task", "json:no_such_factory"), 2, r"task: 'json' has no callable"),
     (cli("find", "--task", "math:pi"), 2, r"task: 'math' has no callable 'pi'"),
-    (cli("find", "--task", "", "--steps", "3"), 2, r"task"),
-    (cli("find", "--optimizer", "lion", "--steps", "3"), 2, r"optimizer: unknown optimizer"),
-    (cli("find", "--optimizer", "", "--steps", "3"), 2, r"optimizer"),
+    (cli("find", "--task", "", "--num-steps", "3"), 2, r"task"),
+    (cli("find", "--optimizer", "lion", "--num-steps", "3"), 2, r"optimizer: unknown optimizer"),
+    (cli("find", "--optimizer", "", "--num-steps", "3"), 2, r"optimizer"),
     (cli("find", "--out", "afile"), 2, r"--out: afile exists and is not a directory"),
     (cli("find", "--out", "kept"), 2, r"kept/lr_find\.json.*--overwrite"),
     (cli("find", "--no-such-flag"), 2, r"unrecognized arguments: --no-such-flag"),
@@ -201,7 +201,7 @@ CLI_CASES: list[tuple[list[str], int, str]] = [
         for v in ("0", "-1", "x")
     ],
     *[
-        (cli("compare", "--preset", "fixed-lrs", "--range-steps", v), 2, r"--range-steps")
+        (cli("compare", "--preset", "fixed-lrs", "--num-steps", v), 2, r"--num-steps")
         for v in ("0", "1", "-1", "x")
     ],
     *[
@@ -214,7 +214,7 @@ CLI_CASES: list[tuple[list[str], int, str]] = [
     # lrkit search
     *[
         (cli("search", flag, v), 2, flag)
-        for flag in ("--epochs", "--n-trials", "--workers", "--heartbeat")
+        for flag in ("--epochs", "--n-trials", "--workers", "--heartbeat-interval")
         for v in ("0", "-1", "x")
     ],
     *[(cli("search", "--batch-size", v), 2, r"--batch-size") for v in ("0", "x")],
@@ -254,8 +254,12 @@ CLI_CASES: list[tuple[list[str], int, str]] = [
     (cli("search", "--from-range-test", "number.json"), 2, r"number\.json"),
     (cli("search", "--from-range-test", "s-ok/search.json"), 2, r"search\.json"),
     (cli("search", "--from-range-test", "good.json", "--lr", "1e-3", "1"), 2, r"--lr"),
-    (cli("search", "worker"), 2, r"--study"),
-    (cli("search", "worker", "--study", "x", "--storage", "sqlite:///x"), 2, r"storage: SQLite"),
+    (cli("search", "worker"), 2, r"--study-name"),
+    (
+        cli("search", "worker", "--study-name", "x", "--storage", "sqlite:///x"),
+        2,
+        r"storage: SQLite",
+    ),
     # lrkit report
     (cli("report"), 2, r"DIR"),
     (cli("report", "missing-dir"), 2, r"missing-dir: no comparison here"),

@@ -1,6 +1,7 @@
 """``lrkit find`` end to end: exit codes, files written, one-line errors."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -14,7 +15,7 @@ from lrkit.probe import ProbeResult, probe_candidates, probe_steps
 
 def test_find_writes_json_and_plot_and_prints_the_table(tmp_path, capsys):
     out = tmp_path / "out"
-    code = main(["find", "--steps", "40", "--out", str(out), "--no-progress"])
+    code = main(["find", "--num-steps", "40", "--out", str(out), "--no-progress"])
     assert code == 0
     result = RangeTestResult.from_json(out / "lr_find.json")
     assert len(result.lrs) >= 2 and result.settings["task"] == "digits-cnn"
@@ -56,7 +57,7 @@ def test_find_refuses_to_overwrite_results(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
     (out / "lr_find.json").write_text("{}")
-    code = main(["find", "--steps", "5", "--out", str(out), "--no-progress"])
+    code = main(["find", "--num-steps", "5", "--out", str(out), "--no-progress"])
     assert code == 2
     assert "--overwrite" in capsys.readouterr().err
     assert (out / "lr_find.json").read_text() == "{}"
@@ -67,11 +68,11 @@ def test_find_refuses_to_overwrite_results(tmp_path, capsys):
     [
         (["find", "--start-lr", "-1"], "start_lr: must be > 0"),
         (["find", "--end-lr", "1e-9"], "end_lr: must be greater than start_lr"),
-        (["find", "--steps", "1"], "num_steps: must be >= 2"),
+        (["find", "--num-steps", "1"], "num_steps: must be >= 2"),
         (["find", "--mode", "log"], "mode: must be one of exp, linear"),
         (["find", "--task", "imagenet"], "task: unknown task 'imagenet'"),
-        (["find", "--optimizer", "lion", "--steps", "3"], "optimizer: unknown optimizer 'lion'"),
-        (["find", "--steps", "many"], "invalid int value"),
+        (["find", "--optimizer", "lion", "--num-steps", "3"], "unknown optimizer 'lion'"),
+        (["find", "--num-steps", "many"], "invalid int value"),
         (["find", "--no-such-flag"], "unrecognized arguments"),
         (["find", "--batch-size", "0"], "argument --batch-size: must be an integer >= 1, got 0"),
         (["find", "--seed", "-1"], "argument --seed: must be an integer >= 0, got -1"),
@@ -98,7 +99,7 @@ def test_the_installed_command_exits_2_without_a_traceback(tmp_path):
 
 def test_written_json_is_standard(tmp_path):
     out = tmp_path / "o"
-    assert main(["find", "--steps", "10", "--out", str(out), "--no-progress"]) == 0
+    assert main(["find", "--num-steps", "10", "--out", str(out), "--no-progress"]) == 0
     json.loads((out / "lr_find.json").read_text())
 
 
@@ -111,7 +112,7 @@ def test_a_read_only_disk_is_one_line_and_status_1(tmp_path, capsys, monkeypatch
 
     monkeypatch.setattr(os, "replace", read_only)
     out = tmp_path / "out"
-    assert main(["find", "--steps", "30", "--out", str(out), "--no-progress"]) == 1
+    assert main(["find", "--num-steps", "30", "--out", str(out), "--no-progress"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"lrkit: error: Read-only file system: {out / 'lr_find.png'}"]
     assert not [p for p in out.iterdir() if ".partial" in p.name]
@@ -122,3 +123,47 @@ def test_a_corrupt_comparison_database_is_one_line(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("lrkit: error:")
+
+
+@pytest.mark.parametrize(
+    ("argv", "dest", "value", "note"),
+    [
+        (["find", "--steps", "7"], "num_steps", 7, "lrkit find: --steps is now --num-steps"),
+        (
+            ["compare", "--preset", "decays", "--range-steps", "30"],
+            "num_steps",
+            30,
+            "lrkit compare: --range-steps is now --num-steps",
+        ),
+        (
+            ["search", "worker", "--study", "s"],
+            "study_name",
+            "s",
+            "lrkit search worker: --study is now --study-name",
+        ),
+        (
+            ["search", "--heartbeat", "3"],
+            "heartbeat_interval",
+            3,
+            "lrkit search: --heartbeat is now --heartbeat-interval",
+        ),
+    ],
+)
+def test_an_earlier_option_name_still_works_and_says_its_new_name(argv, dest, value, note, capsys):
+    from lrkit.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert getattr(args, dest) == value
+    assert capsys.readouterr().err.strip() == note
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*argv[:-2], "--help"])
+    assert not re.search(re.escape(argv[-2]) + r"(?![\w-])", capsys.readouterr().out)
+
+
+def test_the_new_option_names_keep_their_defaults():
+    from lrkit.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["find"]).num_steps == 100
+    assert parser.parse_args(["compare"]).num_steps is None
+    assert parser.parse_args(["search"]).heartbeat_interval == 10

@@ -11,7 +11,7 @@ import pytest
 
 from lrkit.cli import main
 
-FIND = ["find", "--task", "tabular-mlp", "--steps", "40", "--no-progress"]
+FIND = ["find", "--task", "tabular-mlp", "--num-steps", "40", "--no-progress"]
 
 
 def test_an_interrupted_find_probe_leaves_nothing_and_runs_again(

@@ -1,4 +1,4 @@
-"""The doctor on real training runs of the built-in tasks, through lrkit.torch.Watch."""
+"""The doctor on real training runs of the built-in tasks, through lrkit.torch.DoctorCallback."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 
 from lrkit import tasks
 from lrkit.doctor import Doctor, Finding
-from lrkit.torch import Watch
+from lrkit.torch import DoctorCallback
 
 
 @pytest.fixture(autouse=True)
@@ -47,13 +47,13 @@ def train(
     validate after each epoch; stop early when the doctor asks."""
     task = tasks.get(task_name, seed=seed, batch_size=batch_size)
     optimizer = task.make_optimizer(optimizer_name, lr)
-    watch = Watch(task.model, optimizer, Doctor(on_critical=on_critical, verbose=False))
+    callback = DoctorCallback(task.model, optimizer, Doctor(on_critical=on_critical, verbose=False))
     losses: list[float] = []
     accuracy = math.nan
-    while watch.steps < steps and not watch.should_stop:
+    while callback.steps < steps and not callback.should_stop:
         task.model.train()
         for inputs, targets in task.train_loader:
-            if watch.steps == change_at:
+            if callback.steps == change_at:
                 for group in optimizer.param_groups:
                     group["lr"] *= factor
             optimizer.zero_grad()
@@ -61,14 +61,14 @@ def train(
             loss.backward()
             optimizer.step()
             losses.append(float(loss.detach()))
-            watch.step(loss)
-            if watch.steps >= steps or watch.should_stop:
+            callback.step(loss)
+            if callback.steps >= steps or callback.should_stop:
                 break
         scores = task.evaluate()
         accuracy = scores["accuracy"]
-        watch.validate(scores["loss"], accuracy)
-    watch.close()
-    return Run(watch.findings, losses, accuracy, watch.should_stop)
+        callback.validate(scores["loss"], accuracy)
+    callback.close()
+    return Run(callback.findings, losses, accuracy, callback.should_stop)
 
 
 def kinds(run: Run) -> list[tuple[int, str, str]]:
@@ -124,7 +124,7 @@ def test_nan_is_caught_at_the_step_it_happens() -> None:
     # plain SGD at lr 1e4: within a few steps the gradient norm stops being finite
     task = tasks.get("digits-cnn", seed=0, batch_size=32)
     optimizer = task.make_optimizer("sgd", 1e4)
-    watch = Watch(task.model, optimizer, Doctor(on_critical="stop", verbose=False))
+    callback = DoctorCallback(task.model, optimizer, Doctor(on_critical="stop", verbose=False))
     values: list[tuple[float, float]] = []
     for inputs, targets in task.train_loader:
         optimizer.zero_grad()
@@ -133,18 +133,18 @@ def test_nan_is_caught_at_the_step_it_happens() -> None:
         norm = torch.nn.utils.clip_grad_norm_(task.model.parameters(), math.inf)
         values.append((float(loss.detach()), float(norm)))
         optimizer.step()
-        watch.step(loss)
-        if watch.should_stop:
+        callback.step(loss)
+        if callback.should_stop:
             break
     first_bad = next(i for i, pair in enumerate(values) if not all(map(math.isfinite, pair)))
-    assert [(f.step, f.kind) for f in watch.findings] == [(first_bad, "non_finite")]
-    assert watch.steps == first_bad + 1
+    assert [(f.step, f.kind) for f in callback.findings] == [(first_bad, "non_finite")]
+    assert callback.steps == first_bad + 1
 
 
 def test_a_corrupt_batch_is_caught_at_its_step() -> None:
     task = tasks.get("digits-cnn", seed=0, batch_size=32)
     optimizer = task.make_optimizer("adam", 1e-3)
-    watch = Watch(task.model, optimizer, Doctor(on_critical="stop", verbose=False))
+    callback = DoctorCallback(task.model, optimizer, Doctor(on_critical="stop", verbose=False))
     for step, (inputs, targets) in enumerate(task.train_loader):
         if step == 17:
             inputs = inputs.clone()
@@ -153,8 +153,8 @@ def test_a_corrupt_batch_is_caught_at_its_step() -> None:
         loss = task.loss_fn(task.model(inputs), targets)
         loss.backward()
         optimizer.step()
-        watch.step(loss)
-        if watch.should_stop:
+        callback.step(loss)
+        if callback.should_stop:
             break
-    assert [(f.step, f.kind) for f in watch.findings] == [(17, "non_finite")]
-    assert watch.steps == 18
+    assert [(f.step, f.kind) for f in callback.findings] == [(17, "non_finite")]
+    assert callback.steps == 18

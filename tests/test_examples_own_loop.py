@@ -20,7 +20,7 @@ def run(tmp_path: Path, *args: str) -> str:
 
 
 def test_own_loop_example_finds_a_rate_and_trains_from_it(tmp_path):
-    out = run(tmp_path, str(EXAMPLES / "own_loop.py"), "--steps", "60")
+    out = run(tmp_path, str(EXAMPLES / "own_loop.py"), "--num-steps", "60")
     assert "suggested learning rate:" in out and "training accuracy" in out
 
 

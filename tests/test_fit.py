@@ -110,8 +110,8 @@ def test_fit_trains_with_the_schedule_and_records_history():
         optimizer,
         task.loss_fn,
         task.train_loader,
-        found,
-        round(PROBE_FRACTION * 3 * steps_per_epoch),
+        candidates=found,
+        steps=round(PROBE_FRACTION * 3 * steps_per_epoch),
         progress=False,
     )
     before = task.evaluate()["accuracy"]
@@ -385,7 +385,7 @@ def test_fit_refuses_a_model_that_cannot_learn_and_says_why():
     found = find_lr(model, optimizer, loss_fn, loader, progress=False)
     assert len(found.sweeps) == 3 and all("unreadable" in s for s in found.sweeps[:2])
     with pytest.raises(SuggestionError, match="never fell by 1%.*in all 3 sweeps"):
-        probe_lr(model, optimizer, loss_fn, loader, found, 5, progress=False)
+        probe_lr(model, optimizer, loss_fn, loader, candidates=found, steps=5, progress=False)
     # fit retries within its budget: a 320-step run leaves room for one more sweep
     with pytest.raises(SuggestionError, match="never fell by 1%.*in all 2 sweeps"):
         fit(model, optimizer, loss_fn, loader, 40, progress=False)

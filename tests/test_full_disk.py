@@ -77,7 +77,7 @@ def assert_refused_whole(argv: list[str], folder: Path, disk: Path, capsys) -> N
 
 def test_find_overwrite_on_a_full_disk_keeps_the_previous_result(disk, capsys):
     out = disk / "find"
-    argv = ["find", "--task", "tabular-mlp", "--steps", "5", "--out", str(out), "--no-progress"]
+    argv = ["find", "--task", "tabular-mlp", "--num-steps", "5", "--out", str(out), "--no-progress"]
     assert main(argv) == 0
     json.loads((out / "lr_find.json").read_text())
     assert_refused_whole([*argv, "--overwrite"], out, disk, capsys)

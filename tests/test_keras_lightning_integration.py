@@ -110,12 +110,12 @@ def test_keras_schedule_evaluates_in_float64_under_float64():
 
 
 @pytest.mark.usefixtures("float64")
-@pytest.mark.parametrize("unit", ["batch", "epoch"])
+@pytest.mark.parametrize("unit", ["step", "epoch"])
 def test_keras_schedule_callback_trains_with_the_core_values(unit):
     schedule = schedules.exponential(lr=0.2, gamma=0.5, decay_steps=3)
     steps = keras_fit(keras_probe(1.0), ScheduleCallback(schedule, unit=unit))
     t = np.arange(BATCHES * EPOCHS)
-    expected = schedule(t if unit == "batch" else t // BATCHES)
+    expected = schedule(t if unit == "step" else t // BATCHES)
     np.testing.assert_allclose(steps.lrs, expected, rtol=RTOL, atol=ATOL)
 
 

@@ -137,7 +137,7 @@ def test_batch_callback_follows_optimizer_iterations() -> None:
     )
     model = tiny_model(keras.optimizers.Adam(learning_rate=1.0))
     x, y = data()
-    callback = ScheduleCallback(schedule, momentum=S.constant(0.85), unit="batch")
+    callback = ScheduleCallback(schedule, momentum=S.constant(0.85), unit="step")
     model.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[callback, record])
     assert seen == pytest.approx([schedule(t) for t in range(12)], rel=1e-6)
     assert model.optimizer.beta_1 == 0.85
@@ -220,8 +220,8 @@ def test_plateau_callback_after_warmup_in_fit() -> None:
 
 
 def test_callback_arguments_are_checked() -> None:
-    with pytest.raises(ValueError, match="unit: must be one of 'epoch', 'batch', got 'step'"):
-        ScheduleCallback(S.constant(0.1), unit="step")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unit: must be one of 'epoch', 'step', got 'batches'"):
+        ScheduleCallback(S.constant(0.1), unit="batches")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="schedule: must be an lrkit schedule"):
         ScheduleCallback(0.1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="plateau: must be a ReduceOnPlateau"):
@@ -259,7 +259,7 @@ x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
 for jit in (True, False):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="mse", jit_compile=jit)
-    callback = ScheduleCallback(S.constant(0.01), momentum=S.constant(0.5), unit="batch")
+    callback = ScheduleCallback(S.constant(0.01), momentum=S.constant(0.5), unit="step")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(x, x[:, :1], epochs=1, verbose=0, callbacks=[callback])
@@ -272,3 +272,15 @@ def test_momentum_schedules_warn_under_a_jitted_jax_step():
     done = _run(MOMENTUM_UNDER_JIT, "jax")
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["True", "True", "False", "False"]
+
+
+def test_the_earlier_unit_batch_warns_and_means_step() -> None:
+    with pytest.warns(DeprecationWarning, match='unit: "batch" is now "step"'):
+        callback = ScheduleCallback(S.constant(0.1), unit="batch")  # type: ignore[arg-type]
+    assert callback.unit == "step"
+    with pytest.warns(DeprecationWarning, match='unit: "batch" is now "step"'):
+        plateau = PlateauCallback(
+            ReduceOnPlateau(0.1),
+            unit="batch",  # type: ignore[arg-type]
+        )
+    assert plateau.unit == "step"

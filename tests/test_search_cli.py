@@ -72,12 +72,12 @@ def test_worker_joins_a_study_and_runs_what_is_waiting(
         "search_objectives:peak", space={"lr": (1e-4, 1.0)}, sampler="log", n_trials=3,
         storage=journal, study_name="joined",
     )  # fmt: skip
-    worker = ["search", "worker", "--storage", journal, "--study", "joined"]
+    worker = ["search", "worker", "--storage", journal, "--study-name", "joined"]
     assert main([*worker, "--allow-objective", "search_objectives:peak"]) == 0
     printed = capsys.readouterr().out
     assert f"joining study 'joined' at {journal}" in printed
     assert "ran 3 trial(s) here; the study has 3 trial(s) done" in printed
-    assert main(["search", "worker", "--storage", journal, "--study", "other"]) == 2
+    assert main(["search", "worker", "--storage", journal, "--study-name", "other"]) == 2
     assert "study: no study named 'other'" in capsys.readouterr().err
 
 
@@ -89,7 +89,7 @@ def test_a_worker_runs_only_objectives_its_own_command_line_allows(
         "search_objectives:peak", space={"lr": (1e-4, 1.0)}, sampler="log", n_trials=2,
         storage=journal, study_name="guarded",
     )  # fmt: skip
-    worker = ["search", "worker", "--storage", journal, "--study", "guarded", "--no-progress"]
+    worker = ["search", "worker", "--storage", journal, "--study-name", "guarded", "--no-progress"]
     monkeypatch.delenv("LRKIT_ALLOW_OBJECTIVES", raising=False)
     for allowed in ([], ["--allow-objective", "search_objectives:fragile"]):
         assert main([*worker, *allowed]) == 2

@@ -69,7 +69,7 @@ def _command(out: Path) -> list[str]:
     return [
         sys.executable, "-m", "lrkit.cli", "search",
         "--task", "search_objectives:slow", "--sampler", "log", "--n-trials", "8",
-        "--lr", "1e-4", "1", "--workers", "2", "--study", "resumable",
+        "--lr", "1e-4", "1", "--workers", "2", "--study-name", "resumable",
         "--out", str(out), "--no-progress", "--no-plots",
     ]  # fmt: skip
 
@@ -352,7 +352,7 @@ def test_workers_finish_the_study_when_one_is_killed_and_the_parent_says_so(
     command = [
         sys.executable, "-m", "lrkit.cli", "search",
         "--task", "search_objectives:steady", "--sampler", "log", "--n-trials", "6",
-        "--lr", "1e-4", "1", "--workers", "2", "--heartbeat", "1",
+        "--lr", "1e-4", "1", "--workers", "2", "--heartbeat-interval", "1",
         "--out", str(out), "--no-progress", "--no-plots",
     ]  # fmt: skip
     parent = subprocess.Popen(

@@ -56,7 +56,7 @@ def test_three_workers_one_killed_mid_trial(postgres_url: str, tmp_path: Path) -
         heartbeat_interval=1,
     )
     command = [sys.executable, "-m", "lrkit.cli", "search", "worker"]
-    command += ["--study", "three-workers", "--no-progress"]
+    command += ["--study-name", "three-workers", "--no-progress"]
     workers = []
     for index in range(3):
         extra = {"LRKIT_TEST_HANG_AFTER": "1"} if index == 0 else {}
@@ -159,7 +159,7 @@ def test_rerun_with_other_settings_is_refused(postgres_url: str) -> None:  # noq
 
 
 def _start_workers(url: str, study: str, marks: Path, logs: Path, n: int, *extra: str) -> list:  # type: ignore[type-arg]
-    command = [sys.executable, "-m", "lrkit.cli", "search", "worker", "--study", study]
+    command = [sys.executable, "-m", "lrkit.cli", "search", "worker", "--study-name", study]
     command += ["--no-progress", *extra]
     return [
         subprocess.Popen(

@@ -59,7 +59,14 @@ def rank_main(rank: int, port: int, out: str, nan_at: int | None, what: str) -> 
             found = find_lr(net, optimizer, None, loader, step_fn=step_fn, **SETTINGS).to_dict()
         elif what == "probe":
             probed = probe_lr(
-                net, optimizer, None, loader, [0.3, 0.03], 10, step_fn=step_fn, progress=False
+                net,
+                optimizer,
+                None,
+                loader,
+                candidates=[0.3, 0.03],
+                steps=10,
+                step_fn=step_fn,
+                progress=False,
             )
             found = {"lrs": probed.lrs, "scores": probed.scores, "best": probed.best}
         else:

@@ -251,7 +251,15 @@ def test_a_one_shot_iterator_shorter_than_the_sweep_is_an_error_not_a_hang():
         )
     assert all(torch.equal(a, b) for a, b in zip(before, params(model), strict=True))
     with pytest.raises(ValueError, match="train_loader: ran out after 8 batches"):
-        probe_lr(model, optimizer, nn.CrossEntropyLoss(), iter(batches), [0.1], 20, progress=False)
+        probe_lr(
+            model,
+            optimizer,
+            nn.CrossEntropyLoss(),
+            iter(batches),
+            candidates=[0.1],
+            steps=20,
+            progress=False,
+        )
 
 
 def test_the_batch_size_comes_from_an_accelerate_loader_or_the_error_says_how_to_give_it():
@@ -308,11 +316,15 @@ def test_a_plain_loop_over_lrprobe_scores_what_probe_lr_scores():
     )
     loss_fn = nn.CrossEntropyLoss()
     optimizer = torch.optim.Adam(model.parameters())
-    expected = probe_lr(model, optimizer, loss_fn, loader, [0.05, 0.005], 12, progress=False)
+    expected = probe_lr(
+        model, optimizer, loss_fn, loader, candidates=[0.05, 0.005], steps=12, progress=False
+    )
 
     optimizer = torch.optim.Adam(same.parameters())
     before = params(same)
-    probe = LRProbe(same, optimizer, [0.05, 0.005], 12, loader=loader, progress=False)
+    probe = LRProbe(
+        same, optimizer, candidates=[0.05, 0.005], steps=12, loader=loader, progress=False
+    )
     seen = []
     while not probe.done:
         for inputs, targets in loader:

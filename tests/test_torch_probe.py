@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lrkit import range_test
 from lrkit.probe import candidate_schedule, probe_candidates
-from lrkit.torch import probe_lr
+from lrkit.torch import LRProbe, probe_lr
 
 
 def regression(seed: int = 0):
@@ -47,7 +47,14 @@ def test_every_candidate_starts_from_the_same_state_and_batches():
         return nn.functional.mse_loss(model(inputs), targets)
 
     result = probe_lr(
-        model, optimizer, None, loader, [0.005, 0.001], 30, step_fn=step_fn, progress=False
+        model,
+        optimizer,
+        None,
+        loader,
+        candidates=[0.005, 0.001],
+        steps=30,
+        step_fn=step_fn,
+        progress=False,
     )
     assert result.lrs == [0.005, 0.001]
     first, second = runs
@@ -73,7 +80,16 @@ def test_model_optimizer_and_random_state_are_restored():
         noise = np.random.rand() + random.random()  # noqa: NPY002
         return nn.functional.mse_loss(model(inputs), targets) + 0 * noise
 
-    probe_lr(model, optimizer, None, loader, [1e-2, 1e3], 20, step_fn=step_fn, progress=False)
+    probe_lr(
+        model,
+        optimizer,
+        None,
+        loader,
+        candidates=[1e-2, 1e3],
+        steps=20,
+        step_fn=step_fn,
+        progress=False,
+    )
 
     for key, value in model.state_dict().items():
         assert torch.equal(value, params[key])
@@ -100,7 +116,9 @@ def test_param_groups_keep_their_ratio():
         inputs, targets = batch
         return nn.functional.mse_loss(model(inputs), targets)
 
-    probe_lr(model, optimizer, None, loader, [0.5], 2, step_fn=step_fn, progress=False)
+    probe_lr(
+        model, optimizer, None, loader, candidates=[0.5], steps=2, step_fn=step_fn, progress=False
+    )
     assert seen[0] == pytest.approx([0.5, 0.05])
     assert [group["lr"] for group in optimizer.param_groups] == [0.1, 0.01]
 
@@ -109,7 +127,13 @@ def test_a_rate_that_blows_up_loses_to_one_that_learns():
     model, loader = regression()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     result = probe_lr(
-        model, optimizer, nn.MSELoss(), loader, [50.0, 0.05, 1e-6], 40, progress=False
+        model,
+        optimizer,
+        nn.MSELoss(),
+        loader,
+        candidates=[50.0, 0.05, 1e-6],
+        steps=40,
+        progress=False,
     )
     assert result.best == 0.05
     assert result.scores[1] < result.scores[2]
@@ -125,7 +149,9 @@ def test_candidates_come_from_a_range_test():
         num_steps=60,
         smoothing=0.0,
     )
-    result = probe_lr(model, optimizer, nn.MSELoss(), loader, curve, 5, progress=False)
+    result = probe_lr(
+        model, optimizer, nn.MSELoss(), loader, candidates=curve, steps=5, progress=False
+    )
     assert result.lrs == pytest.approx(probe_candidates(curve))
 
 
@@ -151,8 +177,8 @@ def test_accumulation_and_a_sampler_generator():
         optimizer,
         None,
         sampled,
-        [0.01, 0.001],
-        5,
+        candidates=[0.01, 0.001],
+        steps=5,
         accumulation_steps=2,
         step_fn=step_fn,
         progress=False,
@@ -162,7 +188,16 @@ def test_accumulation_and_a_sampler_generator():
     for a, b in zip(firsts[:10], firsts[10:], strict=True):  # the sampler was rewound
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="accumulation_steps: must be >= 1"):
-        probe_lr(model, optimizer, None, sampled, [0.01], 5, accumulation_steps=0, step_fn=step_fn)
+        probe_lr(
+            model,
+            optimizer,
+            None,
+            sampled,
+            candidates=[0.01],
+            steps=5,
+            accumulation_steps=0,
+            step_fn=step_fn,
+        )
 
 
 def test_with_a_cooldown_each_candidate_trains_at_its_decaying_rate():
@@ -182,8 +217,8 @@ def test_with_a_cooldown_each_candidate_trains_at_its_decaying_rate():
         optimizer,
         None,
         loader,
-        [0.02, 0.01],
-        10,
+        candidates=[0.02, 0.01],
+        steps=10,
         step_fn=step_fn,
         cooldown=0.4,
         progress=False,
@@ -194,3 +229,22 @@ def test_with_a_cooldown_each_candidate_trains_at_its_decaying_rate():
         assert [rates[0] for rates in run] == pytest.approx(expected)
         assert [rates[1] for rates in run] == pytest.approx([0.5 * v for v in expected])
     assert [group["lr"] for group in optimizer.param_groups] == [1.0, 0.5]  # restored
+
+
+def test_candidates_and_steps_by_position_as_before_still_work_and_warn():
+    model, loader = regression()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    expected = probe_lr(
+        model, optimizer, nn.MSELoss(), loader, candidates=[0.05, 0.01], steps=4, progress=False
+    )
+    with pytest.warns(DeprecationWarning, match="probe_lr: pass candidates and steps by keyword"):
+        old = probe_lr(model, optimizer, nn.MSELoss(), loader, [0.05, 0.01], 4, progress=False)
+    assert old.losses == expected.losses
+    with pytest.warns(DeprecationWarning, match="LRProbe: pass candidates by keyword"):
+        probe = LRProbe(model, optimizer, [0.05], steps=2, progress=False)
+    assert probe.lr == 0.05
+    probe.result()
+    with pytest.raises(TypeError, match="probe_lr: takes model, optimizer, loss_fn, train_loader"):
+        probe_lr(model, optimizer, None, loader, [0.05], 4, 1)
+    with pytest.raises(TypeError, match="LRProbe: takes model, optimizer and then keywords"):
+        LRProbe(model, optimizer, [0.05], candidates=[0.05], steps=2)

@@ -315,7 +315,7 @@ class Probe:
     """
 
     def __init__(
-        self, lrs: Sequence[float], steps: int, *, cooldown: float = 0.0, progress: bool = False
+        self, lrs: Sequence[float], steps: int, *, cooldown: float = 0.0, progress: bool = True
     ) -> None:
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ValueError(f"steps: must be an integer >= 1, got {steps!r}")
@@ -379,14 +379,16 @@ def probe(
     steps: int,
     *,
     cooldown: float = 0.0,
-    progress: bool = False,
+    progress: bool = True,
 ) -> ProbeResult:
     """Score each learning rate in ``lrs`` by ``steps`` steps of
     ``train(candidate_schedule(lr, steps, cooldown))``: a loop over :class:`Probe`.
 
     ``train(rate)`` starts from the common initial state, trains step ``i`` at ``rate(i)``
     and yields one training loss per step; it is closed after ``steps`` losses or at the
-    first non-finite one, and must restore that state when closed.
+    first non-finite one, and must restore that state when closed. ``progress`` shows a
+    progress bar (with ``rich`` installed; on by default, as in every adapter; ``False`` keeps
+    it quiet).
     """
     engine = Probe(lrs, steps, cooldown=cooldown, progress=progress)
     while not engine.done:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lrkit.cli.options import add_out_arguments, count, number
+from lrkit.cli.options import add_out_arguments, add_renamed_argument, count, number
 from lrkit.cli.output import (
     console,
     error,
@@ -47,8 +47,12 @@ def register(subparsers: Any) -> None:
         "--target", type=number(), default=None, help="validation score for 'time to target'"
     )
     parser.add_argument(
-        "--range-steps", type=count(2), default=None, help="range-test steps behind 'found' values"
+        "--num-steps",
+        type=count(2),
+        default=None,
+        help="steps of the range test behind 'found' values (its num_steps)",
     )
+    add_renamed_argument(parser, "--range-steps", "--num-steps")
     add_out_arguments(parser, overwrite_help="discard the runs stored in --out first")
     parser.set_defaults(run=run)
 
@@ -73,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
     prepare_out_dir(args.out, [], overwrite=True)
     refuse_other_kind(args.out, "search.json", "a search")
     range_test = dict(RANGE_TEST_DEFAULTS)
-    if args.range_steps is not None:
-        range_test["num_steps"] = args.range_steps
+    if args.num_steps is not None:
+        range_test["num_steps"] = args.num_steps
     started = time.time()
     try:
         results = compare(

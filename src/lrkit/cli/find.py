@@ -7,7 +7,13 @@ import json
 from typing import Any
 
 from lrkit._files import write_text
-from lrkit.cli.options import add_out_arguments, add_task_arguments, count, number
+from lrkit.cli.options import (
+    add_out_arguments,
+    add_renamed_argument,
+    add_task_arguments,
+    count,
+    number,
+)
 from lrkit.cli.output import (
     MISSING,
     console,
@@ -34,7 +40,8 @@ def register(subparsers: Any) -> None:
     add_task_arguments(parser)
     parser.add_argument("--start-lr", type=number(), default=1e-7)
     parser.add_argument("--end-lr", type=number(), default=10.0)
-    parser.add_argument("--steps", type=int, default=100, help="number of sweep steps")
+    parser.add_argument("--num-steps", type=int, default=100, help="number of sweep steps")
+    add_renamed_argument(parser, "--steps", "--num-steps")
     parser.add_argument("--mode", default="exp", help="exp (geometric) or linear sweep")
     parser.add_argument("--smoothing", type=number(), default=0.98, help="EMA factor in [0, 1)")
     parser.add_argument("--diverge-factor", type=number(), default=4.0)
@@ -61,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from lrkit.torch import find_lr, probe_lr
 
     validate_sweep(
-        args.start_lr, args.end_lr, args.steps, args.mode, args.smoothing, args.diverge_factor
+        args.start_lr, args.end_lr, args.num_steps, args.mode, args.smoothing, args.diverge_factor
     )
     names = ["lr_find.json", "lr_find.png", *(["probe.json"] if args.probe else [])]
     finished = "probe.json" if args.probe else "lr_find.json"
@@ -75,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         task.train_loader,
         start_lr=args.start_lr,
         end_lr=args.end_lr,
-        num_steps=args.steps,
+        num_steps=args.num_steps,
         mode=args.mode,
         smoothing=args.smoothing,
         diverge_factor=args.diverge_factor,
@@ -91,8 +98,8 @@ def run(args: argparse.Namespace) -> int:
             optimizer,
             task.loss_fn,
             task.train_loader,
-            result,
-            steps,
+            candidates=result,
+            steps=steps,
             progress=not args.no_progress,
         )
     # Written only once everything is computed, the marking file last: an interrupted run

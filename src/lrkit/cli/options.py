@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 
 class UsageError(Exception):
@@ -34,6 +36,43 @@ def add_out_arguments(
     parser.add_argument("--overwrite", action="store_true", help=overwrite_help)
     if progress:
         parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+class _Renamed(argparse.Action):
+    """An earlier spelling of an option: stores into the new option's ``dest`` and says, on
+    stderr, what the option is called now."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, *, new: str, **kwargs: Any):
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        command = parser.prog.removeprefix("lrkit").strip()
+        print(f"lrkit {command}: {option_string} is now {self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_renamed_argument(parser: argparse._ActionsContainer, old: str, new: str) -> None:
+    """Accept ``old`` (hidden from ``--help``) for the option ``new`` added before it, with a
+    one-line note on stderr that it is now ``new``."""
+    action = next(a for a in parser._actions if new in a.option_strings)
+    renamed = parser.add_argument(
+        old,
+        dest=action.dest,
+        nargs=action.nargs,
+        metavar=action.metavar,
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
+        action=_Renamed,
+        new=new,
+    )
+    renamed.type = action.type  # the same parsing and errors as the new spelling
 
 
 def count(low: int) -> Callable[[str], int]:

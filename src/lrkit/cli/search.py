@@ -1,7 +1,7 @@
 """``lrkit search``: find the learning rate (and optionally schedule, optimizer, batch size,
 momentum) by grid, log-scale, random or Bayesian search, with pruning, on one machine or many.
 
-``lrkit search worker --storage URL --study NAME`` joins a search from another machine.
+``lrkit search worker --storage URL --study-name NAME`` joins a search from another machine.
 
 Exit status: 0 the study is finished; 3 it is finished and its results written, but a worker
 process of ``--workers N`` died (one line names it); 1 the workers stopped before the study
@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lrkit.cli.options import count, number
+from lrkit.cli.options import add_renamed_argument, count, number
 from lrkit.cli.output import error, prepare_out_dir, print_search, refuse_other_kind, warning
 
 #: Environment variable read when ``--storage`` is not given (keeps passwords out of ``ps``).
@@ -68,12 +68,13 @@ def register(subparsers: Any) -> None:
     _storage_arguments(parser, required=False)
     parser.add_argument("--workers", type=count(1), default=1, help="processes on this machine")
     parser.add_argument(
-        "--heartbeat",
+        "--heartbeat-interval",
         type=count(1),
         default=10,
         help="seconds between heartbeats (PostgreSQL); a trial whose worker died is run again "
         "after 3 heartbeats",
     )
+    add_renamed_argument(parser, "--heartbeat", "--heartbeat-interval")
     parser.add_argument("--backend", default="optuna", help="optuna or ray")
     parser.add_argument("--ray-address", default=None, help="Ray cluster (default: local Ray)")
     parser.add_argument("--out", type=Path, default=Path("lrkit-out"), help="output directory")
@@ -115,12 +116,13 @@ def _storage_arguments(parser: argparse.ArgumentParser, *, required: bool) -> No
         help=f"journal file path or postgresql:// URL (default: {where})"
         + ("" if required else "; 'memory' keeps nothing"),
     )
-    parser.add_argument(
-        "--study",
+    study = parser.add_mutually_exclusive_group(required=required)
+    study.add_argument(
+        "--study-name",
         default=None,
-        required=required,
         help="the study to join" if required else "study name (default: from the settings)",
     )
+    add_renamed_argument(study, "--study", "--study-name")
     parser.add_argument(
         "--storage-patience",
         type=number(0),
@@ -152,11 +154,11 @@ def run(args: argparse.Namespace) -> int:
             pruner=None if args.pruner == "none" else args.pruner,
             n_trials=args.n_trials,
             storage=storage,
-            study_name=args.study,
+            study_name=args.study_name,
             workers=args.workers,
             seed=args.seed,
             direction=args.direction,
-            heartbeat_interval=args.heartbeat,
+            heartbeat_interval=args.heartbeat_interval,
             backend=args.backend,
             ray_address=args.ray_address,
             progress=not args.no_progress,
@@ -188,17 +190,17 @@ def run_worker(args: argparse.Namespace) -> int:
     if not args.storage:
         raise ValueError(f"--storage: required (or set ${STORAGE_ENV})")
     where = search.redact(args.storage)
-    print(f"joining study {args.study!r} at {where}")
+    print(f"joining study {args.study_name!r} at {where}")
     try:
         ran = search.work(
             args.storage,
-            args.study,
+            args.study_name,
             allow_objectives=args.allow_objective,
             progress=not args.no_progress,
             storage_patience=args.storage_patience,
         )
         counts = search.load_results(
-            args.storage, args.study, storage_patience=args.storage_patience
+            args.storage, args.study_name, storage_patience=args.storage_patience
         ).counts()
     except search.StorageUnreachable as exc:
         error(str(exc))
@@ -279,7 +281,7 @@ def _prepare_out(args: argparse.Namespace, storage: str | None) -> dict[str, Pat
         if storage is not None and Path(storage) != journal:
             raise ValueError(
                 f"--overwrite: discards only the default journal in --out, not --storage "
-                f"{redact(storage)}; give another --study to start afresh there"
+                f"{redact(storage)}; give another --study-name to start afresh there"
             )
         WorkerLocks(journal).discard()  # refuses while a worker still runs on the journal
         for path in (journal, Path(f"{journal}.flock")):

@@ -249,8 +249,8 @@ def _range_tests(
                     make_optimizer(),
                     task.loss_fn,
                     task.train_loader,
-                    RangeTestResult.from_dict(data),
-                    probe_steps(epochs * steps),
+                    candidates=RangeTestResult.from_dict(data),
+                    steps=probe_steps(epochs * steps),
                     progress=progress,
                 )
                 data = {**data, "probe": probed.to_dict()}

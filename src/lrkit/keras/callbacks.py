@@ -16,7 +16,7 @@ from lrkit import _checks as check
 from lrkit.schedules.base import Schedule
 from lrkit.schedules.plateau import ReduceOnPlateau
 
-Unit = Literal["epoch", "batch"]
+Unit = Literal["epoch", "step"]
 
 
 def _traced_step(model: keras.Model) -> bool:
@@ -33,7 +33,15 @@ class _SetsLearningRate(keras.callbacks.Callback):
 
     def __init__(self, unit: Unit, momentum: Schedule | None) -> None:
         super().__init__()
-        self.unit = check.choice("unit", unit, ("epoch", "batch"))
+        if unit == "batch":
+            warnings.warn(
+                'unit: "batch" is now "step" (one optimizer step per batch), as everywhere in '
+                "lrkit",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            unit = "step"
+        self.unit = check.choice("unit", unit, ("epoch", "step"))
         if momentum is not None and not isinstance(momentum, Schedule):
             raise TypeError(f"momentum: must be an lrkit schedule, got {momentum!r}")
         self.momentum = momentum
@@ -81,7 +89,7 @@ class _SetsLearningRate(keras.callbacks.Callback):
             self._apply(epoch)
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        if self.unit == "batch":
+        if self.unit == "step":
             self._apply(self._batch_step())
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -92,8 +100,10 @@ class _SetsLearningRate(keras.callbacks.Callback):
 
 class ScheduleCallback(_SetsLearningRate):
     """Set the optimizer's learning rate to ``schedule(epoch)`` at the start of every epoch
-    (``unit="epoch"``), or to ``schedule(step)`` before every batch (``unit="batch"``, with
-    ``step = optimizer.iterations``, so a resumed run picks up where it stopped).
+    (``unit="epoch"``), or to ``schedule(step)`` before every batch (``unit="step"``, with
+    ``step = optimizer.iterations``, so a resumed run picks up where it stopped; ``"step"`` and
+    ``"epoch"`` are the units everywhere in lrkit, and ``"batch"``, the earlier name, still
+    works with a ``DeprecationWarning``).
 
     ``momentum`` sets ``momentum`` (SGD) or ``beta_1`` (Adam and kin) the same way; that takes
     effect where the train step runs eagerly (the torch backend, or ``jit_compile=False``).
@@ -113,7 +123,7 @@ class ScheduleCallback(_SetsLearningRate):
 
 class PlateauCallback(_SetsLearningRate):
     """Drive a :class:`~lrkit.schedules.plateau.ReduceOnPlateau` from ``logs[monitor]`` at the
-    end of every epoch, and set the learning rate from it (per epoch or per batch, see
+    end of every epoch, and set the learning rate from it (per epoch or per step, see
     :class:`ScheduleCallback`). ``ReduceOnPlateau(..., rule="keras")`` reproduces
     ``keras.callbacks.ReduceLROnPlateau``; its base schedule can carry a warm-up."""
 

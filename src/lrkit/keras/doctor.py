@@ -2,6 +2,10 @@
 
 >>> model.fit(x, y, validation_data=(xv, yv), epochs=20,
 ...           callbacks=[DoctorCallback(Doctor(on_critical="stop"), log="run.csv")])
+
+The torch adapter's class has the same name (:class:`lrkit.torch.DoctorCallback`): one idea,
+one name — a callback the framework calls on every step, handing it to a
+:class:`~lrkit.doctor.Doctor`.
 """
 
 from __future__ import annotations

@@ -8,6 +8,6 @@ from lrkit._optional import require
 require("lightning", "lightning")
 
 from lrkit.lightning.doctor import DoctorCallback  # noqa: E402
-from lrkit.lightning.finder import LRFinder  # noqa: E402
+from lrkit.lightning.rangetest import LRFinder  # noqa: E402
 
 __all__ = ["DoctorCallback", "LRFinder"]

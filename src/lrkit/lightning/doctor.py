@@ -1,6 +1,10 @@
 """The doctor as a Lightning callback.
 
 >>> trainer = lightning.Trainer(callbacks=[DoctorCallback(Doctor(on_critical="stop"))])
+
+The torch adapter's class has the same name (:class:`lrkit.torch.DoctorCallback`): one idea,
+one name — a callback the framework calls on every step, handing it to a
+:class:`~lrkit.doctor.Doctor`.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from lrkit.doctor import Doctor, Finding
-from lrkit.torch.watch import global_grad_norm, scale_lr
+from lrkit.torch.doctor import global_grad_norm, scale_lr
 
 
 class DoctorCallback(Callback):

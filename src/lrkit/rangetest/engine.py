@@ -65,7 +65,7 @@ class RangeTest:
         diverge_factor: float | None = None,
         retry: bool | None = None,
         max_steps: int | None = None,
-        progress: bool = False,
+        progress: bool = True,
     ) -> None:
         settings = RangeTestSettings.merged(
             settings,
@@ -188,7 +188,7 @@ def range_test(
     reset: ResetFn | None = None,
     max_steps: int | None = None,
     on_step: ProgressFn | None = None,
-    progress: bool = False,
+    progress: bool = True,
 ) -> RangeTestResult:
     """Sweep ``step(lr) -> loss`` from ``start_lr`` to ``end_lr`` and record the curve: a loop
     over :class:`RangeTest`.
@@ -196,7 +196,8 @@ def range_test(
     The sweep is ``settings`` (a :class:`~lrkit.rangetest.settings.RangeTestSettings`; default: its
     defaults, 100 steps from ``1e-7`` to ``10``), each keyword given replacing that field.
     ``on_step(i, lr, loss)`` is called after every step (``i`` counts within the sweep);
-    ``progress=True`` shows a progress bar. The sweep stops early, keeping the offending
+    ``progress`` shows a progress bar (with ``rich`` installed; on by default, as in every
+    adapter; ``False`` keeps the sweep quiet). The sweep stops early, keeping the offending
     point, when the smoothed loss exceeds ``diverge_factor`` times its best or the loss is not
     finite; ``stop_reason`` says which.
 

@@ -167,7 +167,7 @@ def join(
     except KeyError:
         raise ValueError(
             f"study: no study named {study_name!r} in {where}; start it with "
-            "'lrkit search ... --storage URL --study NAME' first"
+            "'lrkit search ... --storage URL --study-name NAME' first"
         ) from None
     config = _stored_config(probe, where)
     deadline = time.monotonic() + wait

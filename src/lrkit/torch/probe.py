@@ -10,10 +10,12 @@ over the ranks, so every rank scores the candidates alike.
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import torch
 from torch import nn
@@ -34,6 +36,41 @@ from lrkit.torch.step import (
     target_device,
 )
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _formerly_positional(
+    name: str, positional: tuple[str, ...], *, method: bool = False
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Accept ``candidates`` and ``steps`` after the ``positional`` arguments, where they were
+    before they became keyword-only (as in :func:`lrkit.keras.probe_lr`); such a call warns."""
+    leading = len(positional) + method
+
+    def wrap(function: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(function)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if len(args) > leading:
+                given = ("candidates", "steps")[: len(args) - leading]
+                if len(args) > leading + 2 or any(key in kwargs for key in given):
+                    raise TypeError(
+                        f"{name}: takes {', '.join(positional)} and then keywords only "
+                        "(candidates=..., steps=..., ...)"
+                    )
+                warnings.warn(
+                    f"{name}: pass {' and '.join(given)} by keyword "
+                    f"({', '.join(f'{key}=...' for key in given)})",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                kwargs.update(zip(given, args[leading:], strict=True))
+                args = args[:leading]
+            return function(*args, **kwargs)
+
+        return call
+
+    return wrap
+
 
 def candidate_rates(candidates: RangeTestResult | Sequence[float]) -> list[float]:
     """A range test's :func:`~lrkit.probe.probe_candidates`, or the given rates."""
@@ -48,7 +85,7 @@ class LRProbe:
     the model, optimizer (and ``grad_scaler``) and random state back (``loader``'s
     generators too, so restarting the loader replays the same batches)::
 
-        probe = LRProbe(model, optimizer, range_test, steps=200, loader=loader)
+        probe = LRProbe(model, optimizer, candidates=range_test, steps=200, loader=loader)
         while not probe.done:
             for inputs, targets in loader:          # restarted for every candidate
                 ...  # forward, backward, optimizer step
@@ -58,16 +95,17 @@ class LRProbe:
 
     :meth:`record` is ``False`` when the candidate is over: leave the loop over the data
     (and start it again while the probe is not done). ``candidates`` and ``steps`` are as in
-    :func:`probe_lr`.
+    :func:`probe_lr`, keywords as there.
     """
 
+    @_formerly_positional("LRProbe", ("model", "optimizer"), method=True)
     def __init__(
         self,
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
+        *,
         candidates: RangeTestResult | Sequence[float],
         steps: int,
-        *,
         cooldown: float = 0.0,
         loader: Any = None,
         grad_scaler: Any = None,
@@ -131,14 +169,15 @@ class LRProbe:
         self._state.close()
 
 
+@_formerly_positional("probe_lr", ("model", "optimizer", "loss_fn", "train_loader"))
 def probe_lr(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     loss_fn: Callable[..., torch.Tensor] | None,
     train_loader: Iterable[Any],
+    *,
     candidates: RangeTestResult | Sequence[float],
     steps: int,
-    *,
     accumulation_steps: int = 1,
     grad_scaler: Any = None,
     amp_dtype: torch.dtype | None = None,
@@ -155,13 +194,16 @@ def probe_lr(
     averaged over the ranks, so every rank scores the candidates alike.
 
     ``candidates`` is a range-test result (its :func:`~lrkit.probe.probe_candidates`) or the
-    learning rates themselves. The first param group gets the candidate, other groups keep
-    their ratio to it. A step, the batches, ``step_fn``, ``device`` and ``snapshot`` are as in
-    :func:`~lrkit.torch.find_lr` (``accumulation_steps``, ``grad_scaler``, ``amp_dtype``,
-    ``clip_grad_norm``); :func:`~lrkit.probe.probe_steps` gives a good ``steps``
-    for a planned run (a third of it). With ``cooldown`` > 0 each candidate decays to 0 over
-    that fraction of its steps (:func:`~lrkit.probe.candidate_schedule`), which scores the
-    rate to hold before a decay rather than the rate to keep.
+    learning rates themselves; it and ``steps`` are keywords, as in
+    :func:`lrkit.keras.probe_lr` (passed by position after ``train_loader``, as before, they
+    still work with a ``DeprecationWarning``). The first param group gets the candidate,
+    other groups keep their ratio to it. A step, the batches, ``step_fn``, ``device`` and
+    ``snapshot`` are as in :func:`~lrkit.torch.find_lr` (``accumulation_steps``,
+    ``grad_scaler``, ``amp_dtype``, ``clip_grad_norm``); :func:`~lrkit.probe.probe_steps`
+    gives a good ``steps`` for a planned run (a third of it). With ``cooldown`` > 0 each
+    candidate decays to 0 over that fraction of its steps
+    (:func:`~lrkit.probe.candidate_schedule`), which scores the rate to hold before a decay
+    rather than the rate to keep.
     """
     check_count("accumulation_steps", accumulation_steps)
     check_training(model, optimizer)
@@ -179,8 +221,8 @@ def probe_lr(
     with LRProbe(
         model,
         optimizer,
-        candidates,
-        steps,
+        candidates=candidates,
+        steps=steps,
         cooldown=cooldown,
         loader=train_loader,
         grad_scaler=grad_scaler,

@@ -350,3 +350,10 @@ def test_the_sweep_clips_as_the_trainer_does_and_warns_when_it_cannot():
             gradient_clip_val=0.01,
             gradient_clip_algorithm="value",
         )
+
+
+def test_the_earlier_module_lrkit_lightning_finder_warns_and_gives_the_same_finder() -> None:
+    sys.modules.pop("lrkit.lightning.finder", None)
+    with pytest.warns(DeprecationWarning, match="lrkit.lightning.finder is now lrkit.lightning"):
+        module = importlib.import_module("lrkit.lightning.finder")
+    assert module.LRFinder is LRFinder

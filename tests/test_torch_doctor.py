@@ -1,8 +1,10 @@
-"""lrkit.torch.Watch: what it records from a torch loop, and what it does on critical findings."""
+"""lrkit.torch.DoctorCallback: what it records from a torch loop and does on critical findings."""
 
 from __future__ import annotations
 
+import importlib
 import math
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,8 +14,8 @@ from torch import nn
 
 from lrkit.doctor import Doctor
 from lrkit.history import History
-from lrkit.torch import Watch
-from lrkit.torch.watch import global_grad_norm, scale_lr
+from lrkit.torch import DoctorCallback, Watch
+from lrkit.torch.doctor import global_grad_norm, scale_lr
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +42,7 @@ def test_records_loss_lr_and_the_global_gradient_norm() -> None:
     model, x, y = setup()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=3, gamma=0.5)
-    watch = Watch(model, optimizer, Doctor(verbose=False))
+    callback = DoctorCallback(model, optimizer, Doctor(verbose=False))
     expected = []
     for _ in range(8):
         optimizer.zero_grad()
@@ -49,9 +51,9 @@ def test_records_loss_lr_and_the_global_gradient_norm() -> None:
         expected.append((float(loss.detach()), scheduler.get_last_lr()[0], norm))
         optimizer.step()
         scheduler.step()
-        watch.step(loss)
-    watch.close()
-    history = watch.doctor.history
+        callback.step(loss)
+    callback.close()
+    history = callback.doctor.history
     assert history.steps.tolist() == list(range(8))
     for row, (loss, lr, norm) in zip(history, expected, strict=True):
         assert row["loss"] == pytest.approx(loss)
@@ -71,17 +73,17 @@ def test_global_grad_norm_matches_torch() -> None:
 def test_a_given_grad_norm_wins_and_a_missing_step_is_measured_on_the_spot() -> None:
     model, x, y = setup()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    watch = Watch(model, optimizer, Doctor(verbose=False))
+    callback = DoctorCallback(model, optimizer, Doctor(verbose=False))
     optimizer.zero_grad()
     loss = backward(model, x, y)
     before_clip = float(nn.utils.clip_grad_norm_(model.parameters(), max_norm=1e-3))
     optimizer.step()
-    watch.step(loss, grad_norm=before_clip)
+    callback.step(loss, grad_norm=before_clip)
     optimizer.zero_grad()
     loss = backward(model, x, y)
-    watch.step(loss)  # no optimizer.step(): measured now, from the current gradients
+    callback.step(loss)  # no optimizer.step(): measured now, from the current gradients
     norm = global_grad_norm(model.parameters())
-    rows = list(watch.doctor.history)
+    rows = list(callback.doctor.history)
     assert rows[0]["grad_norm"] == pytest.approx(before_clip)
     assert rows[1]["grad_norm"] == pytest.approx(norm)
 
@@ -89,13 +91,13 @@ def test_a_given_grad_norm_wins_and_a_missing_step_is_measured_on_the_spot() -> 
 def test_layer_update_ratios() -> None:
     model, x, y = setup()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-    watch = Watch(model, optimizer, Doctor(verbose=False), layer_ratios=True)
+    callback = DoctorCallback(model, optimizer, Doctor(verbose=False), layer_ratios=True)
     optimizer.zero_grad()
     loss = backward(model, x, y)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     optimizer.step()
-    watch.step(loss)
-    row = watch.doctor.history[0]
+    callback.step(loss)
+    row = callback.doctor.history[0]
     for name, p in model.named_parameters():
         expected = float((p.detach() - before[name]).norm() / before[name].norm())
         assert row[f"update_ratio/{name}"] == pytest.approx(expected, rel=1e-5)
@@ -105,25 +107,27 @@ def test_layer_update_ratios() -> None:
 def test_validate_joins_the_latest_step() -> None:
     model, x, y = setup()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    watch = Watch(model, optimizer, Doctor(verbose=False))
+    callback = DoctorCallback(model, optimizer, Doctor(verbose=False))
     for _ in range(3):
         optimizer.zero_grad()
         loss = backward(model, x, y)
         optimizer.step()
-        watch.step(loss)
-    watch.validate(0.5, 0.9)
-    assert watch.doctor.history[2]["val_loss"] == 0.5
-    assert watch.doctor.history[2]["val_metric"] == 0.9
+        callback.step(loss)
+    callback.validate(0.5, 0.9)
+    assert callback.doctor.history[2]["val_loss"] == 0.5
+    assert callback.doctor.history[2]["val_metric"] == 0.9
 
 
-def _diverging(watch: Watch, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+def _diverging(
+    callback: DoctorCallback, model: nn.Module, optimizer: torch.optim.Optimizer
+) -> None:
     x, y = torch.randn(8, 4), torch.randn(8, 1)
     for step in range(80):
         optimizer.zero_grad()
         backward(model, x, y)
         optimizer.step()
-        watch.step(1.0 if step < 60 else 50.0)  # the loss the doctor judges
-        if watch.should_stop:
+        callback.step(1.0 if step < 60 else 50.0)  # the loss the doctor judges
+        if callback.should_stop:
             break
 
 
@@ -134,11 +138,11 @@ def test_reduce_multiplies_the_learning_rate_and_the_schedule_base() -> None:
         lr=0.1,
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    watch = Watch(
+    callback = DoctorCallback(
         model, optimizer, Doctor(on_critical="reduce", verbose=False), scheduler=scheduler
     )
-    _diverging(watch, model, optimizer)
-    assert [f.kind for f in watch.findings] == ["divergence"]
+    _diverging(callback, model, optimizer)
+    assert [f.kind for f in callback.findings] == ["divergence"]
     assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([0.02, 0.01])
     assert scheduler.base_lrs == pytest.approx([0.02, 0.01])
     scheduler.step()  # the schedule continues from the reduced rates
@@ -153,11 +157,11 @@ def test_reduce_scales_an_lrkit_scheduler_for_the_rest_of_the_run() -> None:
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     decay = schedules.linear(start=0.1, end=0.0, total_steps=200)
     scheduler = Scheduler(optimizer, lr=decay)
-    watch = Watch(
+    callback = DoctorCallback(
         model, optimizer, Doctor(on_critical="reduce", verbose=False), scheduler=scheduler
     )
-    _diverging(watch, model, optimizer)  # the loop does not step the scheduler
-    assert [f.kind for f in watch.findings] == ["divergence"]
+    _diverging(callback, model, optimizer)  # the loop does not step the scheduler
+    assert [f.kind for f in callback.findings] == ["divergence"]
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * decay(0))
     for _ in range(10):
         scheduler.step()  # lrkit's Scheduler rewrites the rate each step: it stays reduced
@@ -170,15 +174,15 @@ def test_every_param_group_rate_is_recorded() -> None:
         [{"params": model[0].parameters(), "lr": 0.2}, {"params": model[2].parameters()}],
         lr=0.1,
     )
-    watch = Watch(model, optimizer, Doctor(verbose=False))
+    callback = DoctorCallback(model, optimizer, Doctor(verbose=False))
     x, y = torch.randn(8, 4), torch.randn(8, 1)
     for _ in range(3):
         optimizer.zero_grad()
         backward(model, x, y)
         optimizer.step()
-        watch.step(1.0)
+        callback.step(1.0)
         optimizer.param_groups[1]["lr"] *= 0.5  # what the next step trains with
-    history = watch.doctor.history
+    history = callback.doctor.history
     assert list(history.column("lr")) == pytest.approx([0.2, 0.2, 0.2])
     assert list(history.column("lr/1")) == pytest.approx([0.1, 0.05, 0.025])
 
@@ -186,10 +190,10 @@ def test_every_param_group_rate_is_recorded() -> None:
 def test_stop_on_critical() -> None:
     model, _, _ = setup()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    watch = Watch(model, optimizer, Doctor(on_critical="stop", verbose=False))
-    _diverging(watch, model, optimizer)
-    assert watch.should_stop
-    assert watch.steps == 61  # stopped at the divergence, step 60: 1.0 x 60, then 50
+    callback = DoctorCallback(model, optimizer, Doctor(on_critical="stop", verbose=False))
+    _diverging(callback, model, optimizer)
+    assert callback.should_stop
+    assert callback.steps == 61  # stopped at the divergence, step 60: 1.0 x 60, then 50
 
 
 def test_scale_lr_without_scheduler() -> None:
@@ -202,22 +206,22 @@ def test_scale_lr_without_scheduler() -> None:
 def test_log_files_and_tensorboard(tmp_path: Path) -> None:
     model, x, y = setup()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    with Watch(
+    with DoctorCallback(
         model,
         optimizer,
         Doctor(verbose=False),
         log=tmp_path / "run.csv",
         tensorboard=tmp_path / "tb",
-    ) as watch:
+    ) as callback:
         for _ in range(5):
             optimizer.zero_grad()
             loss = backward(model, x, y)
             optimizer.step()
-            watch.step(loss)
-        watch.validate(0.7)
+            callback.step(loss)
+        callback.validate(0.7)
     logged = History.read(tmp_path / "run.csv")
     assert logged.columns == ["step", "lr", "loss", "grad_norm", "val_loss"]
-    assert logged.column("loss").tolist() == watch.doctor.history.column("loss").tolist()
+    assert logged.column("loss").tolist() == callback.doctor.history.column("loss").tolist()
     assert logged[4]["val_loss"] == 0.7
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
 
@@ -225,18 +229,36 @@ def test_log_files_and_tensorboard(tmp_path: Path) -> None:
 def test_close_removes_the_optimizer_hooks() -> None:
     model, x, y = setup()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    watch = Watch(model, optimizer, Doctor(verbose=False))
-    watch.close()
+    callback = DoctorCallback(model, optimizer, Doctor(verbose=False))
+    callback.close()
     optimizer.zero_grad()
     backward(model, x, y)
     optimizer.step()
-    assert watch._pending is None
+    assert callback._pending is None
 
 
 def test_rejects_what_is_not_torch() -> None:
     model, _, _ = setup()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(TypeError, match="model: must be a torch.nn.Module, got list"):
-        Watch([], optimizer)  # type: ignore[arg-type]
+        DoctorCallback([], optimizer)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="optimizer: must be a torch.optim.Optimizer, got str"):
-        Watch(model, "adam")  # type: ignore[arg-type]
+        DoctorCallback(model, "adam")  # type: ignore[arg-type]
+
+
+def test_the_earlier_names_watch_and_lrkit_torch_watch_warn_and_still_work() -> None:
+    model, x, y = setup()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.warns(DeprecationWarning, match="Watch is now lrkit.torch.DoctorCallback"):
+        old = Watch(model, optimizer, Doctor(verbose=False))
+    assert isinstance(old, DoctorCallback)
+    loss = backward(model, x, y)
+    optimizer.step()
+    old.step(loss)
+    old.close()
+    assert len(old.doctor.history) == 1
+    sys.modules.pop("lrkit.torch.watch", None)
+    with pytest.warns(DeprecationWarning, match="lrkit.torch.watch is now lrkit.torch.doctor"):
+        module = importlib.import_module("lrkit.torch.watch")
+    assert module.DoctorCallback is DoctorCallback
+    assert module.scale_lr is scale_lr
