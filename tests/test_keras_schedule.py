@@ -100,7 +100,7 @@ def test_adapter_refuses_non_schedules() -> None:
 
 
 def test_epoch_callback_sets_learning_rate_and_momentum() -> None:
-    schedule = S.step_decay(0.1, step_size=2, gamma=0.5)
+    schedule = S.step_decay(0.1, decay_steps=2, gamma=0.5)
     momentum = S.linear(0.8, 0.95, 3)
     seen: list[tuple[float, float]] = []
     record = keras.callbacks.LambdaCallback(

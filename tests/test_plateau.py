@@ -100,7 +100,7 @@ def test_nan_metric_counts_as_no_improvement() -> None:
 
 
 def test_composes_with_a_warmup() -> None:
-    base = S.warmup(S.constant(0.1), steps=5, start=0.01)
+    base = S.warmup(S.constant(0.1), warmup_steps=5, start=0.01)
     plateau = ReduceOnPlateau(base, patience=1, factor=0.5, ignore_before=5)
     lrs = []
     for step in range(12):

@@ -46,7 +46,7 @@ def train(model: Any, optimizer: Any, scheduler: Any, steps: int, metrics: Any =
 
 def test_is_a_torch_lr_scheduler_and_follows_the_schedule() -> None:
     model, optimizer = model_and_optimizer()
-    schedule = S.warmup(S.cosine(0.1, 80, floor=1e-3), steps=20, start=1e-3)
+    schedule = S.warmup(S.cosine(0.1, 80, floor=1e-3), warmup_steps=20, start=1e-3)
     scheduler = Scheduler(optimizer, lr=schedule)
     assert isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler)
     with warnings.catch_warnings():
@@ -182,7 +182,7 @@ def test_plateau_parity_with_torch_over_10000_steps() -> None:
 def test_plateau_after_warmup_which_sequential_lr_cannot_do() -> None:
     _, optimizer = model_and_optimizer()
     plateau = ReduceOnPlateau(
-        S.warmup(S.constant(0.1), steps=4, start=0.02), patience=1, ignore_before=4
+        S.warmup(S.constant(0.1), warmup_steps=4, start=0.02), patience=1, ignore_before=4
     )
     scheduler = Scheduler(optimizer, lr=plateau)
     lrs = []
