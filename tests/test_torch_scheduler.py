@@ -143,6 +143,27 @@ def test_resume_continues_the_exact_sequence() -> None:
     assert len({lr for lr, _ in reference}) > 80
 
 
+def test_a_checkpoint_saved_with_old_parameter_names_loads() -> None:
+    schedule = S.warmup(S.triangular(0.01, 0.1, 5), 3)
+    _, optimizer = model_and_optimizer()
+    scheduler = Scheduler(optimizer, lr=schedule, momentum=schedule.schedule.momentum())
+    for _ in range(7):
+        optimizer.step()
+        scheduler.step()
+    state = scheduler.state_dict()
+    cycle = {"low": 0.01, "high": 0.1, "step_size_up": 5, "step_size_down": None}
+    old = {"name": "triangular", "params": {**cycle, "inverted": False}}
+    state["lr"] = [{"name": "warmup", "params": {"schedule": old, "steps": 3, "start": 0.0}}]
+    _, fresh_optimizer = model_and_optimizer()
+    resumed = Scheduler(fresh_optimizer, lr=S.constant(0.5))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        resumed.load_state_dict(state)
+    told = " ".join(str(w.message) for w in caught if w.category is DeprecationWarning)
+    assert "'step_size_up' is now called 'up_steps'" in told and "'steps' is now" in told
+    assert resumed.lr_schedules == [schedule] and resumed.last_epoch == scheduler.last_epoch
+
+
 def test_resume_with_a_plateau_controller() -> None:
     metrics = [1.0] * 3 + [0.5] * 20 + [0.4] * 40
     reference, resumed = resume_run(
