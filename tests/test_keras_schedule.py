@@ -193,6 +193,8 @@ def test_plateau_callback_matches_keras_reduce_lr_on_plateau(options: dict[str, 
     ours_options = {**options, "rule": "keras"}
     if "min_delta" in ours_options:
         ours_options["threshold"] = ours_options.pop("min_delta")
+    if "min_lr" in ours_options:
+        ours_options["floor"] = ours_options.pop("min_lr")
     ours = drive(PlateauCallback(ReduceOnPlateau(0.1, **ours_options)), metrics)
     assert len(set(theirs)) >= 3
     np.testing.assert_allclose(ours, theirs, rtol=1e-6)  # Keras keeps the rate in float32

@@ -16,6 +16,7 @@ from lrkit.compare import presets
 from lrkit.compare.resolve import current_spec
 from lrkit.compare.store import Store
 from lrkit.compare.strategy import Strategy
+from lrkit.schedules.plateau import ReduceOnPlateau
 
 #: Each schedule with a renamed parameter, built with the old names and with the new ones.
 OLD_AND_NEW: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
@@ -92,6 +93,19 @@ def test_old_name_json_of_a_nested_schedule_loads() -> None:
     with pytest.warns(DeprecationWarning):
         loaded = S.from_dict(saved)
     assert loaded == S.sequence([S.warmup(S.constant(0.1), 5), S.one_cycle(0.1, 50)], [5])
+
+
+def test_reduce_on_plateau_takes_min_lr_as_floor_and_loads_old_saves() -> None:
+    with pytest.warns(DeprecationWarning, match="'min_lr' is now called 'floor'"):
+        plateau = ReduceOnPlateau(0.1, patience=0, min_lr=0.02)
+    assert plateau.floor == 0.02
+    saved = plateau.to_dict()
+    saved["params"]["min_lr"] = saved["params"].pop("floor")
+    with pytest.warns(DeprecationWarning, match="'min_lr' is now called 'floor'"):
+        assert (
+            ReduceOnPlateau.from_dict(json.loads(json.dumps(saved))).to_dict() == plateau.to_dict()
+        )
+    assert "min_lr" not in inspect.signature(ReduceOnPlateau).parameters
 
 
 def test_every_old_name_maps_to_a_parameter_and_is_no_parameter_itself() -> None:

@@ -189,7 +189,7 @@ def test_plateau_parity_with_torch_over_10000_steps() -> None:
         theirs_opt, patience=4, cooldown=2, min_lr=1e-6
     )
     _, ours_opt = model_and_optimizer()
-    ours = Scheduler(ours_opt, lr=ReduceOnPlateau(0.1, patience=4, cooldown=2, min_lr=1e-6))
+    ours = Scheduler(ours_opt, lr=ReduceOnPlateau(0.1, patience=4, cooldown=2, floor=1e-6))
     their_lrs, our_lrs = [], []
     for metric in metrics:
         theirs.step(metric)

@@ -17,8 +17,8 @@ the type to check against. Parameters mean the same in every schedule:
 
 - ``lr``: the top rate, the one the schedule starts its decay from or peaks at (torch's
   ``max_lr`` for one-cycle and CLR, ``lr`` of the optimizer everywhere else);
-- ``floor``: the bottom rate it decays to or starts its cycles from (torch's ``eta_min`` and
-  ``base_lr``, Keras's ``end_learning_rate``);
+- ``floor``: the bottom rate it decays to or starts its cycles from (torch's ``eta_min``,
+  ``base_lr`` and ``min_lr``, Keras's ``end_learning_rate``);
 - ``total_steps``: the length of the whole run;
 - ``cycle_steps``: the length of one cycle (SGDR); ``up_steps`` / ``down_steps``: the rising
   and falling halves of a CLR cycle;
@@ -27,13 +27,14 @@ the type to check against. Parameters mean the same in every schedule:
   ``exponential`` and ``inverse_time``, as in Keras); ``cooldown_steps``: the final decay
   phase of ``wsd`` (Hägele et al.'s name for it).
 
-Every length ends in ``_steps`` and every rate is ``lr``, ``floor`` or ``start``, so a reader
-knows what a number is without the schedule's page. ``linear`` keeps ``start`` and ``end``: its
-line may rise or fall, so they are its two ends, not a top and a bottom. The old names
-(``max_lr``, ``low``, ``high``, ``end`` of ``polynomial``, ``step_size``, ``step_size_up``,
-``step_size_down``, ``steps`` of ``warmup``, ``decay_steps`` of ``wsd``) still work in the
-functions, the constructors and :func:`from_dict`, with a ``DeprecationWarning``;
-``Schedule.renamed`` maps them and :func:`current_params` applies the map to a dict.
+Every length of a schedule ends in ``_steps`` and every rate is ``lr``, ``floor`` or
+``start``, so a reader knows what a number is without the schedule's page. ``linear`` keeps
+``start`` and ``end``: its line may rise or fall, so they are its two ends, not a top and a
+bottom. The old names (``max_lr``, ``low``, ``high``, ``end`` of ``polynomial``,
+``step_size``, ``step_size_up``, ``step_size_down``, ``steps`` of ``warmup``, ``decay_steps``
+of ``wsd``, ``min_lr`` of ``ReduceOnPlateau``) still work in the functions, the constructors
+and :func:`from_dict`, with a ``DeprecationWarning``; ``Schedule.renamed`` maps them and
+:func:`current_params` applies the map to a dict.
 """
 
 from lrkit.schedules.base import Schedule

@@ -141,7 +141,7 @@ def freeze(instance: Schedule, **values: Any) -> None:
 
 
 def renamed_params(
-    cls: type[Schedule], params: Mapping[str, Any], *, warn: bool = True, stacklevel: int = 2
+    cls: type[Any], params: Mapping[str, Any], *, warn: bool = True, stacklevel: int = 2
 ) -> dict[str, Any]:
     """``params`` with every old name in ``cls.renamed`` replaced by its new name, and a
     ``DeprecationWarning`` for each (if ``warn``); giving both names is an error."""
@@ -165,7 +165,7 @@ def renamed_params(
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def accepts_renamed(cls: type[Schedule]) -> Callable[[F], F]:
+def accepts_renamed(cls: type[Any]) -> Callable[[F], F]:
     """Decorator: ``function`` also takes the old keyword names of ``cls`` (``cls.renamed``),
     with a ``DeprecationWarning``; its signature stays the new one."""
 
@@ -182,10 +182,10 @@ def accepts_renamed(cls: type[Schedule]) -> Callable[[F], F]:
     return wrap
 
 
-S = TypeVar("S", bound=type[Schedule])
+S = TypeVar("S", bound=type[Any])
 
 
 def renames(cls: S) -> S:
     """Class decorator (outside ``@dataclass``): the constructor also takes ``cls.renamed``."""
-    cls.__init__ = accepts_renamed(cls)(cls.__init__)  # type: ignore[method-assign]
+    cls.__init__ = accepts_renamed(cls)(cls.__init__)
     return cls
