@@ -77,7 +77,7 @@ def _cases() -> list[tuple[str, Callable[[], Any], Callable[[], Any]]]:
         (
             "CosineAnnealingLR after a LinearLR warm-up (SequentialLR)",
             lambda: _sequential(),
-            _lrkit(S.warmup(S.cosine(0.1, TOTAL), steps=100, start=0.001)),
+            _lrkit(S.warmup(S.cosine(0.1, TOTAL), warmup_steps=100, start=0.001)),
         ),
     ]
 

@@ -115,7 +115,7 @@ def main() -> None:
     print("\nDecaying from 1e-3, per epoch")
     decays = {
         "step decay (halve every 4 epochs)": schedules.step_decay(
-            lr=1e-3, step_size=4, gamma=0.5, one_based=True
+            lr=1e-3, decay_steps=4, gamma=0.5, one_based=True
         ),
         "linear decay (to 0)": schedules.linear(start=1e-3, end=0.0, total_steps=epochs),
         "time decay (1 / (1 + 0.5 t))": schedules.inverse_time(lr=1e-3, rate=0.5),
@@ -131,7 +131,7 @@ def main() -> None:
     low, high = result.clr_bounds()
     print(f"suggested learning rate {suggestion:.3g}; cyclical bounds {low:.3g} .. {high:.3g}")
     runs.append(train(f"suggested     {suggestion:.3g}", "measured", suggestion, data, epochs))
-    cycle = schedules.one_cycle(max_lr=high, total_steps=epochs * steps_per_epoch)
+    cycle = schedules.one_cycle(lr=high, total_steps=epochs * steps_per_epoch)
     runs.append(
         train(f"one cycle up to {high:.3g}", "measured", KerasSchedule(cycle), data, epochs)
     )

@@ -46,7 +46,7 @@ class Digits(pl.LightningModule):
     def configure_optimizers(self) -> Any:
         optimizer = torch.optim.Adam(self.parameters(), lr=self.lr)
         steps = self.epochs * len(self.task.train_loader)
-        cycle = schedules.one_cycle(max_lr=self.lr, total_steps=steps)
+        cycle = schedules.one_cycle(lr=self.lr, total_steps=steps)
         scheduler = Scheduler(optimizer, lr=cycle)
         return {
             "optimizer": optimizer,

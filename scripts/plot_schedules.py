@@ -98,10 +98,10 @@ def examples() -> list[tuple[str, S.Schedule, S.Schedule | None, int, str]]:
         ),
         (
             "wsd",
-            S.wsd(0.1, 1000, decay_steps=200, warmup_steps=100, decay="sqrt"),
+            S.wsd(0.1, 1000, cooldown_steps=200, warmup_steps=100, decay="sqrt"),
             None,
             1000,
-            'wsd(0.1, 1000, decay_steps=200, warmup_steps=100, decay="sqrt")',
+            'wsd(0.1, 1000, cooldown_steps=200, warmup_steps=100, decay="sqrt")',
         ),
         (
             "interpolate",
@@ -112,10 +112,10 @@ def examples() -> list[tuple[str, S.Schedule, S.Schedule | None, int, str]]:
         ),
         (
             "warmup",
-            S.warmup(S.cosine(0.1, 900), steps=100),
+            S.warmup(S.cosine(0.1, 900), warmup_steps=100),
             None,
             1000,
-            "warmup(cosine(0.1, 900), steps=100)",
+            "warmup(cosine(0.1, 900), warmup_steps=100)",
         ),
         (
             "sequence",

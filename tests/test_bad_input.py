@@ -56,7 +56,7 @@ FILES: dict[str, str | bytes] = {
                 {
                     "name": "x",
                     "lr": 0.1,
-                    "schedule": {"name": "step_decay", "step_size": 2, "gamma": 2},
+                    "schedule": {"name": "step_decay", "decay_steps": 2, "gamma": 2},
                 }
             ]
         }
@@ -297,8 +297,12 @@ CLI_CASES: list[tuple[list[str], int, str]] = [
     (cli("schedule", "cosine", "--lr", "nan", "--total-steps", "10"), 2, r"lr"),
     (cli("schedule", "cosine", "--lr", "0.1", "--total-steps", "0"), 2, r"total[-_]steps"),
     (cli("schedule", "cosine", "--lr", "0.1", "--total-steps", "x"), 2, r"--total-steps"),
-    (cli("schedule", "step_decay", "--lr", "0.1", "--step-size", "3", "--gamma", "2"), 2, "gamma"),
-    (cli("schedule", "one_cycle", "--max-lr", "0", "--total-steps", "10"), 2, r"max[-_]lr"),
+    (
+        cli("schedule", "step_decay", "--lr", "0.1", "--decay-steps", "3", "--gamma", "2"),
+        2,
+        "gamma",
+    ),
+    (cli("schedule", "one_cycle", "--lr", "0", "--total-steps", "10"), 2, r"lr: must be > 0"),
     (cli("schedule", "cosine", "--lr", "0.1", "--total-steps", "9", "--steps", "0"), 2, "steps"),
     (
         cli("schedule", "cosine", "--lr", "0.1", "--total-steps", "9", "--out", "plot.png"),
@@ -493,11 +497,11 @@ API_CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
     ("schedule gamma 2", schedule("exponential", lr=0.1, gamma=2.0), ValueError, r"gamma"),
     (
         "schedule gamma 0",
-        schedule("step_decay", lr=0.1, step_size=2, gamma=0.0),
+        schedule("step_decay", lr=0.1, decay_steps=2, gamma=0.0),
         ValueError,
         "gamma",
     ),
-    ("schedule step 0", schedule("step_decay", lr=0.1, step_size=0), ValueError, r"step_size"),
+    ("schedule step 0", schedule("step_decay", lr=0.1, decay_steps=0), ValueError, r"decay_steps"),
     (
         "schedule milestones",
         schedule("multistep", lr=0.1, milestones=[5, 2]),
@@ -512,16 +516,16 @@ API_CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
         "colour",
     ),
     (
-        "schedule one_cycle max_lr",
-        schedule("one_cycle", max_lr=0.0, total_steps=5),
+        "schedule one_cycle lr",
+        schedule("one_cycle", lr=0.0, total_steps=5),
         ValueError,
-        "max_lr",
+        "lr",
     ),
     (
-        "schedule triangular low>high",
-        schedule("triangular", low=1.0, high=0.1, step_size_up=2),
+        "schedule triangular floor>lr",
+        schedule("triangular", floor=1.0, lr=0.1, up_steps=2),
         ValueError,
-        r"low|high",
+        r"lr: must be >= floor",
     ),
     ("search sampler", search_run(sampler="annealing"), ValueError, r"sampler"),
     ("search pruner", search_run(pruner="early"), ValueError, r"pruner"),

@@ -18,7 +18,7 @@ def test_list_shows_every_schedule_with_parameters(capsys: pytest.CaptureFixture
     printed = capsys.readouterr().out
     for name in S.names():
         assert name in printed
-    assert "max_lr, total_steps," in printed and "pct_start=0.3" in printed
+    assert "floor, lr, up_steps," in printed and "pct_start=0.3" in printed
     assert "[kᵢ, kᵢ₊₁]" in printed  # formulas are printed as text, not read as markup
 
 
@@ -37,7 +37,7 @@ def test_values_table(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_momentum_column_for_cyclical_schedules(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["schedule", "triangular", "--low", "0.01", "--high", "0.1", "--step-size-up", "10"]
+    argv = ["schedule", "triangular", "--floor", "0.01", "--lr", "0.1", "--up-steps", "10"]
     assert main([*argv, "--steps", "21", "--momentum", "0.8", "0.9"]) == 0
     printed = capsys.readouterr().out
     assert "momentum" in printed
@@ -52,7 +52,7 @@ def test_parameter_kinds(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*argv, "--staircase", "--json"]) == 0
     expected = S.exponential(1.0, gamma=0.5, decay_steps=4, staircase=True)
     assert json.loads(capsys.readouterr().out) == expected.to_dict()
-    argv = ["schedule", "one_cycle", "--max-lr", "0.1", "--total-steps", "50", "--anneal", "linear"]
+    argv = ["schedule", "one_cycle", "--lr", "0.1", "--total-steps", "50", "--anneal", "linear"]
     assert main([*argv, "--three-phase", "--json"]) == 0
     expected = S.one_cycle(0.1, 50, anneal="linear", three_phase=True)
     assert json.loads(capsys.readouterr().out) == expected.to_dict()
@@ -63,6 +63,28 @@ def test_warmup_option(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*argv, "--warmup-start", "0.01", "--json"]) == 0
     expected = S.warmup(S.cosine(0.1, 90), 10, start=0.01)
     assert json.loads(capsys.readouterr().out) == expected.to_dict()
+
+
+def test_old_parameter_names_work_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["schedule", "one_cycle", "--max-lr=0.1", "--total-steps", "50", "--json"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == S.one_cycle(0.1, 50).to_dict()
+    assert "lrkit: warning: --max-lr is now --lr" in captured.err
+    argv = ["schedule", "triangular", "--low", "0.01", "--high", "0.1", "--step_size_up", "5"]
+    assert main([*argv, "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == S.triangular(0.01, 0.1, 5).to_dict()
+    assert "--step_size_up is now --up-steps" in captured.err
+    old = {"name": "step_decay", "params": {"lr": 0.1, "step_size": 10, "gamma": 0.5}}
+    spec = tmp_path / "old.json"
+    spec.write_text(json.dumps(old))
+    assert main(["schedule", str(spec), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == S.step_decay(0.1, 10, 0.5).to_dict()
+    assert "parameter 'step_size' is now called 'decay_steps'" in captured.err
 
 
 def test_json_file_spec(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -80,7 +102,7 @@ def test_out_draws_a_png_and_refuses_to_overwrite(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "one_cycle.png"
-    argv = ["schedule", "one_cycle", "--max-lr", "0.1", "--total-steps", "300", "--out", str(out)]
+    argv = ["schedule", "one_cycle", "--lr", "0.1", "--total-steps", "300", "--out", str(out)]
     assert main(argv) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
     assert f"wrote {out}" in capsys.readouterr().out.replace("\n", "")
@@ -105,7 +127,7 @@ def test_out_draws_a_png_and_refuses_to_overwrite(
             "schedule cosine: argument --lr: invalid float value: 'x'",
         ),
         (
-            ["schedule", "one_cycle", "--max-lr", "1", "--total-steps", "9", "--anneal", "cosine"],
+            ["schedule", "one_cycle", "--lr", "1", "--total-steps", "9", "--anneal", "cosine"],
             "invalid choice",
         ),
         (["schedule", "warmup"], "'warmup' is built from other schedules"),

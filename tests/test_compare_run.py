@@ -74,14 +74,14 @@ def plan_of(spec: dict[str, Any], optimizer: str = "adam", **kw: Any) -> dict[st
 
 
 def test_epoch_schedules_step_once_per_epoch_and_step_schedules_every_batch() -> None:
-    by_epoch = plan_of({"name": "step_decay", "lr": 0.01, "step_size": 1, "gamma": 0.5})
+    by_epoch = plan_of({"name": "step_decay", "lr": 0.01, "decay_steps": 1, "gamma": 0.5})
     record = train_run(by_epoch, task="digits-cnn", seed=0, epochs=2)
     assert record["lr"]["values"] == [0.01] * STEPS + [0.005] * STEPS
-    spec = {"name": "triangular", "unit": "step", "low": 1e-3, "high": 1e-2, "step_size_up": 10}
+    spec = {"name": "triangular", "unit": "step", "floor": 1e-3, "lr": 1e-2, "up_steps": 10}
     record = train_run(
         plan_of(spec, "momentum", cycle_momentum=(0.85, 0.95)), task="digits-cnn", seed=0, epochs=2
     )
-    expected = schedules.triangular(low=1e-3, high=1e-2, step_size_up=10)
+    expected = schedules.triangular(floor=1e-3, lr=1e-2, up_steps=10)
     assert record["lr"]["steps"] == list(range(2 * STEPS))
     assert record["lr"]["values"] == pytest.approx([expected(i) for i in range(2 * STEPS)])
     assert record["epochs"] == [0, 1, 2]

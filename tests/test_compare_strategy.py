@@ -27,11 +27,11 @@ strategies:
   - name: sgd step decay
     optimizer: momentum
     lr: 0.1
-    schedule: {name: step_decay, step_size: 2, gamma: 0.5}
+    schedule: {name: step_decay, decay_steps: 2, gamma: 0.5}
   - name: clr
     optimizer: adam
-    schedule: {name: triangular, unit: step, low: found.low, high: found.high,
-               step_size_up: 1.5 epochs}
+    schedule: {name: triangular, unit: step, floor: found.low, lr: found.high,
+               up_steps: 1.5 epochs}
     cycle_momentum: [0.85, 0.95]
   - name: adamw wd
     optimizer: adamw
@@ -56,15 +56,15 @@ def test_plan_replaces_words_with_numbers() -> None:
         schedule={
             "name": "triangular",
             "unit": "step",
-            "low": "found.low",
-            "high": "found.high",
-            "step_size_up": "1.5 epochs",
+            "floor": "found.low",
+            "lr": "found.high",
+            "up_steps": "1.5 epochs",
         },
     )
     plan = clr.resolve(CTX)
     built = schedules.from_dict(plan["schedule"]["schedule"])
     # 1.5 epochs of 23 batches = round(34.5) = 34 steps (banker's rounding of .5 -> even)
-    assert built == schedules.triangular(low=1e-3, high=2e-2, step_size_up=34)
+    assert built == schedules.triangular(floor=1e-3, lr=2e-2, up_steps=34)
     assert plan["lr"] == pytest.approx(1e-3)  # the schedule's value at step 0
 
 
@@ -83,12 +83,12 @@ def test_nested_specs_are_resolved_too() -> None:
     spec = {
         "name": "warmup",
         "unit": "step",
-        "steps": "1 epoch",
+        "warmup_steps": "1 epoch",
         "schedule": {"name": "cosine", "lr": "found", "total_steps": "budget"},
     }
     plan = resolve_schedule(spec, CTX, lr=None, field="s")
     built = schedules.from_dict(plan["schedule"])
-    assert built == schedules.warmup(schedules.cosine(lr=3e-3, total_steps=138), steps=23)
+    assert built == schedules.warmup(schedules.cosine(lr=3e-3, total_steps=138), warmup_steps=23)
 
 
 def test_found_without_a_range_test_value_names_the_field_and_the_reason() -> None:
@@ -113,7 +113,7 @@ def test_found_without_a_range_test_value_names_the_field_and_the_reason() -> No
             {
                 "name": "a",
                 "lr": 0.1,
-                "schedule": {"name": "step_decay", "step_size": 2, "gamma": 1.5},
+                "schedule": {"name": "step_decay", "decay_steps": 2, "gamma": 1.5},
             },
             r"strategies\[0\]\.schedule\.gamma: must be in \(0, 1\), got 1\.5",
         ),
@@ -150,7 +150,7 @@ def test_found_without_a_range_test_value_names_the_field_and_the_reason() -> No
             {
                 "name": "a",
                 "optimizer": "adagrad",
-                "schedule": {"name": "one_cycle", "max_lr": 0.1, "total_steps": 9},
+                "schedule": {"name": "one_cycle", "lr": 0.1, "total_steps": 9},
                 "cycle_momentum": [0.85, 0.95],
             },
             r"strategies\[0\]\.cycle_momentum: optimizer 'adagrad' has no momentum",
@@ -158,7 +158,7 @@ def test_found_without_a_range_test_value_names_the_field_and_the_reason() -> No
         (
             {
                 "name": "a",
-                "schedule": {"name": "one_cycle", "max_lr": 0.1, "total_steps": 9},
+                "schedule": {"name": "one_cycle", "lr": 0.1, "total_steps": 9},
                 "cycle_momentum": [0.95, 0.85],
             },
             r"strategies\[0\]\.cycle_momentum: must satisfy 0 < low <= high < 1",

@@ -82,9 +82,9 @@ def keras_fit(model: Any, *callbacks: Any, epochs: int = EPOCHS) -> KerasSteps:
 
 
 SCHEDULES = {
-    "warmup-cosine": schedules.warmup(schedules.cosine(lr=0.1, total_steps=14), steps=6),
-    "one-cycle": schedules.one_cycle(max_lr=0.3, total_steps=BATCHES * EPOCHS),
-    "triangular": schedules.triangular(low=0.01, high=0.1, step_size_up=5),
+    "warmup-cosine": schedules.warmup(schedules.cosine(lr=0.1, total_steps=14), warmup_steps=6),
+    "one-cycle": schedules.one_cycle(lr=0.3, total_steps=BATCHES * EPOCHS),
+    "triangular": schedules.triangular(floor=0.01, lr=0.1, up_steps=5),
 }
 
 
@@ -158,7 +158,7 @@ def test_keras_finder_suggestion_drives_a_schedule_on_digits():
     low, high = result.clr_bounds()
     assert result.lrs[0] <= low < high <= result.lrs[-1]
     steps = 2 * int(np.ceil(len(x) / 64))
-    cycle = schedules.one_cycle(max_lr=high, total_steps=steps)
+    cycle = schedules.one_cycle(lr=high, total_steps=steps)
     model.compile(
         optimizer=keras.optimizers.Adam(KerasSchedule(cycle)),
         loss="sparse_categorical_crossentropy",
@@ -228,7 +228,7 @@ def test_lightning_steps_the_torch_scheduler_every_step(name):
 
 
 def test_lightning_steps_the_torch_scheduler_every_epoch():
-    schedule = schedules.step_decay(lr=0.4, step_size=1, gamma=0.5)
+    schedule = schedules.step_decay(lr=0.4, decay_steps=1, gamma=0.5)
     module = Probe(schedule, interval="epoch")
     trainer().fit(module, ones_loader())
     expected = schedule(np.arange(BATCHES * EPOCHS) // BATCHES)
@@ -267,7 +267,7 @@ class DigitsOneCycle(pl.LightningModule):
 
     def configure_optimizers(self) -> Any:
         optimizer = torch.optim.Adam(self.parameters(), lr=self.lr)
-        cycle = schedules.one_cycle(max_lr=self.lr, total_steps=self.total_steps)
+        cycle = schedules.one_cycle(lr=self.lr, total_steps=self.total_steps)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": Scheduler(optimizer, lr=cycle), "interval": "step"},
@@ -284,7 +284,7 @@ def test_lightning_finder_scheduler_and_doctor_in_one_trainer():
     run.fit(module, module.loader)
     suggestion = finder.result.suggestion
     assert module.lr == finder.lr == suggestion
-    expected = schedules.one_cycle(max_lr=suggestion, total_steps=46)(np.arange(run.global_step))
+    expected = schedules.one_cycle(lr=suggestion, total_steps=46)(np.arange(run.global_step))
     np.testing.assert_allclose(module.lrs, expected, rtol=RTOL, atol=ATOL)
     assert doctor.steps == run.global_step == 2 * len(module.loader)  # no sweep step leaked in
     np.testing.assert_allclose(doctor.doctor.history.column("lr"), expected, rtol=RTOL, atol=ATOL)

@@ -100,7 +100,7 @@ def test_adapter_refuses_non_schedules() -> None:
 
 
 def test_epoch_callback_sets_learning_rate_and_momentum() -> None:
-    schedule = S.step_decay(0.1, step_size=2, gamma=0.5)
+    schedule = S.step_decay(0.1, decay_steps=2, gamma=0.5)
     momentum = S.linear(0.8, 0.95, 3)
     seen: list[tuple[float, float]] = []
     record = keras.callbacks.LambdaCallback(
@@ -193,6 +193,8 @@ def test_plateau_callback_matches_keras_reduce_lr_on_plateau(options: dict[str, 
     ours_options = {**options, "rule": "keras"}
     if "min_delta" in ours_options:
         ours_options["threshold"] = ours_options.pop("min_delta")
+    if "min_lr" in ours_options:
+        ours_options["floor"] = ours_options.pop("min_lr")
     ours = drive(PlateauCallback(ReduceOnPlateau(0.1, **ours_options)), metrics)
     assert len(set(theirs)) >= 3
     np.testing.assert_allclose(ours, theirs, rtol=1e-6)  # Keras keeps the rate in float32

@@ -57,7 +57,8 @@ def test_matches_torch_reduce_lr_on_plateau(options: dict[str, Any]) -> None:
     if options.get("mode") == "max":
         metrics = -metrics
     theirs = torch_lrs(metrics, 0.1, **options)
-    ours = lrkit_lrs(metrics, ReduceOnPlateau(0.1, **options))
+    ours_options = {("floor" if key == "min_lr" else key): v for key, v in options.items()}
+    ours = lrkit_lrs(metrics, ReduceOnPlateau(0.1, **ours_options))
     assert len(np.unique(theirs)) >= 4  # the stream does trigger reductions
     assert np.max(np.abs(ours - theirs) / theirs) <= 1e-9
 
@@ -86,8 +87,8 @@ def test_keras_rule_needs_an_absolute_improvement() -> None:
     assert plateau.update(0.95, 1) is True  # better, but by less than min_delta
 
 
-def test_keras_rule_stops_at_min_lr_without_resetting_wait() -> None:
-    plateau = ReduceOnPlateau(1.0, patience=1, factor=0.1, min_lr=0.05, rule="keras")
+def test_keras_rule_stops_at_the_floor_without_resetting_wait() -> None:
+    plateau = ReduceOnPlateau(1.0, patience=1, factor=0.1, floor=0.05, rule="keras")
     reduced = [plateau.update(1.0, step) for step in range(5)]
     assert reduced == [False, True, True, False, False]
     assert plateau(5) == 0.05 and plateau.num_bad == 2  # still counting
@@ -100,7 +101,7 @@ def test_nan_metric_counts_as_no_improvement() -> None:
 
 
 def test_composes_with_a_warmup() -> None:
-    base = S.warmup(S.constant(0.1), steps=5, start=0.01)
+    base = S.warmup(S.constant(0.1), warmup_steps=5, start=0.01)
     plateau = ReduceOnPlateau(base, patience=1, factor=0.5, ignore_before=5)
     lrs = []
     for step in range(12):
@@ -111,14 +112,14 @@ def test_composes_with_a_warmup() -> None:
     assert lrs == pytest.approx(expected)
 
 
-def test_min_lr_floors_reductions_but_never_raises_the_base() -> None:
-    plateau = ReduceOnPlateau(S.linear(0.0, 1.0, 10), patience=0, factor=0.1, min_lr=0.05)
+def test_floor_bounds_reductions_but_never_raises_the_base() -> None:
+    plateau = ReduceOnPlateau(S.linear(0.0, 1.0, 10), patience=0, factor=0.1, floor=0.05)
     assert plateau(np.arange(3)).tolist() == pytest.approx([0.0, 0.1, 0.2])
     assert plateau.update(1.0, 0) is False
-    assert plateau.update(1.0, 1) is True  # 0.1 -> max(0.01, min_lr) = 0.05
-    assert plateau.update(1.0, 2) is False  # already at min_lr at step 2: nothing to reduce
+    assert plateau.update(1.0, 1) is True  # 0.1 -> max(0.01, floor) = 0.05
+    assert plateau.update(1.0, 2) is False  # already at the floor at step 2: nothing to reduce
     assert plateau.scale == pytest.approx(0.1)
-    # min_lr floors reduced values, but never lifts the base (0.0 at step 0 stays 0.0)
+    # the floor bounds reduced values, but never lifts the base (0.0 at step 0 stays 0.0)
     assert plateau(np.array([0, 2, 5, 10])).tolist() == pytest.approx([0.0, 0.05, 0.05, 0.1])
     assert plateau(10) == pytest.approx(0.1)
 
@@ -154,7 +155,7 @@ def test_from_dict_rebuilds_the_base_schedule() -> None:
         ({"rule": "tf"}, "rule: must be one of 'torch', 'keras', got 'tf'"),
         ({"threshold_mode": "pct"}, "threshold_mode: must be one of 'rel', 'abs'"),
         ({"threshold": -1e-4}, "threshold: must be >= 0"),
-        ({"min_lr": -1.0}, "min_lr: must be >= 0"),
+        ({"floor": -1.0}, "floor: must be >= 0"),
         ({"eps": -1.0}, "eps: must be >= 0"),
         ({"ignore_before": -2}, "ignore_before: must be an integer >= 0"),
     ],

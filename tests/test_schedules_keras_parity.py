@@ -74,7 +74,7 @@ def test_piecewise_constant_decay() -> None:
 @pytest.mark.parametrize(("power", "end"), [(1.0, 1e-4), (0.5, 1e-3), (3.0, 2e-3)])
 def test_polynomial_decay(power: float, end: float) -> None:
     theirs = keras_values(K.PolynomialDecay(0.1, 8000, end_learning_rate=end, power=power))
-    assert_parity(S.polynomial(0.1, total_steps=8000, end=end, power=power), theirs)
+    assert_parity(S.polynomial(0.1, total_steps=8000, floor=end, power=power), theirs)
 
 
 @pytest.mark.parametrize("staircase", [False, True])
@@ -99,7 +99,7 @@ def test_cosine_decay_with_warmup() -> None:
         N,
         one_by_one=True,
     )
-    ours = S.warmup(S.cosine(0.1, total_steps=8000, floor=0.005), steps=1500, start=0.001)
+    ours = S.warmup(S.cosine(0.1, total_steps=8000, floor=0.005), warmup_steps=1500, start=0.001)
     assert_parity(ours, theirs)
 
 

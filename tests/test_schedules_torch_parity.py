@@ -64,7 +64,7 @@ def assert_parity(schedule: S.Schedule, theirs: np.ndarray) -> None:
 
 def test_step_lr() -> None:
     theirs, _ = run_torch(lambda o: tls.StepLR(o, step_size=700, gamma=0.5))
-    assert_parity(S.step_decay(0.1, step_size=700, gamma=0.5), theirs)
+    assert_parity(S.step_decay(0.1, decay_steps=700, gamma=0.5), theirs)
 
 
 def test_multistep_lr() -> None:
@@ -123,7 +123,7 @@ def test_cosine_annealing_warm_restarts(t0: int, mult: int) -> None:
     ("mode", "down", "make"),
     [
         ("triangular", None, lambda: S.triangular(0.01, 0.1, 500)),
-        ("triangular2", 300, lambda: S.triangular2(0.01, 0.1, 500, step_size_down=300)),
+        ("triangular2", 300, lambda: S.triangular2(0.01, 0.1, 500, down_steps=300)),
         ("exp_range", None, lambda: S.exp_range(0.01, 0.1, 500, gamma=0.9998)),
     ],
 )
@@ -204,7 +204,7 @@ def test_sequential_lr_warmup_then_cosine() -> None:
     ours = S.sequence([S.linear(0.001, 0.1, 500), S.cosine(0.1, N, floor=1e-4)], [500])
     assert_parity(ours, theirs)
     # and the same thing written as a warm-up
-    assert_parity(S.warmup(S.cosine(0.1, N, floor=1e-4), steps=500, start=0.001), theirs)
+    assert_parity(S.warmup(S.cosine(0.1, N, floor=1e-4), warmup_steps=500, start=0.001), theirs)
 
 
 def test_sequential_lr_three_parts() -> None:

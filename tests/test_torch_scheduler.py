@@ -46,7 +46,7 @@ def train(model: Any, optimizer: Any, scheduler: Any, steps: int, metrics: Any =
 
 def test_is_a_torch_lr_scheduler_and_follows_the_schedule() -> None:
     model, optimizer = model_and_optimizer()
-    schedule = S.warmup(S.cosine(0.1, 80, floor=1e-3), steps=20, start=1e-3)
+    schedule = S.warmup(S.cosine(0.1, 80, floor=1e-3), warmup_steps=20, start=1e-3)
     scheduler = Scheduler(optimizer, lr=schedule)
     assert isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler)
     with warnings.catch_warnings():
@@ -143,6 +143,27 @@ def test_resume_continues_the_exact_sequence() -> None:
     assert len({lr for lr, _ in reference}) > 80
 
 
+def test_a_checkpoint_saved_with_old_parameter_names_loads() -> None:
+    schedule = S.warmup(S.triangular(0.01, 0.1, 5), 3)
+    _, optimizer = model_and_optimizer()
+    scheduler = Scheduler(optimizer, lr=schedule, momentum=schedule.schedule.momentum())
+    for _ in range(7):
+        optimizer.step()
+        scheduler.step()
+    state = scheduler.state_dict()
+    cycle = {"low": 0.01, "high": 0.1, "step_size_up": 5, "step_size_down": None}
+    old = {"name": "triangular", "params": {**cycle, "inverted": False}}
+    state["lr"] = [{"name": "warmup", "params": {"schedule": old, "steps": 3, "start": 0.0}}]
+    _, fresh_optimizer = model_and_optimizer()
+    resumed = Scheduler(fresh_optimizer, lr=S.constant(0.5))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        resumed.load_state_dict(state)
+    told = " ".join(str(w.message) for w in caught if w.category is DeprecationWarning)
+    assert "'step_size_up' is now called 'up_steps'" in told and "'steps' is now" in told
+    assert resumed.lr_schedules == [schedule] and resumed.last_epoch == scheduler.last_epoch
+
+
 def test_resume_with_a_plateau_controller() -> None:
     metrics = [1.0] * 3 + [0.5] * 20 + [0.4] * 40
     reference, resumed = resume_run(
@@ -168,7 +189,7 @@ def test_plateau_parity_with_torch_over_10000_steps() -> None:
         theirs_opt, patience=4, cooldown=2, min_lr=1e-6
     )
     _, ours_opt = model_and_optimizer()
-    ours = Scheduler(ours_opt, lr=ReduceOnPlateau(0.1, patience=4, cooldown=2, min_lr=1e-6))
+    ours = Scheduler(ours_opt, lr=ReduceOnPlateau(0.1, patience=4, cooldown=2, floor=1e-6))
     their_lrs, our_lrs = [], []
     for metric in metrics:
         theirs.step(metric)
@@ -182,7 +203,7 @@ def test_plateau_parity_with_torch_over_10000_steps() -> None:
 def test_plateau_after_warmup_which_sequential_lr_cannot_do() -> None:
     _, optimizer = model_and_optimizer()
     plateau = ReduceOnPlateau(
-        S.warmup(S.constant(0.1), steps=4, start=0.02), patience=1, ignore_before=4
+        S.warmup(S.constant(0.1), warmup_steps=4, start=0.02), patience=1, ignore_before=4
     )
     scheduler = Scheduler(optimizer, lr=plateau)
     lrs = []

@@ -219,7 +219,7 @@ def policy_schedule(
         elif not (math.isfinite(lr) and lr > 0):
             raise ValueError(f"lr: must be a positive finite learning rate, got {lr!r}")
         schedule = _around(policy, lr, steps)
-    return schedules.warmup(schedule, steps=ramp) if ramp else schedule
+    return schedules.warmup(schedule, warmup_steps=ramp) if ramp else schedule
 
 
 def _around(policy: str, lr: float, steps: int) -> Schedule:
@@ -228,11 +228,11 @@ def _around(policy: str, lr: float, steps: int) -> Schedule:
         return schedules.wsd(
             lr=lr,
             total_steps=steps,
-            decay_steps=max(1, int(DECAY_FRACTION * steps)),
+            cooldown_steps=max(1, int(DECAY_FRACTION * steps)),
             warmup_steps=int(WARMUP_FRACTION * steps),
         )
     if policy == "one_cycle":
-        return schedules.one_cycle(max_lr=ONE_CYCLE_PEAK * lr, total_steps=steps)
+        return schedules.one_cycle(lr=ONE_CYCLE_PEAK * lr, total_steps=steps)
     if policy == "cosine":
         return schedules.cosine(lr=lr, total_steps=steps)
     if policy == "multistep":
@@ -252,4 +252,4 @@ def _cyclical(policy: str, base_lr: float, max_lr: float, half_cycle: int) -> Sc
         "triangular2": schedules.triangular2,
         "exp_range": schedules.exp_range,
     }[policy]
-    return make(low=base_lr, high=max_lr, step_size_up=half_cycle)
+    return make(floor=base_lr, lr=max_lr, up_steps=half_cycle)

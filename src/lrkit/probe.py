@@ -121,7 +121,7 @@ def candidate_schedule(lr: float, steps: int, cooldown: float = 0.0) -> Schedule
         raise ValueError(f"cooldown: must be a fraction in [0, 1], got {cooldown!r}")
     if not cooldown:
         return constant(lr=lr)
-    return wsd(lr=lr, total_steps=steps, decay_steps=max(1, round(cooldown * steps)))
+    return wsd(lr=lr, total_steps=steps, cooldown_steps=max(1, round(cooldown * steps)))
 
 
 def score_window(losses: Sequence[float]) -> int:

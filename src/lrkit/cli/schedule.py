@@ -5,17 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 import typing
+import warnings
 from pathlib import Path
 from typing import Any
 
 from lrkit.cli.options import Parser
-from lrkit.cli.output import console, table
+from lrkit.cli.output import console, table, warning
 
 EPILOG = """\
 NAME is a schedule (see --list) followed by its parameters, e.g.
-  lrkit schedule one_cycle --max-lr 0.1 --total-steps 1000 --out one_cycle.png
+  lrkit schedule one_cycle --lr 0.1 --total-steps 1000 --out one_cycle.png
   lrkit schedule cosine --lr 0.1 --total-steps 900 --warmup 100 --steps 1200
 or a JSON file holding schedule.to_dict() output (any nesting of warmup/sequence/scale).
+A parameter's old name (--max-lr, --step-size, ...) still works, with a warning.
 """
 
 
@@ -40,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.name is None:
         raise ValueError("name: give a schedule name (see `lrkit schedule --list`) or a JSON file")
-    options = _options_parser(args.name).parse_args(args.params)
+    params = args.params if _is_file(args.name) else _current_flags(args.name, args.params)
+    options = _options_parser(args.name).parse_args(params)
     schedule = _build(args.name, options)
     if options.warmup is not None:
         from lrkit.schedules import warmup
@@ -69,6 +72,27 @@ def run(args: argparse.Namespace) -> int:
 
 def _is_file(name: str) -> bool:
     return name.endswith(".json") or Path(name).is_file()
+
+
+def _current_flags(name: str, params: list[str]) -> list[str]:
+    """``params`` with each old parameter flag of ``name`` (``--max-lr`` of ``one_cycle``)
+    replaced by the new one, and a warning on stderr for each."""
+    from lrkit.schedules import get, registry
+
+    if name in registry.COMBINATORS:
+        return params
+    renamed = get(name).renamed
+    flags = {f"--{old}": new for old, new in renamed.items()}
+    flags.update({f"--{old.replace('_', '-')}": new for old, new in renamed.items()})
+    out = []
+    for token in params:
+        flag, sep, value = token.partition("=")
+        if flag in flags:
+            new = f"--{flags[flag].replace('_', '-')}"
+            warning(f"{flag} is now {new}; the old name will stop working in lrkit 1.0")
+            token = new + sep + value
+        out.append(token)
+    return out
 
 
 def _options_parser(name: str) -> argparse.ArgumentParser:
@@ -143,7 +167,12 @@ def _build(name: str, options: argparse.Namespace) -> Any:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such file")
         try:
-            return from_dict(json.loads(path.read_text(encoding="utf-8")))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", DeprecationWarning)
+                schedule = from_dict(json.loads(path.read_text(encoding="utf-8")))
+            for message in caught:
+                warning(f"{path}: {message.message}")
+            return schedule
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}: not valid JSON ({exc})") from None
         except UnicodeDecodeError:

@@ -38,7 +38,7 @@ def _sgd_step_decay(epochs: int) -> Strategy:
         "sgd step decay",
         "momentum",
         SGD_LR,
-        {"name": "step_decay", "step_size": max(1, epochs // 3), "gamma": 0.5},
+        {"name": "step_decay", "decay_steps": max(1, epochs // 3), "gamma": 0.5},
     )
 
 
@@ -89,7 +89,7 @@ def cyclical(epochs: int, steps_per_epoch: int) -> list[Strategy]:
     """SGD with momentum: triangular, triangular2 and exp_range between the range test's bounds."""
     half = f"{epochs / 4:g} epochs"
     total = max(1, epochs * steps_per_epoch)
-    bounds = {"unit": "step", "low": "found.low", "high": "found.high", "step_size_up": half}
+    bounds = {"unit": "step", "floor": "found.low", "lr": "found.high", "up_steps": half}
     return [
         Strategy("momentum found", "momentum", "found"),
         Strategy("clr triangular", "momentum", schedule={"name": "triangular", **bounds}),
@@ -105,7 +105,7 @@ def cyclical(epochs: int, steps_per_epoch: int) -> list[Strategy]:
 def one_cycle(epochs: int, steps_per_epoch: int) -> list[Strategy]:
     """One-cycle for SGD with momentum (peak: the range test's upper bound; momentum mirrored)
     against fixed learning rates."""
-    cycle = {"name": "one_cycle", "unit": "step", "max_lr": "found.high", "total_steps": "budget"}
+    cycle = {"name": "one_cycle", "unit": "step", "lr": "found.high", "total_steps": "budget"}
     return [
         Strategy("momentum found", "momentum", "found"),
         Strategy("momentum 0.01", "momentum", 0.01),

@@ -1,6 +1,6 @@
 """From a strategy's schedule spec (as a user writes it) to a concrete schedule.
 
-A spec is flat: ``{"name": "step_decay", "unit": "epoch", "step_size": 2, "gamma": 0.5}``.
+A spec is flat: ``{"name": "step_decay", "unit": "epoch", "decay_steps": 2, "gamma": 0.5}``.
 ``unit`` says when the scheduler steps and what step counts mean: ``"epoch"`` (the default,
 one step per epoch, as in the seeds' Keras ``LearningRateScheduler``) or ``"step"`` (one step
 per batch). Besides numbers, a parameter may be one of these words:
@@ -15,6 +15,8 @@ per batch). Besides numbers, a parameter may be one of these words:
 
 A missing ``lr`` parameter is filled with the strategy's ``lr``. Nested schedules (the
 ``schedule`` of ``warmup`` and ``scale``, the ``schedules`` of ``sequence``) are flat specs too.
+A parameter under its old name (``step_size``, ``max_lr``, …; see :mod:`lrkit.schedules`) is
+read as its new one (:func:`current_spec`).
 """
 
 from __future__ import annotations
@@ -65,6 +67,30 @@ def uses_found(value: Any, words: tuple[str, ...] = FOUND_TOKENS) -> bool:
     if isinstance(value, (list, tuple)):
         return any(uses_found(item, words) for item in value)
     return False
+
+
+def current_spec(spec: Any, *, warn: bool = True) -> Any:
+    """``spec`` (nested specs too) with each old parameter name replaced by its new one, with a
+    ``DeprecationWarning`` for each if ``warn``; anything else is returned as it is."""
+    from lrkit import schedules
+
+    if isinstance(spec, (list, tuple)):
+        return [current_spec(item, warn=warn) for item in spec]
+    if not isinstance(spec, Mapping):
+        return spec
+    out = {key: current_spec(value, warn=warn) for key, value in spec.items()}
+    name = out.get("name")
+    if isinstance(name, str) and name in schedules.names():
+        out = schedules.current_params(name, out, warn=warn)
+    return out
+
+
+def current_definition(definition: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored strategy definition with its schedule spec in the current names, no warning."""
+    out = dict(definition)
+    if "schedule" in out:
+        out["schedule"] = current_spec(out["schedule"], warn=False)
+    return out
 
 
 def resolve_value(value: Any, ctx: Context, unit: str, field: str) -> Any:

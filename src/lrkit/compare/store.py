@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from lrkit.compare.resolve import current_definition
+
 #: The file a comparison keeps its results in, inside its output directory.
 FILENAME = "compare.sqlite"
 
@@ -132,7 +134,9 @@ class Store:
         row = self._db.execute(
             "SELECT definition FROM strategies WHERE name = ?", (name,)
         ).fetchone()
-        if row is not None and json.loads(row[0]) != json.loads(dumps(definition)):
+        if row is not None and current_definition(json.loads(row[0])) != json.loads(
+            dumps(definition)
+        ):
             raise ValueError(
                 f"strategies: {name!r} is stored in {self.path} with another definition "
                 f"({row[0]}); rename it, pass --overwrite, or choose another --out"

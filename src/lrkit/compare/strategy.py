@@ -6,11 +6,11 @@ Strategies come from presets (:mod:`lrkit.compare.presets`) or from a YAML/JSON 
       - name: sgd step decay
         optimizer: momentum
         lr: 0.1
-        schedule: {name: step_decay, step_size: 3, gamma: 0.5}
+        schedule: {name: step_decay, decay_steps: 3, gamma: 0.5}
       - name: clr triangular
         optimizer: momentum
-        schedule: {name: triangular, unit: step, low: found.low, high: found.high,
-                   step_size_up: 2 epochs}
+        schedule: {name: triangular, unit: step, floor: found.low, lr: found.high,
+                   up_steps: 2 epochs}
         cycle_momentum: [0.85, 0.95]
 
 Files are read with ``yaml.safe_load`` / ``json.loads`` only. Every error names the field,
@@ -30,6 +30,7 @@ from lrkit.compare.resolve import (
     PROBED,
     Context,
     build,
+    current_spec,
     placeholder,
     positive_lr,
     resolve_schedule,
@@ -175,6 +176,10 @@ def validate(strategy: Strategy, where: str) -> None:
         )
     _check_optimizer_params(strategy, where)
     if strategy.schedule is not None:
+        try:
+            object.__setattr__(strategy, "schedule", current_spec(strategy.schedule))
+        except ValueError as exc:
+            raise ValueError(f"{where}.schedule.{exc}") from None
         strategy.resolve(placeholder(epochs=10, steps_per_epoch=10), where)
 
 

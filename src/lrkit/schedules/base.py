@@ -10,10 +10,13 @@ under ``jax.jit``) and on ``keras.ops`` tensors (the Keras adapter).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from numbers import Real
-from typing import Any, ClassVar, overload
+from typing import Any, ClassVar, TypeVar, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -63,6 +66,8 @@ class Schedule(ABC):
     name: ClassVar[str]
     #: The formula, in plain text; ``t`` is the step.
     formula: ClassVar[str]
+    #: Old parameter names still accepted, with a ``DeprecationWarning``: ``{old: new}``.
+    renamed: ClassVar[Mapping[str, str]] = {}
 
     @abstractmethod
     def _eval(self, t: Any, xp: Any) -> Any:
@@ -133,3 +138,54 @@ def freeze(instance: Schedule, **values: Any) -> None:
     """Set normalised field values on a frozen dataclass from its ``__post_init__``."""
     for key, value in values.items():
         object.__setattr__(instance, key, value)
+
+
+def renamed_params(
+    cls: type[Any], params: Mapping[str, Any], *, warn: bool = True, stacklevel: int = 2
+) -> dict[str, Any]:
+    """``params`` with every old name in ``cls.renamed`` replaced by its new name, and a
+    ``DeprecationWarning`` for each (if ``warn``); giving both names is an error."""
+    out = dict(params)
+    for old, new in cls.renamed.items():
+        if old not in out:
+            continue
+        if new in out:
+            raise TypeError(f"{cls.name}: got {old!r} and its new name {new!r}; give only {new!r}")
+        if warn:
+            warnings.warn(
+                f"{cls.name}: parameter {old!r} is now called {new!r}; the old name will stop "
+                "working in lrkit 1.0",
+                DeprecationWarning,
+                stacklevel=stacklevel + 1,
+            )
+        out[new] = out.pop(old)
+    return out
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def accepts_renamed(cls: type[Any]) -> Callable[[F], F]:
+    """Decorator: ``function`` also takes the old keyword names of ``cls`` (``cls.renamed``),
+    with a ``DeprecationWarning``; its signature stays the new one."""
+
+    def wrap(function: F) -> F:
+        if not cls.renamed:
+            return function
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return function(*args, **renamed_params(cls, kwargs, stacklevel=2))
+
+        return wrapper  # type: ignore[return-value]
+
+    return wrap
+
+
+S = TypeVar("S", bound=type[Any])
+
+
+def renames(cls: S) -> S:
+    """Class decorator (outside ``@dataclass``): the constructor also takes ``cls.renamed``."""
+    cls.__init__ = accepts_renamed(cls)(cls.__init__)
+    return cls

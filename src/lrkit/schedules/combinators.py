@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lrkit import _checks as check
-from lrkit.schedules.base import Schedule, freeze
+from lrkit.schedules.base import Schedule, accepts_renamed, freeze, renames
 
 
 def _schedule(name: str, value: Any) -> Schedule:
@@ -15,34 +16,36 @@ def _schedule(name: str, value: Any) -> Schedule:
     return value
 
 
+@renames
 @dataclass(frozen=True, repr=False)
 class Warmup(Schedule):
-    """A straight line from ``start`` to ``schedule(0)`` over ``steps``, then ``schedule``
-    shifted by ``steps``: ``start + (schedule(0) − start) · t / steps`` for ``t < steps``,
-    else ``schedule(t − steps)``. Keras's ``CosineDecay(warmup_steps=…)`` is
-    ``warmup(cosine(...), steps, start=initial_learning_rate)``."""
+    """A straight line from ``start`` to ``schedule(0)`` over ``warmup_steps`` (``W``), then
+    ``schedule`` shifted by ``W``: ``start + (schedule(0) − start) · t / W`` for ``t < W``,
+    else ``schedule(t − W)``. Keras's ``CosineDecay(warmup_steps=…)`` is
+    ``warmup(cosine(...), warmup_steps, start=initial_learning_rate)``."""
 
     schedule: Schedule
-    steps: int
+    warmup_steps: int
     start: float = 0.0
 
     name: ClassVar[str] = "warmup"
     formula: ClassVar[str] = "a + (s(0) − a) · t/W for t < W, else s(t − W)"
+    renamed: ClassVar[dict[str, str]] = {"steps": "warmup_steps"}
 
     def __post_init__(self) -> None:
         schedule = _schedule("schedule", self.schedule)
         freeze(
             self,
-            steps=check.integer("steps", self.steps, 1),
+            warmup_steps=check.integer("warmup_steps", self.warmup_steps, 1),
             start=check.non_negative("start", self.start),
             _target=schedule(0),
         )
 
     def _eval(self, t: Any, xp: Any) -> Any:
         target: float = self._target  # type: ignore[attr-defined]
-        ramp = self.start + (target - self.start) * t / self.steps
-        after = self.schedule._eval(xp.maximum(t - self.steps, 0.0), xp)
-        return xp.where(t < self.steps, ramp, after)
+        ramp = self.start + (target - self.start) * t / self.warmup_steps
+        after = self.schedule._eval(xp.maximum(t - self.warmup_steps, 0.0), xp)
+        return xp.where(t < self.warmup_steps, ramp, after)
 
     def bounds(self) -> tuple[float, float]:
         low, high = self.schedule.bounds()
@@ -51,7 +54,7 @@ class Warmup(Schedule):
     @property
     def duration(self) -> int | None:
         inner = self.schedule.duration
-        return None if inner is None else self.steps + inner
+        return None if inner is None else self.warmup_steps + inner
 
 
 @dataclass(frozen=True, repr=False)
@@ -126,6 +129,19 @@ class Scale(Schedule):
         return self.schedule.duration
 
 
-warmup = Warmup
-sequence = ScheduleSequence
-scale = Scale
+@accepts_renamed(Warmup)
+def warmup(schedule: Schedule, warmup_steps: int, start: float = 0.0) -> Warmup:
+    """:class:`Warmup`: ``start → schedule(0)`` in a straight line over ``warmup_steps``, then
+    ``schedule`` shifted by ``warmup_steps``."""
+    return Warmup(schedule, warmup_steps, start)
+
+
+def sequence(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> ScheduleSequence:
+    """:class:`ScheduleSequence`: ``schedules[i](t − boundaries[i−1])`` from ``boundaries[i−1]``
+    on (optax's ``join_schedules``)."""
+    return ScheduleSequence(schedules, boundaries)  # type: ignore[arg-type]  # checked, made tuples
+
+
+def scale(schedule: Schedule, factor: float) -> Scale:
+    """:class:`Scale`: ``factor · schedule(t)``."""
+    return Scale(schedule, factor)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
 from lrkit import _checks as check
-from lrkit.schedules.base import Schedule, freeze
+from lrkit.schedules.base import Schedule, accepts_renamed, freeze, renames
 
 
 def _progress(t: Any, decay_steps: int, staircase: bool, xp: Any) -> Any:
@@ -127,34 +127,37 @@ class Linear(Schedule):
         return self.total_steps
 
 
+@renames
 @dataclass(frozen=True, repr=False)
 class Polynomial(Schedule):
-    """``(lr − end) · (1 − min(t, T)/T)^power + end``: Keras's ``PolynomialDecay``;
-    with ``end=0`` it is ``torch.optim.lr_scheduler.PolynomialLR``. Holds ``end`` after ``T``."""
+    """``(lr − floor) · (1 − min(t, T)/T)^power + floor``: Keras's ``PolynomialDecay``
+    (``end_learning_rate=floor``); with ``floor=0`` it is
+    ``torch.optim.lr_scheduler.PolynomialLR``. Holds ``floor`` after ``T``."""
 
     lr: float
     total_steps: int
-    end: float = 0.0
+    floor: float = 0.0
     power: float = 1.0
 
     name: ClassVar[str] = "polynomial"
-    formula: ClassVar[str] = "(lr − e) · (1 − min(t, T)/T)^p + e"
+    formula: ClassVar[str] = "(lr − f) · (1 − min(t, T)/T)^p + f"
+    renamed: ClassVar[dict[str, str]] = {"end": "floor"}
 
     def __post_init__(self) -> None:
         freeze(
             self,
             lr=check.positive("lr", self.lr),
             total_steps=check.integer("total_steps", self.total_steps, 1),
-            end=check.non_negative("end", self.end),
+            floor=check.non_negative("floor", self.floor),
             power=check.positive("power", self.power),
         )
 
     def _eval(self, t: Any, xp: Any) -> Any:
         remaining = 1.0 - xp.minimum(t, self.total_steps) / self.total_steps
-        return (self.lr - self.end) * remaining**self.power + self.end
+        return (self.lr - self.floor) * remaining**self.power + self.floor
 
     def bounds(self) -> tuple[float, float]:
-        return (min(self.lr, self.end), max(self.lr, self.end))
+        return (min(self.lr, self.floor), max(self.lr, self.floor))
 
     @property
     def duration(self) -> int:
@@ -263,9 +266,48 @@ class CosineRestarts(Schedule):
         return (self.floor, self.lr)
 
 
-exponential = Exponential
-inverse_time = InverseTime
-linear = Linear
-polynomial = Polynomial
-cosine = Cosine
-cosine_restarts = CosineRestarts
+def exponential(
+    lr: float,
+    gamma: float | None = None,
+    rate: float | None = None,
+    decay_steps: int = 1,
+    staircase: bool = False,
+) -> Exponential:
+    """:class:`Exponential`: ``lr · gamma^(t / decay_steps)``, or with ``rate``
+    ``lr · e^(−rate · t / decay_steps)``."""
+    return Exponential(lr, gamma, rate, decay_steps, staircase)
+
+
+def inverse_time(
+    lr: float, rate: float, decay_steps: int = 1, staircase: bool = False
+) -> InverseTime:
+    """:class:`InverseTime`: ``lr / (1 + rate · t / decay_steps)``."""
+    return InverseTime(lr, rate, decay_steps, staircase)
+
+
+def linear(start: float, end: float, total_steps: int) -> Linear:
+    """:class:`Linear`: ``start + (end − start) · min(t, T) / T``."""
+    return Linear(start, end, total_steps)
+
+
+@accepts_renamed(Polynomial)
+def polynomial(lr: float, total_steps: int, floor: float = 0.0, power: float = 1.0) -> Polynomial:
+    """:class:`Polynomial`: ``(lr − floor) · (1 − min(t, T)/T)^power + floor``."""
+    return Polynomial(lr, total_steps, floor, power)
+
+
+def cosine(lr: float, total_steps: int, floor: float = 0.0) -> Cosine:
+    """:class:`Cosine`: ``floor + (lr − floor) · (1 + cos(π · min(t, T)/T)) / 2``."""
+    return Cosine(lr, total_steps, floor)
+
+
+def cosine_restarts(
+    lr: float,
+    cycle_steps: int,
+    cycle_mult: float = 1.0,
+    decay: float = 1.0,
+    floor: float = 0.0,
+) -> CosineRestarts:
+    """:class:`CosineRestarts` (SGDR): cosine cycles from ``lr`` to ``floor``, the first
+    ``cycle_steps`` long, each next one ``cycle_mult`` times longer and ``decay`` times lower."""
+    return CosineRestarts(lr, cycle_steps, cycle_mult, decay, floor)

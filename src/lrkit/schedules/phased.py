@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, ClassVar, Literal
 
 from lrkit import _checks as check
-from lrkit.schedules.base import SCALAR, Schedule, freeze
+from lrkit.schedules.base import SCALAR, Schedule, accepts_renamed, freeze, renames
 
 Anneal = Literal["linear", "cos"]
 
@@ -83,18 +84,19 @@ class Interpolate(Schedule):
         return math.ceil(self.knots[-1])
 
 
+@renames
 @dataclass(frozen=True, repr=False)
 class OneCycle(Schedule):
-    """The one-cycle policy of ``torch.optim.lr_scheduler.OneCycleLR``.
+    """The one-cycle policy of ``torch.optim.lr_scheduler.OneCycleLR`` (``max_lr=lr``).
 
-    Starts at ``max_lr / div_factor``, anneals up to ``max_lr`` by step ``pct_start·T − 1``,
-    then down to ``max_lr / (div_factor · final_div_factor)`` at step ``T − 1``
+    Starts at ``lr / div_factor``, anneals up to ``lr`` by step ``pct_start·T − 1``,
+    then down to ``lr / (div_factor · final_div_factor)`` at step ``T − 1``
     (``three_phase=True``: back to the start value by ``2·pct_start·T − 2`` first, then down to
     the minimum). ``anneal`` is ``"cos"`` or ``"linear"``. Past the end it holds the minimum
     where torch raises "Tried to step X times". ``momentum(low, high)`` is the mirrored curve.
     """
 
-    max_lr: float
+    lr: float
     total_steps: int
     pct_start: float = 0.3
     anneal: Anneal = "cos"
@@ -104,11 +106,12 @@ class OneCycle(Schedule):
 
     name: ClassVar[str] = "one_cycle"
     formula: ClassVar[str] = "lr/d → lr by step p·T−1, → lr/(d·f) by T−1 (cos or linear)"
+    renamed: ClassVar[dict[str, str]] = {"max_lr": "lr"}
 
     def __post_init__(self) -> None:
         freeze(
             self,
-            max_lr=check.positive("max_lr", self.max_lr),
+            lr=check.positive("lr", self.lr),
             total_steps=check.integer("total_steps", self.total_steps, 2),
             pct_start=check.open_unit("pct_start", self.pct_start),
             anneal=check.choice("anneal", self.anneal, ("linear", "cos")),
@@ -122,11 +125,9 @@ class OneCycle(Schedule):
                 f"pct_start: {self.pct_start!r} of total_steps={self.total_steps} leaves a phase "
                 f"without steps (phase ends at {knots[1:]!r})"
             )
-        initial = self.max_lr / self.div_factor
+        initial = self.lr / self.div_factor
         lows = [initial, initial / self.final_div_factor]
-        values = (
-            [initial, self.max_lr, *lows] if self.three_phase else [initial, self.max_lr, lows[1]]
-        )
+        values = [initial, self.lr, *lows] if self.three_phase else [initial, self.lr, lows[1]]
         freeze(self, _curve=Interpolate(tuple(knots), tuple(values), self.anneal))
 
     @staticmethod
@@ -168,33 +169,35 @@ class OneCycle(Schedule):
         return Interpolate(tuple(self._knots()), values, self.anneal)
 
 
+@renames
 @dataclass(frozen=True, repr=False)
 class WSD(Schedule):
     """Warm-up–stable–decay: ``start → lr`` linearly over ``warmup_steps``, ``lr`` until the
-    last ``decay_steps`` of ``total_steps``, then down to ``floor`` with shape ``decay``
+    last ``cooldown_steps`` of ``total_steps``, then down to ``floor`` with shape ``decay``
     (``"linear"``: ``1 − p``, ``"cos"``: ``(1 + cos πp)/2``, ``"sqrt"``: ``1 − √p``), and
     ``floor`` afterwards."""
 
     lr: float
     total_steps: int
-    decay_steps: int
+    cooldown_steps: int
     warmup_steps: int = 0
     start: float = 0.0
     floor: float = 0.0
     decay: Literal["linear", "cos", "sqrt"] = "linear"
 
     name: ClassVar[str] = "wsd"
+    renamed: ClassVar[dict[str, str]] = {"decay_steps": "cooldown_steps"}
     formula: ClassVar[str] = "a → lr over W steps, lr, then f + (lr − f)·shape(p) over the last D"
 
     def __post_init__(self) -> None:
         lr = check.positive("lr", self.lr)
         total = check.integer("total_steps", self.total_steps, 1)
-        decay_steps = check.integer("decay_steps", self.decay_steps, 1)
+        cooldown_steps = check.integer("cooldown_steps", self.cooldown_steps, 1)
         warmup_steps = check.integer("warmup_steps", self.warmup_steps, 0)
-        if warmup_steps + decay_steps > total:
+        if warmup_steps + cooldown_steps > total:
             raise ValueError(
-                f"decay_steps: warmup_steps + decay_steps must be <= total_steps ({total}), "
-                f"got {warmup_steps} + {decay_steps}"
+                f"cooldown_steps: warmup_steps + cooldown_steps must be <= total_steps ({total}), "
+                f"got {warmup_steps} + {cooldown_steps}"
             )
         start = check.non_negative("start", self.start)
         if start > lr:
@@ -206,7 +209,7 @@ class WSD(Schedule):
             self,
             lr=lr,
             total_steps=total,
-            decay_steps=decay_steps,
+            cooldown_steps=cooldown_steps,
             warmup_steps=warmup_steps,
             start=start,
             floor=floor,
@@ -215,8 +218,8 @@ class WSD(Schedule):
 
     def _eval(self, t: Any, xp: Any) -> Any:
         ramp = self.start + (self.lr - self.start) * t / max(self.warmup_steps, 1)
-        begin = self.total_steps - self.decay_steps
-        p = xp.minimum(xp.maximum(t - begin, 0.0) / self.decay_steps, 1.0)
+        begin = self.total_steps - self.cooldown_steps
+        p = xp.minimum(xp.maximum(t - begin, 0.0) / self.cooldown_steps, 1.0)
         if self.decay == "cos":
             shape = (1.0 + xp.cos(math.pi * p)) / 2.0
         elif self.decay == "sqrt":
@@ -234,6 +237,38 @@ class WSD(Schedule):
         return self.total_steps
 
 
-interpolate = Interpolate
-one_cycle = OneCycle
-wsd = WSD
+def interpolate(
+    knots: Sequence[float], values: Sequence[float], anneal: Anneal = "linear"
+) -> Interpolate:
+    """:class:`Interpolate`: through ``values[i]`` at step ``knots[i]``, ``anneal`` in between."""
+    return Interpolate(knots, values, anneal)  # type: ignore[arg-type]  # checked, made tuples
+
+
+@accepts_renamed(OneCycle)
+def one_cycle(
+    lr: float,
+    total_steps: int,
+    pct_start: float = 0.3,
+    anneal: Anneal = "cos",
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+    three_phase: bool = False,
+) -> OneCycle:
+    """:class:`OneCycle`: ``lr / div_factor`` up to ``lr`` by step ``pct_start·T − 1``, then
+    down to ``lr / (div_factor · final_div_factor)`` at ``T − 1`` (torch's ``OneCycleLR``)."""
+    return OneCycle(lr, total_steps, pct_start, anneal, div_factor, final_div_factor, three_phase)
+
+
+@accepts_renamed(WSD)
+def wsd(
+    lr: float,
+    total_steps: int,
+    cooldown_steps: int,
+    warmup_steps: int = 0,
+    start: float = 0.0,
+    floor: float = 0.0,
+    decay: Literal["linear", "cos", "sqrt"] = "linear",
+) -> WSD:
+    """:class:`WSD` (warm-up–stable–decay): ``start → lr`` over ``warmup_steps``, ``lr``, then
+    down to ``floor`` over the last ``cooldown_steps`` of ``total_steps``."""
+    return WSD(lr, total_steps, cooldown_steps, warmup_steps, start, floor, decay)

@@ -2,7 +2,7 @@
 
 Unlike a schedule, this depends on the metrics seen so far, so it is a small controller with
 explicit state (:meth:`ReduceOnPlateau.state_dict`) rather than a pure function of the step.
-The learning rate at step ``t`` is ``min(base(t), max(base(t) · scale, min_lr))``: ``scale``
+The learning rate at step ``t`` is ``min(base(t), max(base(t) · scale, floor))``: ``scale``
 starts at 1 and is multiplied by ``factor`` at every reduction, and ``base`` is any schedule,
 so a warm-up can come first (pass ``ignore_before`` to disregard metrics seen during it).
 """
@@ -10,30 +10,35 @@ so a warm-up can come first (pass ``ignore_before`` to disregard metrics seen du
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from lrkit import _checks as check
-from lrkit.schedules.base import Schedule
+from lrkit.schedules.base import Schedule, renames
 from lrkit.schedules.registry import from_dict
 from lrkit.schedules.stepwise import Constant
 
 _STATE_KEYS = ("best", "num_bad", "cooldown_counter", "scale", "num_reductions")
 
 
+@renames
 class ReduceOnPlateau:
     """Multiply the learning rate by ``factor`` when the metric has not improved for a while.
 
     ``rule="torch"`` (default) is ``torch.optim.lr_scheduler.ReduceLROnPlateau``: a metric
     improves when it beats the best by ``threshold`` (relative by default); after more than
     ``patience`` metrics without improvement the learning rate becomes
-    ``max(lr · factor, min_lr)`` unless that changes it by ``eps`` or less; ``cooldown``
+    ``max(lr · factor, floor)`` unless that changes it by ``eps`` or less; ``cooldown``
     metrics after a reduction are not counted. ``rule="keras"`` is Keras's
     ``ReduceLROnPlateau``: ``threshold`` is the absolute ``min_delta`` by default, a reduction
     comes once ``patience`` metrics in a row have not improved (``wait >= patience``), and
-    only while the learning rate is above ``min_lr``.
+    only while the learning rate is above ``floor`` (both libraries' ``min_lr``).
     """
+
+    name: ClassVar[str] = "reduce_on_plateau"
+    #: Old parameter names still accepted, with a ``DeprecationWarning``: ``{old: new}``.
+    renamed: ClassVar[dict[str, str]] = {"min_lr": "floor"}
 
     def __init__(
         self,
@@ -45,7 +50,7 @@ class ReduceOnPlateau:
         threshold: float = 1e-4,
         threshold_mode: Literal["rel", "abs"] | None = None,
         cooldown: int = 0,
-        min_lr: float = 0.0,
+        floor: float = 0.0,
         eps: float = 1e-8,
         rule: Literal["torch", "keras"] = "torch",
         ignore_before: int = 0,
@@ -66,7 +71,7 @@ class ReduceOnPlateau:
             ("rel", "abs"),
         )
         self.cooldown = check.integer("cooldown", cooldown, 0)
-        self.min_lr = check.non_negative("min_lr", min_lr)
+        self.floor = check.non_negative("floor", floor)
         self.eps = check.non_negative("eps", eps)
         self.ignore_before = check.integer("ignore_before", ignore_before, 0)
         self.best: float | None = None
@@ -90,8 +95,8 @@ class ReduceOnPlateau:
         if self.scale == 1.0:
             return base
         if isinstance(base, np.ndarray):
-            return np.minimum(base, np.maximum(base * self.scale, self.min_lr))
-        return min(base, max(base * self.scale, self.min_lr))
+            return np.minimum(base, np.maximum(base * self.scale, self.floor))
+        return min(base, max(base * self.scale, self.floor))
 
     def _improves(self, metric: float) -> bool:
         if self.best is not None:
@@ -141,7 +146,7 @@ class ReduceOnPlateau:
         if self.cooldown_counter > 0:
             return False
         self.num_bad += 1
-        if self.num_bad < self.patience or not self(step) > self.min_lr:
+        if self.num_bad < self.patience or not self(step) > self.floor:
             return False
         self._reduce(step)
         self.cooldown_counter = self.cooldown
@@ -150,7 +155,7 @@ class ReduceOnPlateau:
 
     def _reduce(self, step: int) -> bool:
         old = self(step)
-        new = max(old * self.factor, self.min_lr)
+        new = max(old * self.factor, self.floor)
         if self.rule == "torch" and not old - new > self.eps:
             return False
         self.scale *= self.factor
@@ -179,7 +184,7 @@ class ReduceOnPlateau:
             "threshold": self.threshold,
             "threshold_mode": self.threshold_mode,
             "cooldown": self.cooldown,
-            "min_lr": self.min_lr,
+            "floor": self.floor,
             "eps": self.eps,
             "rule": self.rule,
             "ignore_before": self.ignore_before,

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lrkit.schedules.base import Schedule
+from lrkit.schedules.base import Schedule, renamed_params
 from lrkit.schedules.combinators import Scale, ScheduleSequence, Warmup
 from lrkit.schedules.cyclical import ExpRange, Triangular, Triangular2
 from lrkit.schedules.decay import (
@@ -89,6 +89,16 @@ def parameters(name: str) -> list[Parameter]:
     ]
 
 
+def current_params(name: str, params: Mapping[str, Any], *, warn: bool = True) -> dict[str, Any]:
+    """``params`` of schedule ``name`` with each old parameter name replaced by its new one
+    (``{"max_lr": 0.1}`` → ``{"lr": 0.1}`` for ``one_cycle``), with a ``DeprecationWarning``
+    for each if ``warn``; giving a parameter under both names raises a ``ValueError``."""
+    try:
+        return renamed_params(get(name), params, warn=warn, stacklevel=2)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _revive(value: Any) -> Any:
     if isinstance(value, Mapping) and "name" in value:
         return from_dict(value)
@@ -98,13 +108,20 @@ def _revive(value: Any) -> Any:
 
 
 def from_dict(data: Mapping[str, Any]) -> Schedule:
-    """Rebuild a schedule from ``schedule.to_dict()`` output (or the same data read from JSON)."""
+    """Rebuild a schedule from ``schedule.to_dict()`` output (or the same data read from JSON).
+
+    Data saved under a parameter's old name (see :attr:`Schedule.renamed`) still loads, with a
+    ``DeprecationWarning``."""
     if not isinstance(data, Mapping) or not isinstance(data.get("name"), str):
         raise ValueError(f"schedule: expected {{'name': ..., 'params': {{...}}}}, got {data!r}")
     cls = get(data["name"])
     params = data.get("params", {})
     if not isinstance(params, Mapping):
         raise ValueError(f"params: must be a mapping of parameter names to values, got {params!r}")
+    try:
+        params = renamed_params(cls, params, stacklevel=2)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
     allowed = [p.name for p in parameters(cls.name)]
     unknown = sorted(set(params) - set(allowed))
     if unknown:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lrkit import _checks as check
-from lrkit.schedules.base import Schedule, freeze
+from lrkit.schedules.base import Schedule, accepts_renamed, freeze, renames
 
 
 @dataclass(frozen=True, repr=False)
@@ -28,36 +29,38 @@ class Constant(Schedule):
         return (self.lr, self.lr)
 
 
+@renames
 @dataclass(frozen=True, repr=False)
 class StepDecay(Schedule):
-    """Multiply by ``gamma`` every ``step_size`` steps: ``lr · gamma^floor(t / step_size)``.
+    """Multiply by ``gamma`` every ``decay_steps`` steps: ``lr · gamma^floor(t / decay_steps)``.
 
-    This is the convention of ``torch.optim.lr_scheduler.StepLR`` (the first drop happens at
-    ``t = step_size``). ``one_based=True`` counts from one, ``lr · gamma^floor((t + 1) /
-    step_size)``, as the Keras ``LearningRateScheduler`` step-decay recipe does, so each drop
-    comes one step earlier. Goes on forever; tends to 0.
+    This is the convention of ``torch.optim.lr_scheduler.StepLR`` (``step_size``; the first
+    drop happens at ``t = decay_steps``). ``one_based=True`` counts from one,
+    ``lr · gamma^floor((t + 1) / decay_steps)``, as the Keras ``LearningRateScheduler``
+    step-decay recipe does, so each drop comes one step earlier. Goes on forever; tends to 0.
     """
 
     lr: float
-    step_size: int
+    decay_steps: int
     gamma: float = 0.1
     one_based: bool = False
 
     name: ClassVar[str] = "step_decay"
-    formula: ClassVar[str] = "lr · γ^⌊t / n⌋"
+    formula: ClassVar[str] = "lr · γ^⌊t / s⌋"
+    renamed: ClassVar[dict[str, str]] = {"step_size": "decay_steps"}
 
     def __post_init__(self) -> None:
         freeze(
             self,
             lr=check.positive("lr", self.lr),
-            step_size=check.integer("step_size", self.step_size, 1),
+            decay_steps=check.integer("decay_steps", self.decay_steps, 1),
             gamma=check.open_unit("gamma", self.gamma),
             one_based=check.flag("one_based", self.one_based),
         )
 
     def _eval(self, t: Any, xp: Any) -> Any:
         shift = 1.0 if self.one_based else 0.0
-        return self.lr * self.gamma ** xp.floor((t + shift) / self.step_size)
+        return self.lr * self.gamma ** xp.floor((t + shift) / self.decay_steps)
 
     def bounds(self) -> tuple[float, float]:
         return (0.0, self.lr)
@@ -140,7 +143,24 @@ class PiecewiseConstant(Schedule):
         return (min(self.values), max(self.values))
 
 
-constant = Constant
-step_decay = StepDecay
-multistep = MultiStep
-piecewise_constant = PiecewiseConstant
+def constant(lr: float) -> Constant:
+    """:class:`Constant`: ``lr`` at every step."""
+    return Constant(lr)
+
+
+@accepts_renamed(StepDecay)
+def step_decay(
+    lr: float, decay_steps: int, gamma: float = 0.1, one_based: bool = False
+) -> StepDecay:
+    """:class:`StepDecay`: ``lr · gamma^floor(t / decay_steps)`` (torch's ``StepLR``)."""
+    return StepDecay(lr, decay_steps, gamma, one_based)
+
+
+def multistep(lr: float, milestones: Sequence[int], gamma: float = 0.1) -> MultiStep:
+    """:class:`MultiStep`: ``lr · gamma^(number of milestones <= t)`` (torch's ``MultiStepLR``)."""
+    return MultiStep(lr, milestones, gamma)  # type: ignore[arg-type]  # checked, made a tuple
+
+
+def piecewise_constant(boundaries: Sequence[int], values: Sequence[float]) -> PiecewiseConstant:
+    """:class:`PiecewiseConstant`: ``values[i]`` for ``boundaries[i-1] < t <= boundaries[i]``."""
+    return PiecewiseConstant(boundaries, values)  # type: ignore[arg-type]  # checked, made tuples
