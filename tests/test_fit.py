@@ -277,7 +277,6 @@ def test_validating_between_epochs_leaves_the_training_run_as_it_was():
 
 
 def test_training_plot_marks_the_rollbacks(tmp_path, monkeypatch):
-    from lrkit.cli import auto as auto_cli
     from lrkit.history import History
     from lrkit.plotting import pyplot
 
@@ -293,7 +292,7 @@ def test_training_plot_marks_the_rollbacks(tmp_path, monkeypatch):
         if step == 12:
             history.append(step, rollback=1 / 3)
     history.close()
-    auto_cli.plot_training(history, tmp_path / "training.png", title="t")
+    history.plot(tmp_path / "training.png", title="t")
     assert drawn == [12, 12]  # one line in each panel
     assert (tmp_path / "training.png").stat().st_size > 0
 

@@ -181,6 +181,38 @@ class History:
             writer.close()
         return path
 
+    def plot(self, path: str | Path, title: str | None = None) -> Path:
+        """Loss (and validation loss) against step above the learning rate against step, a
+        dashed line where the divergence guard rolled back; saved to ``path`` (PNG, SVG, ...)."""
+        from lrkit._files import save_figure
+        from lrkit.plotting import pyplot
+
+        plt = pyplot()
+        fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), dpi=110, sharex=True)
+        steps = self.steps
+        top.plot(steps, self.column("loss"), color="0.6", linewidth=1, label="training loss")
+        if "val_loss" in self.columns:
+            val = self.column("val_loss")
+            mask = ~np.isnan(val)
+            top.plot(steps[mask], val[mask], "o-", color="C1", label="validation loss")
+        top.set_ylabel("loss")
+        if title:
+            top.set_title(title)
+        bottom.plot(steps, self.column("lr"), color="C0")
+        bottom.set_ylabel("learning rate")
+        bottom.set_xlabel("step")
+        rollbacks = [row["step"] for row in self if "rollback" in row]
+        for ax in (top, bottom):
+            ax.grid(True, alpha=0.3)
+            for i, step in enumerate(rollbacks):
+                label = "rollback (guard)" if ax is top and i == 0 else None
+                ax.axvline(step, color="C3", linestyle="--", linewidth=1, label=label)
+        top.legend(loc="best", fontsize="small")
+        try:
+            return save_figure(fig, path, bbox_inches="tight")
+        finally:
+            plt.close(fig)
+
     @classmethod
     def read(cls, path: str | Path, *, metric: str | None = None) -> History:
         """Read a history written by :meth:`save` / a writer, or a Keras ``CSVLogger`` file.

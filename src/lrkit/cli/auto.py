@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from lrkit._files import save_figure, write_text
+from lrkit._files import write_text
 from lrkit.cli.options import add_out_arguments, add_task_arguments, count
 from lrkit.cli.output import console, prepare_out_dir, print_probe, print_sweeps, rate
 from lrkit.plan import POLICIES
@@ -91,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     }
     history.save(outputs["history.csv"])
     found.plot(outputs["lr_find.png"])
-    plot_training(history, outputs["training.png"], title=f"{task.name}: {args.policy}")
+    history.plot(outputs["training.png"], title=f"{task.name}: {args.policy}")
     write_text(outputs["auto.json"], json.dumps(summary, indent=2) + "\n")
     print_sweeps(found)
     if probed is not None:
@@ -114,34 +111,3 @@ def run(args: argparse.Namespace) -> int:
         )
     out.print(f"wrote {', '.join(str(p) for p in outputs.values())}")
     return 0
-
-
-def plot_training(history: Any, path: Path, title: str) -> None:
-    """Loss (and validation loss) against step above the learning rate against step; a dashed
-    line where the divergence guard rolled back."""
-    from lrkit.plotting import pyplot
-
-    plt = pyplot()
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), dpi=110, sharex=True)
-    steps = history.steps
-    top.plot(steps, history.column("loss"), color="0.6", linewidth=1, label="training loss")
-    if "val_loss" in history.columns:
-        val = history.column("val_loss")
-        mask = ~np.isnan(val)
-        top.plot(steps[mask], val[mask], "o-", color="C1", label="validation loss")
-    top.set_ylabel("loss")
-    top.legend(loc="best", fontsize="small")
-    top.set_title(title)
-    bottom.plot(steps, history.column("lr"), color="C0")
-    bottom.set_ylabel("learning rate")
-    bottom.set_xlabel("step")
-    rollbacks = [row["step"] for row in history if "rollback" in row]
-    for ax in (top, bottom):
-        ax.grid(True, alpha=0.3)
-        for i, step in enumerate(rollbacks):
-            label = "rollback (guard)" if ax is top and i == 0 else None
-            ax.axvline(step, color="C3", linestyle="--", linewidth=1, label=label)
-    if rollbacks:
-        top.legend(loc="best", fontsize="small")
-    save_figure(fig, path, bbox_inches="tight")
-    plt.close(fig)
