@@ -436,6 +436,13 @@ def test_settings_name_what_is_not_allowed(changes, error, message):
         RangeTest(**changes)
 
 
+def test_a_keyword_that_is_no_setting_is_refused_naming_it():
+    with pytest.raises(TypeError, match="'num_step'; the range-test settings are start_lr"):
+        RangeTest(num_step=30)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'start'"):
+        range_test(bowl, start=1e-5)
+
+
 @pytest.mark.parametrize("name", ["start_lr", "num_steps", "smoothing", "diverge_factor"])
 def test_a_setting_made_none_is_refused(name):
     with pytest.raises(TypeError, match=f"{name}: must be a"):

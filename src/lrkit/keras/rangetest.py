@@ -19,7 +19,7 @@ import math
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -27,6 +27,11 @@ import numpy as np
 from lrkit.keras.batches import batch_length, batch_stream, split_validation
 from lrkit.rangetest import DONE, RESTART, RangeTest, RangeTestResult, RangeTestSettings, range_test
 from lrkit.sweep import check_count
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from lrkit.rangetest.settings import SweepKeywords
 
 
 def find_lr(
@@ -36,19 +41,12 @@ def find_lr(
     *,
     batch_size: int = 32,
     settings: RangeTestSettings | None = None,
-    start_lr: float | None = None,
-    end_lr: float | None = None,
-    num_steps: int | None = None,
-    mode: str | None = None,
-    smoothing: float | None = None,
-    diverge_factor: float | None = None,
     shuffle: bool = True,
     seed: int = 0,
     validation_data: Any = None,
     val_batches: int = 4,
-    retry: bool | None = None,
-    max_steps: int | None = None,
     progress: bool = True,
+    **sweep: Unpack[SweepKeywords],
 ) -> RangeTestResult:
     """Run the learning-rate range test on a compiled ``model``; restore it and its optimizer after.
 
@@ -65,17 +63,7 @@ def find_lr(
     steps of all sweeps together). The sweep is ``settings`` (a :class:`lrkit.RangeTestSettings`;
     default: its defaults), each keyword given replacing that field.
     """
-    settings = RangeTestSettings.merged(
-        settings,
-        start_lr=start_lr,
-        end_lr=end_lr,
-        num_steps=num_steps,
-        mode=mode,
-        smoothing=smoothing,
-        diverge_factor=diverge_factor,
-        retry=retry,
-        max_steps=max_steps,
-    )
+    settings = RangeTestSettings.merged(settings, **sweep)
     check_count("batch_size", batch_size)
     check_count("val_batches", val_batches)
     optimizer = checked_optimizer(model)
@@ -134,29 +122,12 @@ class LRFinder(keras.callbacks.Callback):
         self,
         settings: RangeTestSettings | None = None,
         *,
-        start_lr: float | None = None,
-        end_lr: float | None = None,
-        num_steps: int | None = None,
-        mode: str | None = None,
-        smoothing: float | None = None,
-        diverge_factor: float | None = None,
-        retry: bool | None = None,
-        max_steps: int | None = None,
         progress: bool = True,
+        **sweep: Unpack[SweepKeywords],
     ) -> None:
         super().__init__()
         #: The sweep: ``settings`` (default: its defaults), each keyword given replacing a field.
-        self.settings = RangeTestSettings.merged(
-            settings,
-            start_lr=start_lr,
-            end_lr=end_lr,
-            num_steps=num_steps,
-            mode=mode,
-            smoothing=smoothing,
-            diverge_factor=diverge_factor,
-            retry=retry,
-            max_steps=max_steps,
-        )
+        self.settings = RangeTestSettings.merged(settings, **sweep)
         self.progress = progress
         #: The curve of the last ``fit``; ``None`` until a sweep has finished.
         self.result: RangeTestResult | None = None

@@ -13,7 +13,7 @@ import itertools
 import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning.pytorch as pl
 import torch
@@ -26,6 +26,11 @@ from lrkit.suggest import Rule, SuggestionError
 from lrkit.torch.probe import probe_lr
 from lrkit.torch.rangetest import find_lr
 from lrkit.torch.state import randomness_preserved
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from lrkit.rangetest.settings import SweepKeywords
 
 #: Attributes searched, in order, for the learning rate ``configure_optimizers`` reads.
 LR_ATTRIBUTES = ("lr", "learning_rate")
@@ -57,33 +62,16 @@ class LRFinder(pl.Callback):
         self,
         settings: RangeTestSettings | None = None,
         *,
-        start_lr: float | None = None,
-        end_lr: float | None = None,
-        num_steps: int | None = None,
-        mode: str | None = None,
-        smoothing: float | None = None,
-        diverge_factor: float | None = None,
-        retry: bool | None = None,
-        max_steps: int | None = None,
         method: str | Rule = "default",
         update_lr: bool = True,
         attr_name: str | None = None,
         run_at_start: bool = True,
         probe: bool = False,
         progress: bool = True,
+        **sweep: Unpack[SweepKeywords],
     ) -> None:
         #: The sweep: ``settings`` (default: its defaults), each keyword given replacing a field.
-        self.settings = RangeTestSettings.merged(
-            settings,
-            start_lr=start_lr,
-            end_lr=end_lr,
-            num_steps=num_steps,
-            mode=mode,
-            smoothing=smoothing,
-            diverge_factor=diverge_factor,
-            retry=retry,
-            max_steps=max_steps,
-        )
+        self.settings = RangeTestSettings.merged(settings, **sweep)
         self.method = method
         self.update_lr = update_lr
         self.attr_name = attr_name

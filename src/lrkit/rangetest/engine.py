@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from contextlib import ExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lrkit.progress import progress_bar
 from lrkit.rangetest.result import COMPLETED, DIVERGED, NON_FINITE, STOPPED, RangeTestResult
@@ -22,6 +22,11 @@ from lrkit.rangetest.retry import (
 from lrkit.rangetest.settings import RangeTestSettings
 from lrkit.smoothing import EMA
 from lrkit.sweep import lr_sweep
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from lrkit.rangetest.settings import SweepKeywords
 
 #: What :meth:`RangeTest.tell` answers.
 STEP, RESTART, DONE = "step", "restart", "done"
@@ -57,27 +62,10 @@ class RangeTest:
         self,
         settings: RangeTestSettings | None = None,
         *,
-        start_lr: float | None = None,
-        end_lr: float | None = None,
-        num_steps: int | None = None,
-        mode: str | None = None,
-        smoothing: float | None = None,
-        diverge_factor: float | None = None,
-        retry: bool | None = None,
-        max_steps: int | None = None,
         progress: bool = True,
+        **sweep: Unpack[SweepKeywords],
     ) -> None:
-        settings = RangeTestSettings.merged(
-            settings,
-            start_lr=start_lr,
-            end_lr=end_lr,
-            num_steps=num_steps,
-            mode=mode,
-            smoothing=smoothing,
-            diverge_factor=diverge_factor,
-            retry=retry,
-            max_steps=max_steps,
-        )
+        settings = RangeTestSettings.merged(settings, **sweep)
         #: The sweep's settings (each keyword given replaces that field of ``settings``).
         self.settings = settings
         num_steps = settings.num_steps
@@ -179,16 +167,10 @@ def range_test(
     step: StepFn,
     *,
     settings: RangeTestSettings | None = None,
-    start_lr: float | None = None,
-    end_lr: float | None = None,
-    num_steps: int | None = None,
-    mode: str | None = None,
-    smoothing: float | None = None,
-    diverge_factor: float | None = None,
     reset: ResetFn | None = None,
-    max_steps: int | None = None,
     on_step: ProgressFn | None = None,
     progress: bool = True,
+    **sweep: Unpack[SweepKeywords],
 ) -> RangeTestResult:
     """Sweep ``step(lr) -> loss`` from ``start_lr`` to ``end_lr`` and record the curve: a loop
     over :class:`RangeTest`.
@@ -206,16 +188,7 @@ def range_test(
     ``settings.retry`` is ``False``), up to ``max_steps`` steps in all (default:
     ``num_steps · (1 + 2·RETRY_FACTOR)``, every retry that :data:`MAX_SWEEPS` allows).
     """
-    settings = RangeTestSettings.merged(
-        settings,
-        start_lr=start_lr,
-        end_lr=end_lr,
-        num_steps=num_steps,
-        mode=mode,
-        smoothing=smoothing,
-        diverge_factor=diverge_factor,
-        max_steps=max_steps,
-    )
+    settings = RangeTestSettings.merged(settings, **sweep)
     engine = RangeTest(settings, retry=settings.retry and reset is not None, progress=progress)
     i = 0
     while not engine.done:

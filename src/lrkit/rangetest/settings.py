@@ -5,12 +5,26 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from lrkit.sweep import check_count, validate_sweep
 
 #: The settings a result records in ``settings`` (beside its sweeps and the adapter's own).
 RECORDED = ("start_lr", "end_lr", "num_steps", "mode", "smoothing", "diverge_factor")
+
+
+class SweepKeywords(TypedDict, total=False):
+    """:class:`RangeTestSettings`' fields as the keywords every range test takes beside
+    ``settings=``: each one given (and not ``None``) replaces that field."""
+
+    start_lr: float | None
+    end_lr: float | None
+    num_steps: int | None
+    mode: str | None
+    smoothing: float | None
+    diverge_factor: float | None
+    retry: bool | None
+    max_steps: int | None
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,12 @@ class RangeTestSettings:
             raise TypeError(
                 f"settings: must be a RangeTestSettings or None, got {type(settings).__name__}"
             )
+        unknown = sorted(set(changes) - set(_field_names()))
+        if unknown:
+            raise TypeError(
+                f"unexpected keyword argument {unknown[0]!r}; the range-test settings are "
+                f"{', '.join(_field_names())}"
+            )
         given = {name: value for name, value in changes.items() if value is not None}
         return dataclasses.replace(settings, **given) if given else settings
 
@@ -83,10 +103,15 @@ class RangeTestSettings:
         """The inverse of :meth:`to_dict`; a missing field takes its default."""
         if not isinstance(data, Mapping):
             raise TypeError(f"settings: must be a mapping, got {type(data).__name__}")
-        names = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(data) - set(names))
+        unknown = sorted(set(data) - set(_field_names()))
         if unknown:
             raise ValueError(
-                f"settings: unknown range-test setting {unknown[0]!r}; allowed: {', '.join(names)}"
+                f"settings: unknown range-test setting {unknown[0]!r}; "
+                f"allowed: {', '.join(_field_names())}"
             )
         return cls(**data)
+
+
+def _field_names() -> list[str]:
+    """The fields of :class:`RangeTestSettings`, in order."""
+    return [f.name for f in dataclasses.fields(RangeTestSettings)]

@@ -15,7 +15,7 @@ import itertools
 import math
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -36,6 +36,11 @@ from lrkit.torch.step import (
     target_device,
     to_device,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from lrkit.rangetest.settings import SweepKeywords
 
 #: Steps in a row the grad scaler may skip before the loss counts as non-finite.
 MAX_SKIPPED = 20
@@ -72,34 +77,16 @@ class LRFinder:
         optimizer: torch.optim.Optimizer,
         *,
         settings: RangeTestSettings | None = None,
-        start_lr: float | None = None,
-        end_lr: float | None = None,
-        num_steps: int | None = None,
-        mode: str | None = None,
-        smoothing: float | None = None,
-        diverge_factor: float | None = None,
-        retry: bool | None = None,
-        max_steps: int | None = None,
         grad_scaler: Any = None,
         batch_size: int | None = None,
         snapshot: str = "cpu",
         progress: bool = True,
+        **sweep: Unpack[SweepKeywords],
     ) -> None:
         check_training(model, optimizer)
         if batch_size is not None:
             check_count("batch_size", batch_size)
-        self._engine = RangeTest(
-            settings,
-            start_lr=start_lr,
-            end_lr=end_lr,
-            num_steps=num_steps,
-            mode=mode,
-            smoothing=smoothing,
-            diverge_factor=diverge_factor,
-            retry=retry,
-            max_steps=max_steps,
-            progress=progress and distributed.is_main(),
-        )
+        self._engine = RangeTest(settings, progress=progress and distributed.is_main(), **sweep)
         self._optimizer, self._scaler, self._batch_size = optimizer, grad_scaler, batch_size
         self._set_lr = lr_setter(optimizer)
         self._state = ExitStack()
@@ -176,12 +163,6 @@ def find_lr(
     train_loader: Iterable[Any],
     *,
     settings: RangeTestSettings | None = None,
-    start_lr: float | None = None,
-    end_lr: float | None = None,
-    num_steps: int | None = None,
-    mode: str | None = None,
-    smoothing: float | None = None,
-    diverge_factor: float | None = None,
     accumulation_steps: int = 1,
     grad_scaler: Any = None,
     amp_dtype: torch.dtype | None = None,
@@ -191,9 +172,8 @@ def find_lr(
     step_fn: StepFn | None = None,
     device: str | torch.device | None = None,
     snapshot: str = "cpu",
-    retry: bool | None = None,
-    max_steps: int | None = None,
     progress: bool = True,
+    **sweep: Unpack[SweepKeywords],
 ) -> RangeTestResult:
     """Run the learning-rate range test on ``model`` and restore it, ``optimizer`` and the random
     state (torch, numpy, ``random``, the loader's generators) after, so that training next is
@@ -214,17 +194,7 @@ def find_lr(
     sweeps together). The sweep is ``settings`` (a :class:`lrkit.RangeTestSettings`;
     default: its defaults), each keyword given replacing that field.
     """
-    settings = RangeTestSettings.merged(
-        settings,
-        start_lr=start_lr,
-        end_lr=end_lr,
-        num_steps=num_steps,
-        mode=mode,
-        smoothing=smoothing,
-        diverge_factor=diverge_factor,
-        retry=retry,
-        max_steps=max_steps,
-    )
+    settings = RangeTestSettings.merged(settings, **sweep)
     check_count("accumulation_steps", accumulation_steps)
     if val_loader is not None and val_batches < 1:
         raise ValueError(f"val_batches: must be >= 1, got {val_batches}")
