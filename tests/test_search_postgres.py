@@ -256,14 +256,15 @@ def test_a_longer_outage_stops_the_worker_with_one_line_and_a_rerun_resumes(
     assert counts["complete"] == 6 and counts.get("running", 0) == 0
 
 
-def _die_between_take_and_claim(storage: str, study: str, marks: Path) -> None:
-    """Run a worker process that is killed right after it took a trial, before claiming it."""
+def _die_in(storage: str, study: str, marks: Path, patch: str) -> None:
+    """Run a worker process on ``study`` that kills itself where ``patch`` says."""
     script = (
         "import os, signal, sys\n"
+        "import optuna\n"
         "from lrkit import search\n"
         "from lrkit.search import worker\n"
         "def killed(*args): os.kill(os.getpid(), signal.SIGKILL)\n"
-        "worker._Worker.run = killed\n"
+        f"{patch} = killed\n"
         "search.work(sys.argv[1], sys.argv[2])\n"
     )
     process = subprocess.run(
@@ -295,7 +296,7 @@ def test_a_trial_taken_by_a_worker_killed_before_claiming_it_is_retried_quickly(
         "search_objectives:peak", space={"lr": (1e-3, 1e-1)}, sampler="log", n_trials=3,
         storage=storage, study_name=study, heartbeat_interval=1,
     )  # fmt: skip
-    _die_between_take_and_claim(storage, study, tmp_path)
+    _die_in(storage, study, tmp_path, "worker._Worker.run")  # took a trial, before claiming it
     opened = search.open_storage(storage, heartbeat_interval=1)
     (taken,) = optuna.load_study(study_name=study, storage=opened).get_trials(
         states=(TrialState.RUNNING,)
@@ -312,27 +313,6 @@ def test_a_trial_taken_by_a_worker_killed_before_claiming_it_is_retried_quickly(
     assert lost.state == "fail" and lost.retried_as is not None
     # The retry ran the point the lost trial was given (it never got to suggest it).
     assert sorted(t.params["lr"] for t in result.complete) == pytest.approx([1e-3, 1e-2, 1e-1])
-
-
-def _die_in(storage: str, study: str, marks: Path, patch: str) -> None:
-    """Run a worker process on ``study`` that kills itself where ``patch`` says."""
-    script = (
-        "import os, signal, sys\n"
-        "import optuna\n"
-        "from lrkit import search\n"
-        "from lrkit.search import worker\n"
-        "def killed(*args): os.kill(os.getpid(), signal.SIGKILL)\n"
-        f"{patch} = killed\n"
-        "search.work(sys.argv[1], sys.argv[2])\n"
-    )
-    process = subprocess.run(
-        [sys.executable, "-c", script, storage, study],
-        env=_worker_env(storage, marks),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert process.returncode == -signal.SIGKILL, process.stderr
 
 
 @pytest.mark.parametrize("where", ["journal", "postgresql"])
