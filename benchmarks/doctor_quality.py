@@ -4,7 +4,7 @@ Each run is judged by :func:`lrkit.doctor.diagnose` with the default thresholds.
 
 A run's label says how it was made; what a rule can be asked to see is what happened in fact,
 measured after the run from its raw losses, by tests that share no threshold with the rules
-(L_0 is the first loss, m_10 the mean of the first 10, "end" the mean of the last 100):
+(L_0 is the first loss, m_10 the median of the first 10, "end" the mean of the last 100):
 
 - a run made healthy (``healthy``, ``healthy_low``, ``healthy_high``, ``warmup``) has
   ``diverged in fact`` when end >= m_10, and has ``blown up, recovered`` when, after its first
@@ -18,6 +18,10 @@ measured after the run from its raw losses, by tests that share no threshold wit
   neighbours; when the median excess is below 5 % the loss did not follow the rate: the run
   has ``diverged in fact`` when end > 2 x the mean of the 50 losses before the event (it went
   flat at a high loss), else the alternation had ``no effect``;
+- a ``raised`` or ``nan`` run that, between its step 50 and its event, already climbed back
+  to m_10 in the same sense (some 25 consecutive losses with mean >= m_10) has ``blown up
+  before its event``: it is no healthy run to raise the rate of (or poison), so it counts
+  for no recall, and a finding of a rule that speaks of blow-ups is right on it;
 - a ``raised`` run whose loss fell after the event (mean of the 100 losses after it below the
   mean of the 50 before), or a ``nan`` run whose losses all stayed finite (the poisoned
   weight unused), had ``no effect``: any finding on it after the event is wrong;
@@ -37,7 +41,7 @@ every rule:
 
 | rule | its own kinds (recall) | also right on |
 | --- | --- | --- |
-| ``non_finite`` | nan | raised, too_high |
+| ``non_finite`` | nan | raised, too_high, blown up before its event |
 | ``divergence`` | raised, too_high | oscillating, diverged in fact, blown up |
 | ``spike``, ``grad_explosion`` | raised | too_high (all 3), oscillating, nan, diverged, blown up |
 | ``lr_too_low`` | too_low | |
@@ -46,10 +50,10 @@ every rule:
 | ``oscillation`` | oscillating | too_high (all 3), raised, diverged in fact, blown up |
 | ``overfitting`` | overfit in fact | |
 
-The goals are checked on the test runs (healthy: the four healthy kinds as they happened);
-thresholds are tuned on the design runs only. A warning on a healthy run that is right (an
-``overfitting`` finding on a run that overfit in fact) is not a false alarm: the goal counts
-false warnings, and the table gives all warnings beside it.
+"blown up" is either kind of blow-up. The goals are checked on the test runs (healthy: the four
+healthy kinds as they happened); thresholds are tuned on the design runs only. A warning on a
+healthy run that is right (an ``overfitting`` finding on a run that overfit in fact) is not a
+false alarm: the goal counts false warnings, and the table gives all warnings beside it.
 
     python benchmarks/doctor_quality.py      # makes any missing run first (doctor_runs.py)
 """
@@ -77,6 +81,7 @@ from suggestion_quality import dated_machine, markdown_table  # noqa: E402
 HEALTHY = ("healthy", "healthy_low", "healthy_high", "warmup")
 DIVERGED = "diverged in fact"
 BLOWN_UP = "blown up, recovered"
+BLOWN_UP_BEFORE = "blown up before its event"
 NO_EFFECT = "no effect"
 STUCK = "too_high, stuck"
 LEARNED = "too_high, learned"
@@ -94,14 +99,14 @@ OWN = {
     "overfitting": (OVERFIT,),
 }
 ALSO = {
-    "non_finite": ("raised", "too_high"),
-    "divergence": ("oscillating", DIVERGED, BLOWN_UP),
-    "spike": (*TOO_HIGH, "oscillating", "nan", DIVERGED, BLOWN_UP),
-    "grad_explosion": (*TOO_HIGH, "oscillating", "nan", DIVERGED, BLOWN_UP),
+    "non_finite": ("raised", "too_high", BLOWN_UP_BEFORE),
+    "divergence": ("oscillating", DIVERGED, BLOWN_UP, BLOWN_UP_BEFORE),
+    "spike": (*TOO_HIGH, "oscillating", "nan", DIVERGED, BLOWN_UP, BLOWN_UP_BEFORE),
+    "grad_explosion": (*TOO_HIGH, "oscillating", "nan", DIVERGED, BLOWN_UP, BLOWN_UP_BEFORE),
     "lr_too_low": (),
     "dead_start": ("too_high", DIVERGED),
     "plateau": ("too_high", STUCK),
-    "oscillation": (*TOO_HIGH, "raised", DIVERGED, BLOWN_UP),
+    "oscillation": (*TOO_HIGH, "raised", DIVERGED, BLOWN_UP, BLOWN_UP_BEFORE),
     "overfitting": (),
 }
 WITHIN = 50
@@ -112,20 +117,26 @@ def losses(run: dict[str, Any]) -> np.ndarray:
     return np.array([float(row["loss"]) for row in run["rows"]])
 
 
+def _climbed_back(losses: np.ndarray, start: float) -> bool:
+    """Whether the mean of some 25 consecutive ``losses`` is >= ``start``."""
+    if losses.size < 25:
+        return False
+    return bool(np.nanmax(np.convolve(losses, np.ones(25) / 25, "valid")) >= start)
+
+
 def kind_of(run: dict[str, Any]) -> str:
     """What the run did in fact, by the tests in the module docstring."""
     loss, label = losses(run), str(run["label"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all NaN: the mean is NaN
-        start, end = float(np.nanmean(loss[:10])), float(np.nanmean(loss[-100:]))
+        start, end = float(np.nanmedian(loss[:10])), float(np.nanmean(loss[-100:]))
     event = run["event"]
     if label in HEALTHY:
         if not end < start:
             return DIVERGED
-        later = loss[50:]
-        if later.size >= 25 and np.nanmax(np.convolve(later, np.ones(25) / 25, "valid")) >= start:
-            return BLOWN_UP
-        return label
+        return BLOWN_UP if _climbed_back(loss[50:], start) else label
+    if label in ("raised", "nan") and _climbed_back(loss[50:event], start):
+        return BLOWN_UP_BEFORE
     if label == "too_high":
         first = float(loss[0])
         if not np.isfinite(loss).all() or end > 1.5 * first:
@@ -462,6 +473,7 @@ def _label_order(label: str) -> int:
         *HEALTHY,
         BLOWN_UP,
         DIVERGED,
+        BLOWN_UP_BEFORE,
         *TOO_HIGH,
         *[k for k in EVENT if k != "too_high"],
         "overfitting",

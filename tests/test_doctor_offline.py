@@ -23,6 +23,7 @@ SMALL = {
     "flat_steps": 40,
     "cooldown": 10,
     "grad_settle": 30,
+    "diverge_fast_give_back": 0.5,
 }
 
 
@@ -63,6 +64,9 @@ def generated(shape: str, seed: int, n: int = 1200) -> list[dict[str, float]]:
     elif shape == "blown_start":  # a leap at the first steps, then back only to the start
         loss = np.full(n, 2.3)
         loss[1:6] = [5e3, 800.0, 60.0, 9.0, 3.0]
+    elif shape == "near_zero_blow_up":  # near zero, then a jump the smoothed loss lags
+        loss = 0.87 * np.exp(-step / 100) + 1e-4
+        loss[n // 2 : n // 2 + 40] = 1.0
     elif shape == "near_zero_spikes":  # batches far above their tiny neighbours, or not
         loss = 0.87 * np.exp(-step / 100) + 1e-5
         loss[n // 2 :: 97] *= rng.choice([30.0, 3e3, 3e4], size=loss[n // 2 :: 97].size)
@@ -107,6 +111,7 @@ SHAPES = [
     "negative",
     "blown_start",
     "near_zero_spikes",
+    "near_zero_blow_up",
     "nan",
     "no_grad",
     "no_lr",
@@ -117,10 +122,14 @@ SHAPES = [
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("thresholds", [{}, SMALL], ids=["defaults", "small"])
 def test_generated_logs_give_the_same_findings(shape: str, thresholds: dict[str, Any]) -> None:
+    messages = []
     for seed in range(3):
         rows = generated(shape, seed)
         expected = stream(rows, "step", **thresholds)
         assert offline(rows, "step", **thresholds) == expected
+        messages += [f["message"] for f in expected]
+    if shape == "near_zero_blow_up":  # the fast test is reached
+        assert any(m.startswith("the median of the last") for m in messages)
     assert expected or shape in ("healthy", "no_grad", "negative", "near_zero", "no_lr")
 
 

@@ -102,6 +102,30 @@ def test_noise_near_zero_after_a_big_fall_is_not_divergence() -> None:
     assert (smoothed[-1] - best) / (losses[0] - best) < 0.05
 
 
+def test_the_fast_test_finds_a_blow_up_the_smoothed_loss_still_lags() -> None:
+    # 50 losses of 2, 200 of 0.01, then 1.9: s_0 = 2, and the best smoothed loss before the
+    # last 16 steps is about 0.01. At step 258 nine of the last 16 losses are 1.9, so their
+    # median is 1.9 > s* + 0.9 (2 - s*) = 1.8 + 0.1 s* (the first 20 losses are equal: no
+    # noise margin); at step 257 it is (0.01 + 1.9) / 2. The smoothed loss is then still
+    # near 0.32 (beta = 0.98), far below s* + 0.5 (2 - s*): it finds the blow-up ~30 steps later
+    losses = [2.0] * 50 + [0.01] * 200 + [1.9] * 100
+    found = feed(doctor("divergence"), losses)
+    assert [f.step for f in found] == [258]
+    assert found[0].evidence["recent_median"] == 1.9
+    assert "the median of the last 16 losses 1.9 has given back" in found[0].message
+    slow = feed(doctor("divergence", diverge_fast_steps=0), losses)
+    assert slow and slow[0].step > 280
+    assert slow[0].message.startswith("the smoothed loss")
+
+
+def test_the_fast_test_needs_the_fall_to_be_older_than_its_window() -> None:
+    # smoothing 0: the loss falls from 2 to 1 at step 30; the median of the last 16 is still 2
+    # for the next 7 steps, which is no divergence: the best it is held against is the one
+    # before those 16 losses
+    found = feed(doctor("divergence", smoothing=0.0), [2.0] * 30 + [1.0] * 60)
+    assert found == []
+
+
 def test_divergence_remembers_a_best_loss_older_than_the_window() -> None:
     # smoothing 0: the best (1.0 at step 50) has left the 256-step window by step 700. Noise at
     # the best: sigma^2 = 0.5 / 50, 4 sigma = 0.4; 1.4 stays below 1 + max(0.5, 0.4) = 1.5

@@ -5,6 +5,8 @@ smooth their losses with:
     s_n   = avg_n / (1 - β^n)
 
 over the finite values ``x_1 … x_n`` seen so far; a non-finite value leaves ``s`` where it was.
+And the running median the doctor reads a fast level of the loss from: ``m_t`` = the median of
+the finite values among ``x_{t-k+1} … x_t``.
 """
 
 from __future__ import annotations
@@ -56,4 +58,28 @@ def ema(values: Any, beta: float) -> NDArray[np.float64]:
     for i, x in enumerate(array.tolist()):
         if math.isfinite(x):
             out[i] = average.update(x)
+    return out
+
+
+_MEDIAN_CHUNK = 65536
+
+
+def running_median(values: Any, size: int) -> NDArray[np.float64]:
+    """``m_t``, the median of the finite values among the last ``size`` (fewer at the start);
+    ``NaN`` where there is none. The median of an even count is the mean of the middle two."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"size: must be an integer >= 1, got {size!r}")
+    array = np.asarray(values, dtype=float)
+    padded = np.concatenate((np.full(size - 1, np.nan), array))
+    padded[~np.isfinite(padded)] = np.nan
+    out = np.empty(array.size)
+    for low in range(0, array.size, _MEDIAN_CHUNK):
+        high = min(low + _MEDIAN_CHUNK, array.size)
+        chunk = np.lib.stride_tricks.sliding_window_view(padded[low : high + size - 1], size)
+        windows = np.sort(chunk, axis=1)  # NaN sorts last
+        count = np.isfinite(windows).sum(axis=1)
+        rows = np.arange(high - low)
+        lower = windows[rows, np.maximum(count - 1, 0) // 2]
+        upper = windows[rows, count // 2]
+        out[low:high] = np.where(count > 0, (lower + upper) / 2, np.nan)
     return out

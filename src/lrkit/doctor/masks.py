@@ -9,6 +9,7 @@ is computed with the same operations as the rule, so both agree on every row.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -17,6 +18,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from lrkit.divergence import diverged
 from lrkit.doctor.replay import Replay
 from lrkit.doctor.thresholds import Thresholds
+from lrkit.smoothing import running_median
 
 Mask = tuple[np.ndarray, np.ndarray]
 _TOL = 1e-9
@@ -55,15 +57,32 @@ def divergence(r: Replay) -> Mask:
         noise = np.where(where >= 0, r.tnoise[np.maximum(where, 0)], np.nan)
         ok = np.isfinite(r.tsmooth) & np.isfinite(r.best_so_far) & np.isfinite(noise)
         ok &= (r.start_index >= 0) & (rows >= r.start_index) & np.isfinite(r.start)
-        ok &= diverged(
+        start_noise = t.diverge_noise * np.where(rows >= r.start_noise_index, r.start_noise, np.nan)
+        slow = diverged(
             r.tsmooth,
             r.start,
             r.best_so_far,
             t.diverge_give_back,
             t.diverge_min_fall,
             t.diverge_noise * noise,
-            t.diverge_noise * np.where(rows >= r.start_noise_index, r.start_noise, np.nan),
+            start_noise,
         )
+        fast = np.zeros_like(slow)
+        if t.diverge_fast_steps:
+            size = t.diverge_fast_steps
+            level = running_median(r.tloss, size)
+            before = np.concatenate((np.full(size, np.inf), r.best_so_far[:-size]))[: rows.size]
+            fast = (rows + 1 >= size) & np.isfinite(level) & np.isfinite(start_noise)
+            fast &= np.isfinite(before) & diverged(
+                level,
+                r.start,
+                before,
+                t.diverge_fast_give_back,
+                t.diverge_min_fall,
+                start_noise / math.sqrt(size),
+                np.inf,
+            )
+        ok &= slow | fast
     ok &= rows + 1 > t.warmup
     return _rows(r, ok), _none(r)
 

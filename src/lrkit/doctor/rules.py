@@ -16,6 +16,7 @@ from lrkit.divergence import diverged
 from lrkit.doctor.finding import Finding
 from lrkit.doctor.thresholds import Thresholds
 from lrkit.doctor.window import Window
+from lrkit.smoothing import running_median
 
 Rule = Callable[[Window, Thresholds], Finding | None]
 
@@ -66,8 +67,11 @@ def divergence(window: Window, t: Thresholds) -> Finding | None:
     max(``diverge_min_fall`` x |s_0|, ``diverge_noise`` x σ), σ the standard deviation of one
     loss over the first ``warmup``; or when it has fallen to its best s* by at least
     max(``diverge_min_fall`` x |s_0|, ``diverge_noise`` x the standard deviation of the
-    smoothed loss at its best) and given back ``diverge_give_back`` of that fall
-    (:func:`lrkit.divergence.diverged`); judged after ``warmup`` steps."""
+    smoothed loss at its best) and given back ``diverge_give_back`` of that fall; or when
+    the median m_t of the last k = ``diverge_fast_steps`` losses has given back
+    ``diverge_fast_give_back`` of the fall to the best s* before them, beyond
+    ``diverge_noise`` x σ / sqrt(k) (the same test, :func:`lrkit.divergence.diverged`, on a
+    level that follows a blow-up within a few steps); judged after ``warmup`` steps."""
     if window.count <= t.warmup or not window.smoothed.size:
         return None
     current, start = float(window.smoothed[-1]), window.start_loss
@@ -77,12 +81,32 @@ def divergence(window: Window, t: Thresholds) -> Finding | None:
         return None
     noise = t.diverge_noise * window.best_noise
     start_noise = t.diverge_noise * window.start_noise
+    fast = _fast_level(window, t)
+    level, name = current, "the smoothed loss"
     if not diverged(
         current, start, best, t.diverge_give_back, t.diverge_min_fall, noise, start_noise
     ):
-        return None
+        size = t.diverge_fast_steps
+        best, best_step, best_lr = window.best(before=size)
+        fast_noise = start_noise / math.sqrt(max(size, 1))
+        if not (
+            math.isfinite(fast)
+            and math.isfinite(best)
+            and math.isfinite(fast_noise)
+            and diverged(
+                fast,
+                start,
+                best,
+                t.diverge_fast_give_back,
+                t.diverge_min_fall,
+                fast_noise,
+                math.inf,
+            )
+        ):
+            return None
+        level, name = fast, f"the median of the last {size} losses"
     unit = window.unit
-    share = (current - best) / (start - best) if current <= start else None
+    share = (level - best) / (start - best) if level <= start else None
     if share is not None:
         what = (
             f"has given back {share:.0%} of its fall from {_g(start)} to its best {_g(best)} "
@@ -99,12 +123,13 @@ def divergence(window: Window, t: Thresholds) -> Finding | None:
         kind="divergence",
         step=window.step,
         severity="critical",
-        message=f"the smoothed loss {_g(current)} {what}: training is diverging.{rose}",
+        message=f"{name} {_g(level)} {what}: training is diverging.{rose}",
         advice="divide the learning rate by 10 and restart from the last good checkpoint "
         f"(around {unit} {best_step}); run `lrkit find` to see where the loss blows up "
         "and stay well below it.",
         evidence=_ev(
             smoothed_loss=current,
+            recent_median=fast if math.isfinite(fast) else None,
             start_loss=start,
             best_loss=best,
             best_step=best_step,
@@ -113,6 +138,15 @@ def divergence(window: Window, t: Thresholds) -> Finding | None:
             lr_at_best=best_lr,
         ),
     )
+
+
+def _fast_level(window: Window, t: Thresholds) -> float:
+    """m_t, the median of the finite losses among the last ``diverge_fast_steps`` (``NaN``
+    when the test is off or fewer losses have been seen)."""
+    size = t.diverge_fast_steps
+    if not size or window.count < size:
+        return math.nan
+    return float(running_median(window.losses[-size:], size)[-1])
 
 
 def spike(window: Window, t: Thresholds) -> Finding | None:

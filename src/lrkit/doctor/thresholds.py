@@ -49,6 +49,21 @@ class Thresholds:
         ">= 0",
         lambda v: v >= 0,
     )
+    diverge_fast_steps: int = _spec(
+        16,
+        "divergence, fast test: the median m_t of the last diverge_fast_steps losses has "
+        "given back diverge_fast_give_back of the fall, m_t > s* + max(diverge_fast_give_back "
+        "x (s_0 - s*), diverge_noise x σ / sqrt(diverge_fast_steps)), σ as for the rise above "
+        "s_0 (0: no fast test)",
+        ">= 0",
+        lambda v: v >= 0,
+    )
+    diverge_fast_give_back: float = _spec(
+        0.9,
+        "divergence, fast test: the fraction of the fall the median must have given back",
+        "in (0, 1]",
+        lambda v: 0 < v <= 1,
+    )
     spike_sigma: float = _spec(
         6.0,
         "spike: log-loss (raw loss when any is <= 0) > mean + spike_sigma x std of the "
@@ -191,7 +206,12 @@ class Thresholds:
 
     def horizon(self) -> int:
         """How many recent steps the rules look at."""
-        return max(self.spike_window + 1, self.osc_window, self.plateau_patience + 1)
+        return max(
+            self.spike_window + 1,
+            self.osc_window,
+            self.plateau_patience + 1,
+            self.diverge_fast_steps,
+        )
 
 
 def _check(spec: dataclasses.Field[Any], value: Any) -> None:
@@ -210,6 +230,7 @@ def _check(spec: dataclasses.Field[Any], value: Any) -> None:
 EPOCH_DEFAULTS: Mapping[str, float | int] = {
     "smoothing": 0.0,
     "warmup": 1,
+    "diverge_fast_steps": 0,
     "grad_settle": 1,
     "spike_window": 10,
     "flat_steps": 4,
