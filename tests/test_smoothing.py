@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from lrkit.smoothing import EMA, ema
+from lrkit.smoothing import EMA, ema, running_median
 
 
 def by_hand(values, beta):
@@ -58,3 +58,31 @@ def test_move_to_sets_the_smoothed_value():
 def test_beta_outside_zero_one_is_refused(beta):
     with pytest.raises(ValueError, match=r"beta: must be a number in \[0, 1\)"):
         EMA(beta)
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 16])
+def test_running_median_is_the_median_of_the_finite_values_in_each_window(size):
+    rng = np.random.default_rng(size)
+    values = rng.normal(size=300)
+    values[[3, 40, 41, 42, 200]] = [math.nan, math.inf, -math.inf, math.nan, math.nan]
+    got = running_median(values, size)
+    for t in range(values.size):
+        window = values[max(t - size + 1, 0) : t + 1]
+        window = window[np.isfinite(window)]
+        if window.size:
+            assert got[t] == np.median(window), t
+        else:
+            assert math.isnan(got[t]), t
+
+
+def test_running_median_over_more_values_than_a_chunk():
+    values = np.arange(70000, dtype=float)[::-1]
+    got = running_median(values, 4)
+    assert got[0] == 69999.0 and got[1] == 69998.5
+    assert np.array_equal(got[3:], values[3:] + 1.5)
+
+
+@pytest.mark.parametrize("size", [0, -1, 2.0, True])
+def test_running_median_size_must_be_a_positive_integer(size):
+    with pytest.raises(ValueError, match="size: must be an integer >= 1"):
+        running_median([1.0, 2.0], size)
