@@ -1,12 +1,14 @@
 """Objectives for the search tests: cheap, deterministic functions of the learning rate.
 
-Worker processes import them as ``search_objectives:NAME`` (with ``tests/`` on the path).
+Worker processes import them as ``search_objectives:NAME``, with ``tests/helpers/`` on the
+path (pytest's ``pythonpath`` in pyproject.toml; the tests put it on subprocesses' PYTHONPATH).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -94,3 +96,10 @@ def steady(trial: SearchTrial) -> float:
         trial.report(-float(step), step)
     (marks / f"done-{trial.number}-{pid}").touch()
     return -((math.log10(trial.params["lr"]) + 2.0) ** 2)
+
+
+def exits_at_1e_2(trial: SearchTrial) -> float:
+    """:func:`peak`, except that it calls ``sys.exit(3)`` at lr = 1e-2."""
+    if abs(math.log10(trial.params["lr"]) + 2) < 1e-9:
+        sys.exit(3)
+    return peak(trial)

@@ -14,9 +14,9 @@ import pytest
 import search_objectives
 from lrkit import search
 from lrkit.search import Space
-from search_postgres import PostgresServer, postgres_server, postgres_url  # noqa: F401
+from search_postgres import PostgresServer
 
-TESTS = Path(__file__).parent
+HELPERS = Path(search_objectives.__file__).parent  # on the workers' PYTHONPATH
 SPACE = {"lr": (1e-4, 1.0), "optimizer": ["sgd", "adam"]}
 OBJECTIVES = ("slow", "steady", "peak")
 
@@ -30,7 +30,7 @@ def _wait_for(condition, timeout: float, what: str) -> None:  # type: ignore[no-
 
 
 def _worker_env(url: str, marks: Path, **extra: str) -> dict[str, str]:
-    path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH", "")) if p)
+    path = os.pathsep.join(p for p in (str(HELPERS), os.environ.get("PYTHONPATH", "")) if p)
     return {
         **os.environ,
         "PYTHONPATH": path,
@@ -42,7 +42,7 @@ def _worker_env(url: str, marks: Path, **extra: str) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_three_workers_one_killed_mid_trial(postgres_url: str, tmp_path: Path) -> None:  # noqa: F811
+def test_three_workers_one_killed_mid_trial(postgres_url: str, tmp_path: Path) -> None:
     marks = tmp_path / "marks"
     marks.mkdir()
     n_trials = 12  # 6 learning rates x 2 optimizers
@@ -119,7 +119,7 @@ def test_three_workers_one_killed_mid_trial(postgres_url: str, tmp_path: Path) -
 
 
 def test_run_with_two_processes_on_postgres(
-    postgres_url: str,  # noqa: F811
+    postgres_url: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -142,7 +142,7 @@ def test_run_with_two_processes_on_postgres(
     assert "***" in result.storage and postgres_url.split("@")[0] not in result.storage
 
 
-def test_wrong_password_is_a_clear_error_without_the_password(postgres_url: str) -> None:  # noqa: F811
+def test_wrong_password_is_a_clear_error_without_the_password(postgres_url: str) -> None:
     wrong = "wrong-" + "x" * 12
     url = postgres_url.replace(postgres_url.split(":")[2].split("@")[0], wrong)
     with pytest.raises(ValueError, match="password authentication failed") as caught:
@@ -151,7 +151,7 @@ def test_wrong_password_is_a_clear_error_without_the_password(postgres_url: str)
     assert "lrkit:***@127.0.0.1" in str(caught.value)
 
 
-def test_rerun_with_other_settings_is_refused(postgres_url: str) -> None:  # noqa: F811
+def test_rerun_with_other_settings_is_refused(postgres_url: str) -> None:
     kwargs = {"space": {"lr": (1e-3, 1e-1)}, "storage": postgres_url, "study_name": "settled"}
     search.create("search_objectives:peak", n_trials=2, **kwargs)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="other settings \\(n_trials\\)"):
@@ -179,7 +179,7 @@ def _marks(marks: Path, kind: str) -> list[int]:
 @pytest.mark.slow
 @pytest.mark.parametrize("outage", [5.0, 1.9])
 def test_workers_ride_out_the_server_going_away(
-    postgres_server: PostgresServer,  # noqa: F811
+    postgres_server: PostgresServer,
     tmp_path: Path,
     outage: float,
 ) -> None:
@@ -223,7 +223,7 @@ def test_workers_ride_out_the_server_going_away(
 
 @pytest.mark.slow
 def test_a_longer_outage_stops_the_worker_with_one_line_and_a_rerun_resumes(
-    postgres_server: PostgresServer,  # noqa: F811
+    postgres_server: PostgresServer,
     tmp_path: Path,
 ) -> None:
     marks, logs = tmp_path / "marks", tmp_path / "logs"
@@ -343,7 +343,7 @@ def test_a_lost_trial_failed_but_never_queued_again_is_still_retried(
     assert sorted(t.params["lr"] for t in result.complete) == pytest.approx([1e-3, 1e-2, 1e-1])
 
 
-def test_workers_of_a_study_fail_and_requeue_trials_one_at_a_time(postgres_url: str) -> None:  # noqa: F811
+def test_workers_of_a_study_fail_and_requeue_trials_one_at_a_time(postgres_url: str) -> None:
     import sqlalchemy
 
     from lrkit.search.outage import Patience

@@ -1,5 +1,5 @@
-"""A throw-away PostgreSQL server on loopback for the search tests (session fixtures:
-``postgres_server``, which tests can stop and start again, and its ``postgres_url``).
+"""Fixtures for the search tests: a throw-away PostgreSQL server on loopback (session
+fixtures: ``postgres_server``, which tests can stop and start again, and its ``postgres_url``).
 
 Uses the Debian server under /usr/lib/postgresql/*/bin, installing the ``postgresql``
 package with apt-get when it is missing and we are root. The cluster lives in a temporary
@@ -17,10 +17,11 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from search_postgres import PostgresServer
 
 PASSWORD_LENGTH = 24
 
@@ -42,21 +43,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@dataclass
-class PostgresServer:
-    """A running server: its URL, and ``stop()`` / ``start()`` to take it away and back."""
-
-    url: str
-    pg_ctl: list[str]
-
-    def stop(self) -> None:
-        """Stop at once, as a crash would (``pg_ctl stop -m immediate``)."""
-        subprocess.run([*self.pg_ctl, "-m", "immediate", "stop"], check=True, capture_output=True)
-
-    def start(self) -> None:
-        subprocess.run([*self.pg_ctl, "-w", "-t", "60", "start"], check=True, capture_output=True)
 
 
 @pytest.fixture(scope="session")

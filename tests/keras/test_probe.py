@@ -14,10 +14,9 @@ keras = pytest.importorskip("keras")
 from lrkit import range_test  # noqa: E402
 from lrkit.keras import probe_lr  # noqa: E402
 from lrkit.probe import probe_candidates  # noqa: E402
-from test_keras_find_lr import assert_identical, data, make_model, state  # noqa: E402
 
 
-def test_equal_candidates_see_the_same_start_batches_and_dropout():
+def test_equal_candidates_see_the_same_start_batches_and_dropout(make_model, data):
     model = make_model()
     x, y = data()
     result = probe_lr(model, x, y, candidates=[0.01, 0.01], steps=12, progress=False)
@@ -25,7 +24,9 @@ def test_equal_candidates_see_the_same_start_batches_and_dropout():
     assert result.losses[0] == result.losses[1]
 
 
-def test_model_optimizer_metrics_and_generators_are_restored():
+def test_model_optimizer_metrics_and_generators_are_restored(
+    make_model, data, state, assert_identical
+):
     model = make_model("sgd")
     x, y = data()
     model.fit(x, y, epochs=1, batch_size=32, verbose=0)  # state worth keeping
@@ -36,7 +37,7 @@ def test_model_optimizer_metrics_and_generators_are_restored():
     assert np.array_equal(np.random.get_state()[1], numpy_draw)  # noqa: NPY002
 
 
-def test_a_learning_rate_that_learns_beats_one_that_does_not():
+def test_a_learning_rate_that_learns_beats_one_that_does_not(make_model, data):
     model = make_model("sgd", dropout=False)
     x, y = data(256)
     result = probe_lr(model, x, y, candidates=[1e-6, 0.1], steps=40, progress=False)
@@ -44,7 +45,7 @@ def test_a_learning_rate_that_learns_beats_one_that_does_not():
     assert result.scores[1] < result.scores[0]
 
 
-def test_candidates_come_from_a_range_test_and_bad_input_is_named():
+def test_candidates_come_from_a_range_test_and_bad_input_is_named(make_model, data):
     model = make_model()
     x, y = data()
     curve = range_test(
@@ -64,7 +65,7 @@ def test_candidates_come_from_a_range_test_and_bad_input_is_named():
         probe_lr(keras.Sequential([keras.layers.Dense(1)]), x, y, candidates=[0.1], steps=3)
 
 
-def test_with_a_cooldown_the_rate_decays_from_the_second_step():
+def test_with_a_cooldown_the_rate_decays_from_the_second_step(make_model, data):
     x, y = data()
     held = probe_lr(
         make_model("sgd", dropout=False), x, y, candidates=[0.1], steps=6, progress=False

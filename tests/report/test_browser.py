@@ -12,18 +12,16 @@ import shutil
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lrkit.report import write_report
-from test_report import build_comparison
-from test_report_search import build_search
 
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 def chromium() -> str:
@@ -188,7 +186,7 @@ def screenshot(browser: DevTools, height: int, name: str) -> None:
 
 @pytest.mark.slow
 def test_report_shows_every_plot_and_the_table_without_console_errors(
-    browser: DevTools, tmp_path: Path
+    browser: DevTools, tmp_path: Path, build_comparison: Callable[[Path], Path]
 ) -> None:
     directory = build_comparison(tmp_path / "comparison")
     page = write_report(directory)["report.html"]
@@ -205,7 +203,7 @@ def test_report_shows_every_plot_and_the_table_without_console_errors(
 
 
 def test_search_report_shows_both_plots_and_every_trial_without_console_errors(
-    browser: DevTools, tmp_path: Path
+    browser: DevTools, tmp_path: Path, build_search: Callable[[Path], Path]
 ) -> None:
     page = write_report(build_search(tmp_path / "search"))["report.html"]
     state = load(browser, page, "trials-table", "best")

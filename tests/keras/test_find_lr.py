@@ -24,51 +24,9 @@ from lrkit.keras import LRFinder, find_lr  # noqa: E402
 QUIET = {"progress": False}
 
 
-def data(n: int = 128, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 8)).astype("float32")
-    return x, (x[:, :2].sum(axis=1) > 0).astype("int64")
-
-
-def make_model(optimizer: Any = "adam", *, dropout: bool = True, seed: int = 0) -> Any:
-    keras.utils.set_random_seed(seed)
-    layers = [
-        keras.Input((8,)),
-        keras.layers.Dense(16, activation="relu"),
-        keras.layers.BatchNormalization(),
-    ]
-    if dropout:
-        layers.append(keras.layers.Dropout(0.2))
-    model = keras.Sequential([*layers, keras.layers.Dense(2)])
-    model.compile(
-        optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    return model
-
-
-def state(model: Any) -> list[np.ndarray]:
-    """Every model variable (seed state included), optimizer variable and metric variable."""
-    variables = [*model.variables, *model.optimizer.variables, *model.metrics_variables]
-    return [np.array(keras.ops.convert_to_numpy(v.value), copy=True) for v in variables]
-
-
-def assert_identical(before: list[np.ndarray], model: Any) -> None:
-    after = state(model)
-    assert len(after) == len(before)
-    for old, new in zip(before, after, strict=True):
-        assert old.dtype == new.dtype and np.array_equal(old, new)  # bit-identical
-
-
-def warmed_up(model: Any) -> Any:
-    """Train one epoch so the optimizer holds real moments and a nonzero iteration count."""
-    x, y = data()
-    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
-    return model
-
-
-def test_restores_weights_optimizer_variables_and_metrics_bit_identically():
+def test_restores_weights_optimizer_variables_and_metrics_bit_identically(
+    make_model, warmed_up, data, state, assert_identical
+):
     model = warmed_up(make_model(keras.optimizers.Adam(3e-3)))
     before = state(model)
     assert int(model.optimizer.iterations.numpy()) == 4
@@ -82,7 +40,7 @@ def test_restores_weights_optimizer_variables_and_metrics_bit_identically():
     assert_identical(before, model)
 
 
-def test_training_after_the_sweep_is_training_without_it():
+def test_training_after_the_sweep_is_training_without_it(make_model, warmed_up, data, state):
     """Weights, optimizer and the global generators (dropout draws from them) all come back.
 
     The model has been trained once, so it is fully built: building draws random numbers.
@@ -100,7 +58,7 @@ def test_training_after_the_sweep_is_training_without_it():
         assert np.array_equal(without, with_sweep)
 
 
-def test_the_model_really_trains_during_the_sweep():
+def test_the_model_really_trains_during_the_sweep(make_model, warmed_up, data):
     """Guards the restore test: without the restore, the sweep would have changed the model."""
     model = warmed_up(make_model(keras.optimizers.Adam(3e-3)))
     weights = model.get_weights()
@@ -122,7 +80,7 @@ def test_the_model_really_trains_during_the_sweep():
         assert np.array_equal(old, new)
 
 
-def test_the_optimizer_sees_the_swept_learning_rates():
+def test_the_optimizer_sees_the_swept_learning_rates(make_model, data):
     model = make_model(keras.optimizers.SGD(0.05))
     seen: list[float] = []
 
@@ -142,7 +100,7 @@ def test_the_optimizer_sees_the_swept_learning_rates():
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.05)
 
 
-def test_each_step_trains_one_batch_once_over_every_sweep():
+def test_each_step_trains_one_batch_once_over_every_sweep(make_model, data):
     model = make_model()
     calls = {"train": 0}
     train_on_batch = model.train_on_batch
@@ -158,7 +116,7 @@ def test_each_step_trains_one_batch_once_over_every_sweep():
     assert calls["train"] == result.steps_run  # one batch per step, nothing replayed
 
 
-def test_recorded_loss_is_the_batch_loss_not_the_running_mean():
+def test_recorded_loss_is_the_batch_loss_not_the_running_mean(data):
     keras.utils.set_random_seed(0)
     model = keras.Sequential(  # no dropout or batch-norm: training and inference losses agree
         [keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(2)]
@@ -188,7 +146,7 @@ def test_recorded_loss_is_the_batch_loss_not_the_running_mean():
     assert result.losses == pytest.approx(per_batch * 2, rel=1e-5)
 
 
-def test_restores_after_the_loss_goes_non_finite():
+def test_restores_after_the_loss_goes_non_finite(state, assert_identical):
     x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
     y = x @ np.array([1.0, -2.0, 0.5, 3.0], dtype="float32")
     keras.utils.set_random_seed(0)
@@ -204,7 +162,9 @@ def test_restores_after_the_loss_goes_non_finite():
 
 
 @pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
-def test_restores_when_a_step_raises_or_is_interrupted(error):
+def test_restores_when_a_step_raises_or_is_interrupted(
+    error, make_model, warmed_up, data, state, assert_identical
+):
     model = warmed_up(make_model())
     before = state(model)
     calls = {"n": 0}
@@ -226,7 +186,7 @@ def test_restores_when_a_step_raises_or_is_interrupted(error):
     assert_identical(before, model)
 
 
-def test_a_fresh_model_and_optimizer_come_back_fresh():
+def test_a_fresh_model_and_optimizer_come_back_fresh(data):
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)])
     model.compile(
@@ -256,7 +216,7 @@ def test_dict_inputs_for_a_two_input_model():
     assert len(result.lrs) == 12 or result.stop_reason != "completed"
 
 
-def test_a_dataloader_is_cycled():
+def test_a_dataloader_is_cycled(make_model, data):
     torch = pytest.importorskip("torch")
     from torch.utils.data import DataLoader, TensorDataset
 
@@ -275,7 +235,7 @@ def test_a_dataloader_is_cycled():
     assert passes["n"] == 3  # 3 batches a pass, 7 steps
 
 
-def test_validation_curve_uses_the_validation_data():
+def test_validation_curve_uses_the_validation_data(make_model, data):
     model = make_model(keras.optimizers.Adam(1e-3), dropout=False)
     x, y = data()
     val_x, val_y = data(32, seed=5)
@@ -312,14 +272,14 @@ def test_validation_curve_uses_the_validation_data():
         ({"validation_data": (1, 2, 3)}, ValueError, "validation_data: give"),
     ],
 )
-def test_bad_settings_are_named(kwargs, error, message):
+def test_bad_settings_are_named(kwargs, error, message, make_model, data):
     model = make_model()
     x, y = data()
     with pytest.raises(error, match=message):
         find_lr(model, x, y, **QUIET, **kwargs)
 
 
-def test_bad_models_and_inputs_are_named():
+def test_bad_models_and_inputs_are_named(make_model, data):
     x, y = data()
     with pytest.raises(TypeError, match="model: must be a keras.Model, got str"):
         find_lr("model", x, y, **QUIET)
@@ -342,7 +302,7 @@ def test_bad_models_and_inputs_are_named():
         find_lr(model, 3.0, **QUIET)
 
 
-def test_suggestions_lie_in_the_sweep_and_match_the_torch_adapter_on_the_same_curve():
+def test_suggestions_lie_in_the_sweep_and_match_the_torch_adapter_on_the_same_curve(data):
     """A Keras model and a torch model with the same weights, data and SGD give the same curve."""
     torch = pytest.importorskip("torch")
     from torch import nn
@@ -384,7 +344,9 @@ def test_suggestions_lie_in_the_sweep_and_match_the_torch_adapter_on_the_same_cu
 # --- the LRFinder callback ------------------------------------------------------------------
 
 
-def test_callback_records_the_same_curve_as_find_lr_and_restores_the_model():
+def test_callback_records_the_same_curve_as_find_lr_and_restores_the_model(
+    make_model, warmed_up, data, state, assert_identical
+):
     # fit draws from the global generator for its data pipeline, so dropout would differ
     model = warmed_up(make_model(keras.optimizers.Adam(1e-3), dropout=False))
     before = state(model)
@@ -416,7 +378,7 @@ def test_callback_records_the_same_curve_as_find_lr_and_restores_the_model():
     assert_identical(before, model)
 
 
-def test_callback_stops_fit_when_the_loss_diverges():
+def test_callback_stops_fit_when_the_loss_diverges(state, assert_identical):
     x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
     y = x @ np.array([1.0, -2.0, 0.5, 3.0], dtype="float32")
     keras.utils.set_random_seed(0)
@@ -431,7 +393,9 @@ def test_callback_stops_fit_when_the_loss_diverges():
     assert_identical(before, model)
 
 
-def test_callback_sweeps_again_from_the_saved_state_when_the_curve_is_unreadable():
+def test_callback_sweeps_again_from_the_saved_state_when_the_curve_is_unreadable(
+    state, assert_identical
+):
     x, y = np.zeros((64, 4), "float32"), np.ones((64, 1), "float32")  # every batch alike
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
@@ -444,7 +408,7 @@ def test_callback_sweeps_again_from_the_saved_state_when_the_curve_is_unreadable
     assert_identical(before, model)
 
 
-def test_callback_asks_for_enough_epochs_and_rejects_a_schedule():
+def test_callback_asks_for_enough_epochs_and_rejects_a_schedule(make_model, data):
     x, y = data(64)
     model = make_model()
     with pytest.raises(
@@ -459,7 +423,9 @@ def test_callback_asks_for_enough_epochs_and_rejects_a_schedule():
         LRFinder(start_lr=1.0, end_lr=0.1)
 
 
-def test_callback_says_when_fit_ended_before_the_sweep():
+def test_callback_says_when_fit_ended_before_the_sweep(
+    make_model, warmed_up, data, state, assert_identical
+):
     x, y = data(64)
     model = warmed_up(make_model())
     before = state(model)

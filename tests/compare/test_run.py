@@ -139,21 +139,12 @@ def test_found_probed_comes_from_a_stored_probe_run_once(tmp_path: Path) -> None
     assert again.range_tests == first.range_tests  # the probe was not run again
 
 
-def flaky_digits(seed: int = 0, batch_size: int | None = None) -> Any:
-    """digits-cnn in the test process; an error in any other process."""
-    from lrkit import tasks
-
-    if str(os.getpid()) != os.environ.get("LRKIT_TEST_PARENT"):
-        raise RuntimeError("no data in this process")
-    return tasks.get("digits-cnn", seed=seed, batch_size=batch_size)
-
-
 @pytest.mark.slow
 def test_a_run_that_raises_in_its_worker_is_stored_as_failed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LRKIT_TEST_PARENT", str(os.getpid()))
-    task = "test_compare_run:flaky_digits"  # imported in the worker through the parent's path
+    task = "compare_tasks:flaky_digits"  # imported in the worker through the parent's path
     results = compare(
         task, [Strategy("adam", "adam", 0.01)], out=tmp_path, epochs=1, progress=False
     )

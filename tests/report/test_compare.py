@@ -5,64 +5,30 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from lrkit.cli import main
-from lrkit.compare import Strategy
-from lrkit.compare.resolve import Context
-from lrkit.compare.store import FAILED, FINISHED, Store
-from lrkit.compare.train import train_run
 from lrkit.report import write_report
 
-HOSTILE = '<img src=x onerror="alert(1)"> & co'
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def build_comparison(directory: Path, epochs: int = 2) -> Path:
-    """A small real comparison (trained in this process) stored the way ``compare`` does,
-    with a hostile strategy name and a failed run."""
-    strategies = [
-        Strategy("adam 0.01", "adam", 0.01),
-        Strategy(
-            HOSTILE,
-            "momentum",
-            schedule={"name": "cosine", "lr": 0.05, "total_steps": "budget", "unit": "step"},
-        ),
-        Strategy("adam 1e-07", "adam", 1e-7),
-    ]
-    with Store(directory) as store:
-        store.check_settings(
-            {
-                "task": "digits-cnn",
-                "epochs": epochs,
-                "batch_size": None,
-                "metric": "accuracy",
-                "steps_per_epoch": 23,
-                "seeds": [0],
-            },
-            ("task", "epochs"),
-        )
-        for strategy in strategies:
-            plan = strategy.resolve(Context(epochs, 23))
-            store.add_strategy(strategy.to_dict(), plan)
-            record = train_run(plan, task="digits-cnn", seed=0, epochs=epochs)
-            store.put_run(strategy.name, 0, FINISHED, record=record)
-        store.add_strategy({"name": "broken", "optimizer": "adam", "lr": 0.1}, None)
-        store.put_run("broken", 0, FAILED, error="Traceback\nRuntimeError: <script>boom</script>")
-    return directory
-
-
 @pytest.fixture(scope="module")
-def comparison(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def comparison(
+    tmp_path_factory: pytest.TempPathFactory, build_comparison: Callable[[Path], Path]
+) -> Path:
     return build_comparison(tmp_path_factory.mktemp("report"))
 
 
-def test_report_is_self_contained_and_escapes_user_strings(comparison: Path) -> None:
+def test_report_is_self_contained_and_escapes_user_strings(
+    comparison: Path, hostile_strategy: str
+) -> None:
     paths = write_report(comparison)
     page = paths["report.html"].read_text(encoding="utf-8")
-    assert HOSTILE not in page
+    assert hostile_strategy not in page
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; co" in page
     assert "<script" not in page
     assert "&lt;script&gt;boom&lt;/script&gt;" in page
@@ -75,7 +41,9 @@ def test_report_is_self_contained_and_escapes_user_strings(comparison: Path) -> 
         assert (comparison / "plots" / name).read_bytes().startswith(PNG)
 
 
-def test_results_json_holds_summary_verdict_and_every_run(comparison: Path) -> None:
+def test_results_json_holds_summary_verdict_and_every_run(
+    comparison: Path, hostile_strategy: str
+) -> None:
     write_report(comparison, target=0.5)
     data = json.loads((comparison / "results.json").read_text())
     assert data["target"] == 0.5
@@ -83,7 +51,7 @@ def test_results_json_holds_summary_verdict_and_every_run(comparison: Path) -> N
     assert rows["adam 0.01"]["status"] == "ok"
     assert rows["adam 1e-07"]["status"] == "too slow"
     assert rows["broken"]["status"] == "failed"
-    assert data["verdict"]["winner"] in ("adam 0.01", HOSTILE)
+    assert data["verdict"]["winner"] in ("adam 0.01", hostile_strategy)
     assert len(data["runs"]) == 4
     run = next(r for r in data["runs"] if r["strategy"] == "adam 0.01")["record"]
     assert rows["adam 0.01"]["final_score"]["mean"] == run["val_score"][-1]

@@ -14,7 +14,7 @@ import pytest
 from lrkit.doctor import Doctor, DoctorWarning, diagnose
 from lrkit.trainlog import TrainingLog
 
-RUNS = Path(__file__).parents[1] / "benchmarks" / "results" / "doctor_quality_runs.jsonl"
+RUNS = Path(__file__).parents[2] / "benchmarks" / "results" / "doctor_quality_runs.jsonl"
 #: small windows and cooldowns, so that short logs reach every rule and report it again
 SMALL = {
     "spike_window": 16,

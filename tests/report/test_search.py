@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import math
 import re
+from collections.abc import Callable
 from html import escape
 from pathlib import Path
 
@@ -15,40 +16,13 @@ from lrkit.cli import main
 from lrkit.report import write_report
 from lrkit.search import SearchResult, SearchTrial
 
-HOSTILE_STUDY = '<img src=x onerror="alert(1)"> & study'
-HOSTILE_OPTIMIZER = "<b>adam</b>"
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def hostile(trial: SearchTrial) -> float:
-    """``-(log10 lr + 2)^2`` (plus 0.5 for the hostile optimizer); raises above lr 0.5."""
-    lr = trial.params["lr"]
-    if lr > 0.5:
-        raise RuntimeError(f"<script>boom</script> at lr {lr:g}")
-    score = -((math.log10(lr) + 2.0) ** 2) + (0.5 if trial.params["optimizer"] != "sgd" else 0)
-    for step in (1, 2):
-        trial.report(score - 1.0 / step, step)
-    return score
-
-
-def build_search(directory: Path) -> Path:
-    """A real 6-trial grid search (3 learning rates × 2 optimizers, two trials failing) with
-    a hostile study name, optimizer name and error message, stored as ``lrkit search`` does."""
-    directory.mkdir(parents=True, exist_ok=True)
-    result = search.run(
-        hostile,
-        space={"lr": (1e-4, 1.0), "optimizer": ["sgd", HOSTILE_OPTIMIZER]},
-        sampler="grid",
-        n_trials=6,
-        study_name=HOSTILE_STUDY,
-        progress=False,
-    )
-    result.to_json(directory / "search.json")
-    return directory
-
-
 @pytest.fixture(scope="module")
-def searched(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def searched(
+    tmp_path_factory: pytest.TempPathFactory, build_search: Callable[[Path], Path]
+) -> Path:
     return build_search(tmp_path_factory.mktemp("search"))
 
 
@@ -57,7 +31,10 @@ def _section(page: str, start: str, end: str) -> str:
 
 
 def test_cli_report_renders_best_lr_every_trial_and_both_plots(
-    searched: Path, capsys: pytest.CaptureFixture[str]
+    searched: Path,
+    capsys: pytest.CaptureFixture[str],
+    hostile_study: str,
+    hostile_optimizer: str,
 ) -> None:
     assert main(["report", str(searched)]) == 0
     printed = capsys.readouterr().out
@@ -82,7 +59,7 @@ def test_cli_report_renders_best_lr_every_trial_and_both_plots(
         assert cell[3] == escape(trial.params["optimizer"])
         assert cell[4] == ("—" if trial.score is None else f"{trial.score:.4g}")
     assert [c[1] for c in cells] == ["complete"] * 4 + ["fail"] * 2  # best first
-    assert cells[0][2:5] == ["0.01", escape(HOSTILE_OPTIMIZER), "0.5"]
+    assert cells[0][2:5] == ["0.01", escape(hostile_optimizer), "0.5"]
     assert re.search(r'<tr class="winner"><td>\d+</td><td class="text state-complete">', table)
     assert all("&lt;script&gt;boom&lt;/script&gt; at lr 1" in c[-1] for c in cells[-2:])
 
@@ -96,8 +73,8 @@ def test_cli_report_renders_best_lr_every_trial_and_both_plots(
     assert "Not enough trials: importances need at least 5 complete trials, this search has 4." in (
         importances
     )
-    assert HOSTILE_STUDY not in page and HOSTILE_OPTIMIZER not in page
-    assert f"<title>lrkit search: {escape(HOSTILE_STUDY)}</title>" in page
+    assert hostile_study not in page and hostile_optimizer not in page
+    assert f"<title>lrkit search: {escape(hostile_study)}</title>" in page
     assert "<script" not in page
     assert not re.search(r'(src|href)="(?!data:)', page)  # nothing loaded from elsewhere
 

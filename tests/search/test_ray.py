@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 
 import pytest
 
@@ -61,17 +60,10 @@ def test_ray_backend_refuses_an_optuna_storage() -> None:
         )  # fmt: skip
 
 
-def exits_at_1e_2(trial: search.SearchTrial) -> float:
-    """:func:`search_objectives.peak`, except that it calls ``sys.exit(3)`` at lr = 1e-2."""
-    if abs(math.log10(trial.params["lr"]) + 2) < 1e-9:
-        sys.exit(3)
-    return search_objectives.peak(trial)
-
-
 @pytest.mark.slow
 def test_an_objective_calling_sys_exit_fails_its_ray_trial_only() -> None:
     result = search.run(
-        exits_at_1e_2,
+        search_objectives.exits_at_1e_2,
         space={"lr": (1e-3, 1e-1)},
         sampler="log",
         n_trials=3,

@@ -59,7 +59,7 @@ def test_the_warning_points_at_the_callers_line() -> None:
         warnings.simplefilter("always")
         S.one_cycle(max_lr=0.1, total_steps=10)
         S.get("one_cycle")(max_lr=0.1, total_steps=10)
-    assert [Path(w.filename).name for w in caught] == ["test_schedules_names.py"] * 2
+    assert [Path(w.filename).name for w in caught] == ["test_names.py"] * 2
 
 
 def test_new_names_do_not_warn() -> None:

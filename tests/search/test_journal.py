@@ -16,7 +16,7 @@ import search_objectives
 from lrkit import search
 from lrkit.search import Space
 
-TESTS = Path(__file__).parent
+HELPERS = Path(search_objectives.__file__).parent  # on the workers' PYTHONPATH
 LOG_POINTS = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
 
 
@@ -75,7 +75,7 @@ def _command(out: Path) -> list[str]:
 
 
 def _env(marks: Path) -> dict[str, str]:
-    path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH", "")) if p)
+    path = os.pathsep.join(p for p in (str(HELPERS), os.environ.get("PYTHONPATH", "")) if p)
     return {**os.environ, "PYTHONPATH": path, "LRKIT_TEST_MARKS": str(marks)}
 
 
