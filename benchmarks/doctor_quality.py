@@ -55,11 +55,12 @@ healthy kinds as they happened); thresholds are tuned on the design runs only. A
 healthy run that is right (an ``overfitting`` finding on a run that overfit in fact) is not a
 false alarm: the goal counts false warnings, and the table gives all warnings beside it.
 
-    python benchmarks/doctor_quality.py      # makes any missing run first (doctor_runs.py)
+    python benchmarks/doctor_quality.py [--jobs N]   # makes any missing run first (doctor_runs.py)
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import statistics
 import sys
@@ -482,7 +483,9 @@ def _label_order(label: str) -> int:
 
 
 def main() -> None:
-    runs = make_runs()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=1, help="missing runs made at once")
+    runs = make_runs(workers=parser.parse_args().jobs)
     text = page(run_all(runs.values()))
     write_text(RESULTS / "doctor_quality.md", text)
     print(text)
