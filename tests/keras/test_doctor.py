@@ -74,6 +74,21 @@ def test_records_a_schedules_learning_rate_and_validation_results() -> None:
     )
 
 
+def test_val_metric_names_the_key_it_reads_and_metric_warns() -> None:
+    x, y = data()
+    model = linear(keras.optimizers.SGD(0.05))
+    model.compile(optimizer=model.optimizer, loss="mse", metrics=["mae", "mse"])
+    named = DoctorCallback(Doctor(verbose=False), val_metric="val_mse")
+    fitted = model.fit(
+        x, y, batch_size=50, epochs=2, verbose=0, validation_data=data(40, 1), callbacks=[named]
+    )
+    val = named.doctor.history.column("val_metric")
+    assert val[np.isfinite(val)].tolist() == pytest.approx(fitted.history["val_mse"])
+    with pytest.warns(DeprecationWarning, match="val_metric='val_NAME'"):
+        old = DoctorCallback(Doctor(verbose=False), metric="mse")
+    assert old.val_metric_key == "val_mse"
+
+
 def test_stop_on_critical_ends_fit() -> None:
     x, y = data()
     model = linear(keras.optimizers.SGD(5.0))  # far too large: the loss explodes

@@ -33,8 +33,9 @@ class DoctorCallback(keras.callbacks.Callback):
 
     Each batch it records the batch's own loss (recovered from Keras' running mean), the
     learning rate the batch was trained with and, on the torch backend, the global gradient
-    norm; after each epoch, ``val_loss`` and ``val_<metric>`` (by default the first
-    ``val_*`` entry other than ``val_loss``). ``on_critical="stop"`` stops ``fit``;
+    norm; after each epoch, the logged ``val_loss`` and ``val_metric`` entries (keys of Keras'
+    epoch logs, as in the Lightning adapter; ``val_metric`` by default the first ``val_*``
+    entry other than ``val_loss``). ``on_critical="stop"`` stops ``fit``;
     ``"reduce"`` multiplies the optimizer's learning rate (a float or variable learning
     rate; a schedule cannot be changed). ``log`` and ``tensorboard`` stream the history.
     """
@@ -45,11 +46,22 @@ class DoctorCallback(keras.callbacks.Callback):
         *,
         log: str | Path | None = None,
         tensorboard: str | Path | None = None,
+        val_loss: str = "val_loss",
+        val_metric: str | None = None,
         metric: str | None = None,
     ) -> None:
         super().__init__()
+        if metric is not None:
+            warnings.warn(
+                "DoctorCallback(metric=NAME) is now val_metric='val_NAME', the key Keras logs "
+                "(as in the Lightning adapter)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            val_metric = val_metric or f"val_{metric}"
         self.doctor = doctor if doctor is not None else Doctor()
-        self.metric = metric
+        self.val_loss_key = val_loss
+        self.val_metric_key = val_metric
         self.steps = 0
         self._lr: float | None = None
         self._seen = (0.0, 0.0)
@@ -81,10 +93,10 @@ class DoctorCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
-        key = f"val_{self.metric}" if self.metric is not None else None
+        key = self.val_metric_key
         if key is None:
-            key = next((k for k in logs if k.startswith("val_") and k != "val_loss"), None)
-        val_loss, val_metric = logs.get("val_loss"), logs.get(key) if key else None
+            key = next((k for k in logs if k.startswith("val_") and k != self.val_loss_key), None)
+        val_loss, val_metric = logs.get(self.val_loss_key), logs.get(key) if key else None
         if val_loss is None and val_metric is None:
             return
         self.doctor.observe(
