@@ -73,3 +73,17 @@ def test_missing_extra_reads_lrkits_own_and_pythons_import_errors():
 def test_every_extra_named_exists_in_the_package_metadata():
     extras = importlib.metadata.metadata("lrkit").get_all("Provides-Extra") or []
     assert set(EXTRAS.values()) <= set(extras)
+
+
+def test_doctor_without_matplotlib_writes_its_report_and_says_why_there_is_no_picture(tmp_path):
+    log = tmp_path / "run.csv"
+    log.write_text("step,loss\n" + "".join(f"{i},{2.0 - i / 100}\n" for i in range(60)))
+    out = tmp_path / "out"
+    done = run_without("matplotlib", "doctor", str(log), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "lrkit doctor: no doctor.png: this part of lrkit needs 'matplotlib', which is not "
+        "installed; install it with: pip install 'lrkit[plot]'"
+    ]
+    assert (out / "doctor.json").exists() and not (out / "doctor.png").exists()
+    assert f"wrote {out / 'doctor.json'}\n" in done.stdout

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from lrkit._files import write_text
+from lrkit._optional import MissingExtra
 from lrkit.cli.options import add_out_arguments
 from lrkit.cli.output import prepare_out_dir
 
@@ -89,14 +91,19 @@ def run(args: argparse.Namespace) -> int:
     outputs = prepare_out_dir(args.out, OUTPUTS, args.overwrite)
     report = {"log": str(args.log), "metric": log.metric_name, **diagnosis.report()}
     write_text(outputs["doctor.json"], json.dumps(report, indent=2) + "\n")
-    plot_diagnosis(
-        log,
-        diagnosis.findings,
-        outputs["doctor.png"],
-        smoothing=diagnosis.thresholds.smoothing,
-        title=f"lrkit doctor: {args.log.name}, {len(diagnosis.findings)} finding(s)",
-    )
+    wrote = str(outputs["doctor.json"])
+    try:
+        plot_diagnosis(
+            log,
+            diagnosis.findings,
+            outputs["doctor.png"],
+            smoothing=diagnosis.thresholds.smoothing,
+            title=f"lrkit doctor: {args.log.name}, {len(diagnosis.findings)} finding(s)",
+        )
+        wrote += f" and {outputs['doctor.png']}"
+    except MissingExtra as exc:
+        print(f"lrkit doctor: no doctor.png: {exc}", file=sys.stderr)
     print(diagnosis.summary())
-    print(f"wrote {outputs['doctor.json']} and {outputs['doctor.png']}")
+    print(f"wrote {wrote}")
     failing = FAIL_ON[args.fail_on]
     return 1 if any(found.severity in failing for found in diagnosis.findings) else 0
