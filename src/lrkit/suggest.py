@@ -17,7 +17,7 @@ Rules:
   starting level and smoothed without lag (a centred Gaussian), divided by 6.
 - ``rise``: not a rule but the edge the others stand below: the first rate past the lowest
   point of the centred-smoothed curve at which it is :data:`RISE_FRACTION` above where it
-  started (:func:`rise`).
+  started, and :data:`RISE_Z` times its noise (:func:`rise`).
 - ``default``: the rule lrkit recommends (:data:`DEFAULT_RULE`): ``centred``, chosen by
   ``benchmarks/suggestion_quality.py``.
 
@@ -47,8 +47,10 @@ MIN_POINTS = 5
 MIN_RELATIVE_DROP = 0.01
 
 DEFAULT_RULE = "centred"
-#: The curve has risen when it is this fraction of its starting level above it.
+#: The curve has risen when it is this fraction of its starting level above it ...
 RISE_FRACTION = 0.1
+#: ... and this many times its noise (:func:`rise`).
+RISE_Z = 4.0
 
 
 class SuggestionError(ValueError):
@@ -198,30 +200,40 @@ def _smoothing_width(points: int) -> float:
 
 def fall_to_noise(lrs: ArrayLike, losses: ArrayLike) -> float:
     """How many noise units the :func:`lagless_curve` fell: ``(start − min) / σ_c``, where
-    ``σ_c`` is the spread of the raw (clipped) losses around the curve before its minimum,
-    divided by the square root of the smoother's effective width (``2√π·σ``)."""
+    ``σ_c`` (:func:`_curve_noise`) is the spread of the raw (clipped) losses around the curve
+    before its minimum, divided by the square root of the smoother's effective width."""
     lr_array, loss_array = finite_prefix(lrs, losses)
     if len(loss_array) < MIN_POINTS:
         return 0.0
     clipped, smooth = _clipped_smooth(loss_array)
-    sigma = _smoothing_width(len(loss_array))
-    before = max(int(np.argmin(smooth)), MIN_POINTS)
-    noise = float(np.std((clipped - smooth)[:before])) / math.sqrt(2 * math.sqrt(math.pi) * sigma)
+    noise = _curve_noise(clipped, smooth)
     fall = start_level(smooth) - float(smooth.min())
     return fall / noise if noise > 0 else math.inf
 
 
+def _curve_noise(losses: FloatArray, smooth: FloatArray) -> float:
+    """``σ_c = std(losses − smooth)`` over the points before the minimum of ``smooth`` (at
+    least :data:`MIN_POINTS`), over ``sqrt(2√π·σ)``, ``σ`` the smoother's width: the noise
+    left in a point of the smoothed curve."""
+    before = max(int(np.argmin(smooth)), MIN_POINTS)
+    spread = float(np.std((losses - smooth)[:before]))
+    return spread / math.sqrt(2 * math.sqrt(math.pi) * _smoothing_width(len(losses)))
+
+
 def rise(lrs: ArrayLike, losses: ArrayLike) -> float | None:
     """The first learning rate past the minimum of ``c`` (the *raw* losses smoothed by
-    :func:`centred_smooth`, not clipped) with ``c > s + RISE_FRACTION·|s|``, ``s`` the
-    :func:`start_level` of ``c``: where training starts to do harm. ``None``: it never rose."""
+    :func:`centred_smooth`, not clipped) with ``c > s + max(RISE_FRACTION·|s|, RISE_Z·σ_c)``,
+    ``s`` the :func:`start_level` of ``c`` and ``σ_c`` its noise (:func:`_curve_noise`): where
+    training starts to do harm, not where a noisy flat curve wanders above its start.
+    ``None``: it never rose."""
     lr_array, loss_array = finite_prefix(lrs, losses)
     if len(loss_array) < MIN_POINTS:
         return None
     smooth = centred_smooth(loss_array, _smoothing_width(len(loss_array)))
     start = start_level(smooth)
     lowest = int(np.argmin(smooth))
-    above = np.flatnonzero(smooth[lowest:] > start + RISE_FRACTION * abs(start))
+    margin = max(RISE_FRACTION * abs(start), RISE_Z * _curve_noise(loss_array, smooth))
+    above = np.flatnonzero(smooth[lowest:] > start + margin)
     return float(lr_array[lowest + above[0]]) if above.size else None
 
 

@@ -201,6 +201,25 @@ def test_rise_is_the_first_rate_past_the_minimum_ten_percent_above_the_start():
     assert rise(lrs[:3], losses[:3]) is None  # too few points
 
 
+def test_a_noisy_flat_curve_rises_where_it_blows_up_not_where_its_noise_wanders():
+    import lrkit.suggest as rules
+
+    # 40 points of 1 ± 0.2 noise that never fall, then a blow-up at the last two: the smoothed
+    # curve wanders more than 10 % above its start, but not RISE_Z times its noise above it
+    rng = np.random.default_rng(3)
+    lrs = np.geomspace(1e-5, 0.3, 42)
+    losses = np.concatenate([1.0 + rng.normal(0, 0.2, 40), [8.0, 20.0]])
+    smooth = rules.centred_smooth(losses, rules._smoothing_width(losses.size))
+    start, lowest = rules.start_level(smooth), int(np.argmin(smooth))
+    wandered = lowest + int(np.argmax(smooth[lowest:] > 1.1 * start))
+    assert wandered < 30  # ten per cent alone is fooled by the noise, far from the blow-up
+    assert 4 * rules._curve_noise(losses, smooth) > 0.1 * start
+    found = rules.rise(lrs, losses)
+    # the blow-up, which the smoother (σ = 1.5 points) blurs back by a few points
+    assert found is not None and lrs[36] <= found <= lrs[40]
+    assert rules.RISE_Z == 4.0
+
+
 def test_a_rule_of_your_own_gets_the_finite_curve_and_its_rate_is_marked():
     lrs = np.geomspace(1e-5, 1.0, 30)
     losses = 2.0 - sigmoid_drop(lrs, 1e-2)
