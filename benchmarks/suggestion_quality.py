@@ -21,12 +21,13 @@ Every finished run is appended to a JSON-lines cache, so an interrupted run resu
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
@@ -61,6 +62,34 @@ def dated_machine() -> str:
     return (
         f"Date: {date.today().isoformat()}. Machine: {platform.system()} {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}."
+    )
+
+
+SOURCE = Path(__file__).resolve().parents[1] / "src" / "lrkit"
+
+
+def code_version() -> str:
+    """The first 12 hex digits of the SHA-256 of lrkit's source (every ``.py`` under
+    ``src/lrkit``, by path): which code made a cached run."""
+    digest = hashlib.sha256()
+    for path in sorted(SOURCE.rglob("*.py")):
+        digest.update(path.relative_to(SOURCE).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def provenance(records: Iterable[dict[str, Any]]) -> str:
+    """One sentence for a results page: how many of ``records`` today's code made. A cached
+    run is reused whatever code made it; delete its line to make it again."""
+    records = list(records)
+    today = code_version()
+    fresh = sum(record.get("code") == today for record in records)
+    if fresh == len(records):
+        return f"Every run was made by today's code (`{today}`, `code` in the cache)."
+    return (
+        f"{fresh} of {len(records)} runs were made by today's code (`{today}`); the others "
+        "by earlier code (`code` in the cache, absent before it was recorded), reused because "
+        "a cached run is kept until its line is deleted."
     )
 
 
@@ -224,8 +253,9 @@ def run_jobs(
     with ProcessPoolExecutor(workers) as pool, cache.open("a") as out:
         work = {"range": range_test, "probe": probe}
         futures = [pool.submit(worker or work.get(j["kind"], train), j) for j in todo]
+        code = code_version()
         for i, future in enumerate(futures, 1):
-            record = future.result()
+            record = {**future.result(), "code": code}
             done[record["key"]] = record
             out.write(json.dumps(record) + "\n")
             out.flush()
@@ -406,7 +436,7 @@ def write_table(
         f"Held-out task: `{HELD_OUT}`. The default rule and the probe were designed on the "
         f"other tasks and on seeds {DESIGN_SEEDS[0]}-{DESIGN_SEEDS[-1]}; later seeds were run "
         "after that, as a fresh check. `auto`'s policy was chosen on all tasks and seeds, but on "
-        "other data orders than these (`auto_policies.md`).",
+        "other data orders than these (`auto_policies.md`). " + provenance(done.values()),
         "",
         "Scores are validation accuracy (R² for `friedman-regression`, floored at 0) in points "
         "after the task's budget. Regret = grid-best - score (lower is better; negative beats "

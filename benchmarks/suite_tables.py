@@ -108,7 +108,7 @@ def write_table(done: dict[str, Any], splits: dict[str, str], seeds: list[int]) 
         f"({sum(s == 'test' for n, s in splits.items() if n in names)} test, "
         f"{sum(s == 'design' for n, s in splits.items() if n in names)} design); the split is "
         "fixed by the rule in `benchmarks/suite/__init__.py`. Test tasks were never looked at "
-        "while choosing anything in lrkit.",
+        "while choosing anything in lrkit. " + sq.provenance(done.values()),
         "",
         "Regret = the seed's best fixed-rate grid score − the method's score, in points "
         "(accuracy or R² × 100, floored at 0), averaged over seeds per task and optimizer "
