@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lrkit import search
+from lrkit._files import write_text
 from lrkit.search import SearchTrial, TaskObjective
 
 BUSY_SECONDS = 0.5
@@ -175,8 +176,7 @@ def main() -> None:
         *overhead,
         "",
     ]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines))
+    write_text(RESULTS, "\n".join(lines))
     print(f"wrote {RESULTS}")
 
 
