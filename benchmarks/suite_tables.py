@@ -259,9 +259,9 @@ def _overhead(
         *sq.markdown_table(header, rows),
         "",
         "Overhead = range-test steps (every sweep) + probe steps, as a multiple of the run's "
-        "steps; the budget is 0.5× for runs of 300 steps or more and 1× below "
-        "(`lrkit.auto.overhead_budget`). Probe verdicts: runs whose probe could not tell the "
-        "candidates apart beyond their noise and kept the lower rate.",
+        "steps; the budget is half the run for runs of 300 steps or more and 150 steps "
+        "(at most the run) below (`lrkit.plan.overhead_budget`). Probe verdicts: runs whose "
+        "probe could not tell the candidates apart beyond their noise and kept the lower rate.",
         "",
     ]
 
