@@ -35,10 +35,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -258,37 +256,12 @@ def train(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def load(cache: Path = CACHE) -> dict[str, dict[str, Any]]:
-    """The cached runs by key (a last line cut short by an interrupted run is dropped)."""
-    done: dict[str, dict[str, Any]] = {}
-    if not cache.exists():
-        return done
-    data = cache.read_bytes()
-    if data and not data.endswith(b"\n"):
-        data = data[: data.rfind(b"\n") + 1]
-        os.truncate(cache, len(data))
-    for line in data.decode().splitlines():
-        if line.strip():
-            record = json.loads(line)
-            done[record["key"]] = record
-    return done
-
-
 def make_runs(cache: Path = CACHE, workers: int = 1) -> dict[str, dict[str, Any]]:
     """Make every run not yet in ``cache`` (appended as each finishes, by ``workers``
-    processes); return all by key."""
-    done = load(cache)
-    todo = [job for job in jobs() if job["key"] not in done]
-    print(f"{len(done)} runs cached, {len(todo)} to make", flush=True)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    with cache.open("a") as out, ProcessPoolExecutor(max(1, workers)) as pool:
-        for i, future in enumerate(as_completed([pool.submit(train, job) for job in todo]), 1):
-            record = future.result()
-            done[record["key"]] = record
-            out.write(json.dumps(record) + "\n")
-            out.flush()
-            print(f"  {i}/{len(todo)} {record['key']} {record['seconds']} s", flush=True)
-    return done
+    processes, through :func:`suggestion_quality.run_jobs`); return all by key."""
+    import suggestion_quality as sq
+
+    return sq.run_jobs(jobs(), cache, max(1, workers), worker=train)
 
 
 if __name__ == "__main__":
