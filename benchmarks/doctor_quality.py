@@ -469,7 +469,9 @@ def page(judged: dict[str, Judged]) -> str:
     return "\n".join(lines)
 
 
-def _label_order(label: str) -> int:
+def _label_order(label: str) -> tuple[int, str]:
+    """Sort key of a kind: the made kinds in their order, then the rest by name (a set of
+    strings iterates in a different order in every process)."""
     order = [
         *HEALTHY,
         BLOWN_UP,
@@ -479,7 +481,7 @@ def _label_order(label: str) -> int:
         *[k for k in EVENT if k != "too_high"],
         "overfitting",
     ]
-    return order.index(label) if label in order else len(order)
+    return (order.index(label) if label in order else len(order), label)
 
 
 def main() -> None:
