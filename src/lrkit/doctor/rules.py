@@ -86,12 +86,13 @@ def divergence(window: Window, t: Thresholds) -> Finding | None:
     if not diverged(
         current, start, best, t.diverge_give_back, t.diverge_min_fall, noise, start_noise
     ):
+        if not math.isfinite(fast):  # the fast test is off, or has too few losses yet
+            return None
         size = t.diverge_fast_steps
         best, best_step, best_lr = window.best(before=size)
-        fast_noise = start_noise / math.sqrt(max(size, 1))
+        fast_noise = start_noise / math.sqrt(size)
         if not (
-            math.isfinite(fast)
-            and math.isfinite(best)
+            math.isfinite(best)
             and math.isfinite(fast_noise)
             and diverged(
                 fast,
