@@ -11,7 +11,9 @@ and it has given back ``give_back`` of it:
 where ``noise`` and ``start_noise`` are margins for the noise of ``s*`` and of ``s_0`` (0 for
 ``fit``'s guard, which waits a tenth of the run before judging; the doctor, which judges from
 its 20th step, passes multiples of the standard deviations of the smoothed loss at its best and
-of a single loss, as ``s_0`` is the first loss alone).
+of a single loss, as ``s_0`` is the first loss alone). The doctor calls a divergence
+critical when the run has lost what it learned: the first clause (:func:`climbed`), or the
+second with the recent losses back near the start (:func:`given_back`).
 
 The test is relative to the run's own fall, so the noise of a loss already near zero (0.009
 rising to 0.036 after a fall from 0.87) is not divergence, while a loss climbing half-way back
@@ -24,6 +26,26 @@ from __future__ import annotations
 from typing import Any, overload
 
 import numpy as np
+
+
+@overload
+def climbed(current: float, start: float, min_fall: float, start_noise: float = 0.0) -> bool: ...
+@overload
+def climbed(
+    current: np.ndarray, start: Any, min_fall: float, start_noise: Any = 0.0
+) -> np.ndarray: ...
+def climbed(current: Any, start: Any, min_fall: float, start_noise: Any = 0.0) -> Any:
+    """Whether ``current > start + max(min_fall · |start|, start_noise)``: above where the
+    run started, by more than its noise; elementwise on arrays."""
+    result = current > start + np.maximum(min_fall * np.abs(start), start_noise)
+    return bool(result) if np.ndim(result) == 0 else result
+
+
+def given_back(level: Any, start: Any, best: Any, share: float) -> Any:
+    """Whether ``start > best`` and ``level >= best + share · (start − best)``: ``share`` of
+    the fall given back; elementwise on arrays."""
+    result = (start > best) & (level >= best + share * (start - best))
+    return bool(result) if np.ndim(result) == 0 else result
 
 
 @overload
@@ -60,7 +82,7 @@ def diverged(
     ``current > best + max(give_back · (start − best), noise)``; elementwise on arrays."""
     least = min_fall * np.abs(start)
     fall = start - best
-    rose = current > start + np.maximum(least, start_noise)
+    rose = climbed(current, start, min_fall, start_noise)
     gave = (fall >= np.maximum(least, noise)) & (
         current > best + np.maximum(give_back * fall, noise)
     )

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from lrkit.divergence import diverged
+from lrkit.divergence import climbed, diverged, given_back
 from lrkit.doctor import Doctor
 from lrkit.guard import DivergenceGuard
 
@@ -50,6 +50,24 @@ def test_arrays_are_judged_elementwise() -> None:
     assert result.tolist() == [False, True, True, False]
     noise = np.array([0.0, 0.5, 0.0, 0.0])
     assert diverged(current, 0.87, 0.009, 0.5, 0.1, noise).tolist() == [False, False, True, False]
+
+
+def test_given_back_is_a_share_of_the_fall_and_needs_a_fall() -> None:
+    # a fall from 2 to 1: 0.9 of it given back is 1 + 0.9 x 1 = 1.9
+    assert given_back(1.9, 2.0, 1.0, 0.9)
+    assert not given_back(1.89, 2.0, 1.0, 0.9)
+    assert given_back(5.0, 2.0, 1.0, 0.9)  # beyond the start is more than 0.9 of it
+    assert not given_back(2.0, 1.0, 1.0, 0.9)  # no fall, nothing to give back
+    assert given_back(np.array([1.5, 1.95]), 2.0, 1.0, 0.9).tolist() == [False, True]
+
+
+def test_climbed_is_the_first_clause_of_diverged() -> None:
+    # above s_0 + max(0.1 x |s_0|, start_noise)
+    assert climbed(1.11, 1.0, 0.1) and not climbed(1.1, 1.0, 0.1)
+    assert not climbed(1.3, 1.0, 0.1, 0.4) and climbed(1.5, 1.0, 0.1, 0.4)
+    for current in (1.05, 1.11, 1.3, 1.5):
+        # with no fall (best = start) diverged is climbed alone
+        assert diverged(current, 1.0, 1.0, 0.5, 0.1, 0.0, 0.4) == climbed(current, 1.0, 0.1, 0.4)
 
 
 def _fall_then(tail: float) -> list[float]:

@@ -16,10 +16,11 @@ def feed(
     *,
     grad_norms: list[float] | np.ndarray | None = None,
     lr: float | None = None,
+    first: int = 0,
 ) -> list[Finding]:
     found = []
-    for step, loss in enumerate(losses):
-        grad = None if grad_norms is None else float(grad_norms[step])
+    for step, loss in enumerate(losses, first):
+        grad = None if grad_norms is None else float(grad_norms[step - first])
         found += doctor.observe(step, float(loss), lr=lr, grad_norm=grad)
     return found
 
@@ -107,15 +108,51 @@ def test_the_fast_test_finds_a_blow_up_the_smoothed_loss_still_lags() -> None:
     # last 16 steps is about 0.01. At step 258 nine of the last 16 losses are 1.9, so their
     # median is 1.9 > s* + 0.9 (2 - s*) = 1.8 + 0.1 s* (the first 20 losses are equal: no
     # noise margin); at step 257 it is (0.01 + 1.9) / 2. The smoothed loss is then still
-    # near 0.32 (beta = 0.98), far below s* + 0.5 (2 - s*): it finds the blow-up ~30 steps later
+    # near 0.32 (beta = 0.98), far below s* + 0.5 (2 - s*): the fast test finds the blow-up
+    # ~30 steps earlier. That is a warning: only once the smoothed loss has given back half of
+    # its fall too (sustained) while the recent median has given back 0.9 of it (now) has the
+    # run lost what it learned, and the same rule reports again at once, critical
     losses = [2.0] * 50 + [0.01] * 200 + [1.9] * 100
-    found = feed(doctor("divergence"), losses)
-    assert [f.step for f in found] == [258]
+    watch = doctor("divergence")
+    found = feed(watch, losses[:280])
+    assert [(f.step, f.severity) for f in found] == [(258, "warning")]
+    assert not watch.should_stop
     assert found[0].evidence["recent_median"] == 1.9
     assert "the median of the last 16 losses 1.9 has given back" in found[0].message
-    slow = feed(doctor("divergence", diverge_fast_steps=0), losses)
-    assert slow and slow[0].step > 280
-    assert slow[0].message.startswith("the smoothed loss")
+    found += feed(watch, losses[280:], first=280)
+    beta, average, smoothed = 0.98, 0.0, []
+    for n, loss in enumerate(losses, 1):
+        average = beta * average + (1 - beta) * loss
+        smoothed.append(average / (1 - beta**n))
+    best = min(smoothed)
+    half = next(i for i in range(250, 350) if smoothed[i] > best + 0.5 * (smoothed[0] - best))
+    assert [(f.step, f.severity) for f in found] == [(258, "warning"), (half, "critical")]
+    assert found[1].message.startswith("the smoothed loss") and watch.should_stop
+    # without the fast test the smoothed loss itself must give back 0.9 of the fall, which
+    # takes it 0.98^k (1.9 - s*) <= 0.1 (2 - s*), k ~ 145 steps
+    longer = losses + [1.9] * 100
+    slow = feed(doctor("divergence", diverge_fast_steps=0), longer)
+    for n, loss in enumerate(longer[len(losses) :], len(losses) + 1):
+        average = beta * average + (1 - beta) * loss
+        smoothed.append(average / (1 - beta**n))
+    most = next(i for i in range(250, 450) if smoothed[i] >= best + 0.9 * (smoothed[0] - best))
+    assert [(f.step, f.severity) for f in slow] == [(half, "warning"), (most, "critical")]
+
+
+def test_a_fall_given_back_in_part_is_a_warning_and_does_not_stop_the_run() -> None:
+    # smoothing 0: from 2 to 1, then 1.6 (60 % of the fall given back, beyond half, short of
+    # 0.9): a warning; then 1.95 (95 %) from step 100: once 9 of the last 16 losses are 1.95
+    # (step 108) their median has given back 0.9 too, and the run has lost what it learned:
+    # critical, reported at once within the warning's cooldown
+    watch = doctor("divergence", smoothing=0.0)
+    found = feed(watch, [2.0] * 30 + [1.0] * 30 + [1.6] * 40)
+    assert [(f.step, f.severity) for f in found] == [(60, "warning")]
+    assert found[0].evidence["given_back"] == pytest.approx(0.6)
+    assert "has given back 60% of its fall" in found[0].message
+    assert not watch.should_stop
+    found = feed(watch, [1.95] * 20, first=100)
+    assert [(f.step, f.severity) for f in found] == [(108, "critical")]
+    assert watch.should_stop
 
 
 def test_the_fast_test_needs_the_fall_to_be_older_than_its_window() -> None:

@@ -94,12 +94,16 @@ def test_learning_rate_jump_midway_is_flagged_as_divergence_within_50_steps(
     optimizer_name: str, lr: float, factor: float
 ) -> None:
     run = train("digits-cnn", optimizer_name, lr, 900, batch_size=32, change_at=600, factor=factor)
+    # the loss climbs back to chance level (its start): first a warning while the smoothed
+    # loss has given back half of its fall, then critical once the recent losses are back
+    # near the start, which stops the run
     divergence = [f for f in run.findings if f.kind == "divergence"]
     assert divergence, kinds(run)
     assert 600 <= divergence[0].step <= 650
-    assert divergence[0].severity == "critical"
-    assert not [f for f in run.findings if f.severity == "critical" and f.step < 600]
-    assert run.stopped and len(run.losses) == divergence[0].step + 1
+    critical = [f for f in run.findings if f.severity == "critical"]
+    assert [f.kind for f in critical] == ["divergence"], kinds(run)
+    assert 600 <= critical[0].step <= 650
+    assert run.stopped and len(run.losses) == critical[0].step + 1
 
 
 def test_learning_rate_jump_on_the_cnn_lstm_task() -> None:

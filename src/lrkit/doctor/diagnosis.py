@@ -1,8 +1,9 @@
 """The offline doctor: :func:`diagnose` judges a whole recorded log at once.
 
 The built-in rules run on whole arrays (:mod:`lrkit.doctor.masks`); a rule's finding is
-reported where the streaming :class:`~lrkit.doctor.Doctor` would report it (once, and again
-only after ``cooldown`` quiet steps) and is made by the rule itself, from the window at that
+reported where the streaming :class:`~lrkit.doctor.Doctor` would report it (once, again
+only after ``cooldown`` quiet steps, and at once when it turns critical) and is made by the
+rule itself, from the window at that
 row, so both give exactly the same findings. Your own rule functions are judged row by row.
 """
 
@@ -77,11 +78,14 @@ def _vectorised(
 
     found: list[tuple[int, int, Finding]] = []
     for order, (name, rule) in enumerate(rules.items()):
-        fires, unsure = MASKS[name](replay)
+        fires, unsure, critical = MASKS[name](replay)
         fires = fires & ~unsure
         for i in np.flatnonzero(unsure).tolist():
             fires[i] = rule(window(i), t) is not None
-        for i in _reported(fires, replay.count, t.cooldown).tolist():
+        reported = _reported(fires, replay.count, t.cooldown)
+        if critical is not None:
+            reported = _escalated(fires, reported, critical)
+        for i in reported.tolist():
             finding = rule(window(i), t)
             assert finding is not None  # the mask and the rule agree on this row
             found.append((i, order, finding))
@@ -98,6 +102,24 @@ def _reported(fires: np.ndarray, count: np.ndarray, cooldown: int) -> np.ndarray
     before, after = rows[:-1], rows[1:]
     again = (after - before > 1) & (count[after - 1] - count[before] >= cooldown)
     return np.concatenate((rows[:1], after[again]))
+
+
+def _escalated(fires: np.ndarray, reported: np.ndarray, critical: np.ndarray) -> np.ndarray:
+    """``reported`` rows with, for each stretch that a warning opened, the first row in it
+    where the finding is critical (the stretch runs to the next reported row)."""
+    if not reported.size:
+        return reported
+    rows = np.flatnonzero(fires)
+    ends = np.append(np.searchsorted(rows, reported[1:]), rows.size)
+    extra = []
+    for first, low, high in zip(
+        reported.tolist(), np.searchsorted(rows, reported).tolist(), ends.tolist(), strict=True
+    ):
+        if not critical[first]:
+            worse = rows[low:high][critical[rows[low:high]]]
+            if worse.size:
+                extra.append(int(worse[0]))
+    return np.sort(np.concatenate((reported, np.array(extra, dtype=reported.dtype))))
 
 
 def _row_by_row(

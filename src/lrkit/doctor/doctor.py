@@ -70,7 +70,8 @@ class Doctor:
         self.findings: list[Finding] = []
         self.should_stop = False
         self._tracker = Tracker(self.thresholds, unit)
-        self._active: dict[str, int] = {}  # rule name -> training steps seen when last fired
+        # rule name -> (training steps seen when it last fired, the severity it was reported at)
+        self._active: dict[str, tuple[int, int]] = {}
         self._reduce_lr: Callable[[float], None] | None = None
 
     def attach(self, *, reduce_lr: Callable[[float], None] | None) -> None:
@@ -90,8 +91,9 @@ class Doctor:
         """Record one step (or a validation at ``step``) and return the new findings.
 
         A rule's finding is reported once; the same rule reports again only after it has
-        been silent for ``cooldown`` training steps. ``loss=None`` records a validation
-        without a training step.
+        been silent for ``cooldown`` training steps, or at once when its finding grows more
+        severe (a divergence warning that becomes critical). ``loss=None`` records a
+        validation without a training step.
         """
         values = {
             "lr": lr,
@@ -114,14 +116,14 @@ class Doctor:
         seen = self._tracker.count
         for name, rule in self.rules.items():
             found = rule(window, self.thresholds)
+            active = self._active.get(name)
             if found is None:
-                fired = self._active.get(name)
-                if fired is not None and seen - fired >= self.thresholds.cooldown:
+                if active is not None and seen - active[0] >= self.thresholds.cooldown:
                     del self._active[name]
                 continue
-            reported = name in self._active
-            self._active[name] = seen
-            if reported:
+            rank = SEVERITIES.index(found.severity)
+            self._active[name] = (seen, rank if active is None else max(rank, active[1]))
+            if active is not None and rank <= active[1]:
                 continue
             warned = False
             if found.severity == "critical":

@@ -1,26 +1,38 @@
 """Where each built-in rule fires, over every row of a :class:`~lrkit.doctor.replay.Replay`.
 
-Each function returns ``(fires, unsure)``: boolean arrays over rows. ``fires`` is the rule's
+Each function returns a :class:`Mask` of boolean arrays over rows. ``fires`` is the rule's
 answer computed on whole arrays; ``unsure`` marks the rows where that answer rests on a
 comparison closer than the rounding of the array arithmetic (a mean summed in another order)
-or that are cheaper to judge one by one, and where the rule itself is asked. Everything else
-is computed with the same operations as the rule, so both agree on every row.
+or that are cheaper to judge one by one, and where the rule itself is asked; ``critical``,
+for a rule whose severity varies (``divergence``), marks the rows where its finding is
+critical. Everything else is computed with the same operations as the rule, so both agree on
+every row.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from lrkit.divergence import diverged
+from lrkit.divergence import climbed, diverged, given_back
 from lrkit.doctor.replay import Replay
 from lrkit.doctor.thresholds import Thresholds
 from lrkit.smoothing import running_median
 
-Mask = tuple[np.ndarray, np.ndarray]
+
+class Mask(NamedTuple):
+    """Where a rule fires, where the arrays cannot tell, and where its finding is critical
+    (``None``: its severity never varies)."""
+
+    fires: np.ndarray
+    unsure: np.ndarray
+    critical: np.ndarray | None = None
+
+
 _TOL = 1e-9
 _CHUNK = 8192
 
@@ -46,7 +58,7 @@ def _none(replay: Replay) -> np.ndarray:
 
 def non_finite(r: Replay) -> Mask:
     bad = ~np.isfinite(r.tloss) | (r.tgrad_has & ~np.isfinite(r.tgrad))
-    return _rows(r, bad), _none(r)
+    return Mask(_rows(r, bad), _none(r))
 
 
 def divergence(r: Replay) -> Mask:
@@ -67,7 +79,7 @@ def divergence(r: Replay) -> Mask:
             t.diverge_noise * noise,
             start_noise,
         )
-        fast = np.zeros_like(slow)
+        fast, recent = np.zeros_like(slow), r.tsmooth
         if t.diverge_fast_steps:
             size = t.diverge_fast_steps
             level = running_median(r.tloss, size)
@@ -82,9 +94,13 @@ def divergence(r: Replay) -> Mask:
                 start_noise / math.sqrt(size),
                 np.inf,
             )
+            recent = np.where((rows + 1 >= size) & np.isfinite(level), level, r.tsmooth)
         ok &= slow | fast
+        critical = climbed(r.tsmooth, r.start, t.diverge_min_fall, start_noise) | (
+            slow & given_back(recent, r.start, r.best_so_far, t.diverge_critical)
+        )
     ok &= rows + 1 > t.warmup
-    return _rows(r, ok), _none(r)
+    return Mask(_rows(r, ok), _none(r), _rows(r, ok & critical))
 
 
 def _stats(windows: np.ndarray, finite: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +144,7 @@ def spike(r: Replay) -> Mask:
                 fallen = fall > 0
                 fires[ks] = judged & (value > limit) & (~fallen | (rise >= least))
             unsure[ks] = judged & (_near(value, limit) | (fallen & _near(rise, least)))
-    return _rows(r, fires) & r.is_train, _rows(r, unsure) & r.is_train
+    return Mask(_rows(r, fires) & r.is_train, _rows(r, unsure) & r.is_train)
 
 
 def grad_explosion(r: Replay) -> Mask:
@@ -146,14 +162,14 @@ def grad_explosion(r: Replay) -> Mask:
             ok = high[ks - p + 1] & strong & (ks + 1 > t.warmup) & (ks + 1 > t.grad_settle)
             fires[ks] = ok & ~(now < before)
             unsure[ks] = ok & (now < before) & _near(now, before)
-    return _rows(r, fires) & r.is_train, _rows(r, unsure) & r.is_train
+    return Mask(_rows(r, fires) & r.is_train, _rows(r, unsure) & r.is_train)
 
 
 def flat_start(r: Replay) -> Mask:
     """``lr_too_low`` and ``dead_start`` are judged at one row: the ``flat_steps``-th
     training row; the rule itself judges it."""
     unsure = r.is_train & (r.count == r.t.flat_steps)
-    return _none(r), unsure
+    return Mask(_none(r), unsure)
 
 
 def _rolling_min(values: np.ndarray, size: int) -> np.ndarray:
@@ -186,10 +202,12 @@ def plateau(r: Replay) -> Mask:
         with np.errstate(invalid="ignore"):
             improved = recent < earlier - t.plateau_min_delta * np.abs(earlier)
         fires[ks] = np.isfinite(earlier) & some & ~improved
-    return _rows(r, fires), _none(r)
+    return Mask(_rows(r, fires), _none(r))
 
 
-def _judge(t: Thresholds, means: np.ndarray, errors: np.ndarray, floor: np.ndarray) -> Mask:
+def _judge(
+    t: Thresholds, means: np.ndarray, errors: np.ndarray, floor: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per row of block means: (oscillating, unsure), as ``rules._turns`` and the trend test."""
     blocks = means.shape[1]
     moves = np.diff(means, axis=1)
@@ -270,7 +288,7 @@ def oscillation(r: Replay) -> Mask:
         group = np.repeat(np.arange(first.size), np.diff(np.append(starts, rows.size)))
         fires[rows] |= fire[group]
         unsure[rows] |= doubt[group]
-    return fires, unsure
+    return Mask(fires, unsure)
 
 
 def overfitting(r: Replay) -> Mask:
@@ -296,7 +314,7 @@ def overfitting(r: Replay) -> Mask:
             ok &= then - r.vtrain[counts - 1] > t.overfit_train_fall * np.abs(then)
         per_v[counts] = ok & (rolling[last] > limit)
         unsure_v[counts] = ok & _near(rolling[last], limit)
-    return per_v[r.vcount], unsure_v[r.vcount]
+    return Mask(per_v[r.vcount], unsure_v[r.vcount])
 
 
 #: Built-in rule name -> its mask (``lr_too_low`` and ``dead_start`` share one).

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from lrkit.divergence import diverged
+from lrkit.divergence import climbed, diverged, given_back
 from lrkit.doctor.finding import Finding
 from lrkit.doctor.thresholds import Thresholds
 from lrkit.doctor.window import Window
@@ -63,7 +63,7 @@ def non_finite(window: Window, t: Thresholds) -> Finding | None:
 
 
 def divergence(window: Window, t: Thresholds) -> Finding | None:
-    """Critical when the smoothed loss s_t has climbed above its first value s_0 by more than
+    """When the smoothed loss s_t has climbed above its first value s_0 by more than
     max(``diverge_min_fall`` x |s_0|, ``diverge_noise`` x σ), σ the standard deviation of one
     loss over the first ``warmup``; or when it has fallen to its best s* by at least
     max(``diverge_min_fall`` x |s_0|, ``diverge_noise`` x the standard deviation of the
@@ -71,7 +71,12 @@ def divergence(window: Window, t: Thresholds) -> Finding | None:
     the median m_t of the last k = ``diverge_fast_steps`` losses has given back
     ``diverge_fast_give_back`` of the fall to the best s* before them, beyond
     ``diverge_noise`` x σ / sqrt(k) (the same test, :func:`lrkit.divergence.diverged`, on a
-    level that follows a blow-up within a few steps); judged after ``warmup`` steps."""
+    level that follows a blow-up within a few steps); judged after ``warmup`` steps.
+
+    Critical when the run has lost what it learned, so that stopping loses little: s_t has
+    climbed above s_0, or has given back ``diverge_give_back`` of its fall while m_t (s_t
+    when the fast test is off) has given back ``diverge_critical`` of it — sustained and
+    now. A warning otherwise: a fall given back in part, which a run may still recover from."""
     if window.count <= t.warmup or not window.smoothed.size:
         return None
     current, start = float(window.smoothed[-1]), window.start_loss
@@ -83,9 +88,14 @@ def divergence(window: Window, t: Thresholds) -> Finding | None:
     start_noise = t.diverge_noise * window.start_noise
     fast = _fast_level(window, t)
     level, name = current, "the smoothed loss"
-    if not diverged(
+    slow = diverged(
         current, start, best, t.diverge_give_back, t.diverge_min_fall, noise, start_noise
-    ):
+    )
+    recent = fast if math.isfinite(fast) else current
+    critical = climbed(current, start, t.diverge_min_fall, start_noise) or (
+        slow and given_back(recent, start, best, t.diverge_critical)
+    )
+    if not slow:
         if not math.isfinite(fast):  # the fast test is off, or has too few losses yet
             return None
         size = t.diverge_fast_steps
@@ -107,15 +117,29 @@ def divergence(window: Window, t: Thresholds) -> Finding | None:
             return None
         level, name = fast, f"the median of the last {size} losses"
     unit = window.unit
-    share = (level - best) / (start - best) if level <= start else None
-    if share is not None:
+    share = (level - best) / (start - best) if start > best else None
+    if share is None or level > start:
+        what = (
+            f"has climbed above its first value {_g(start)} (best {_g(best)} at {unit} {best_step})"
+        )
+    else:
         what = (
             f"has given back {share:.0%} of its fall from {_g(start)} to its best {_g(best)} "
             f"({unit} {best_step})"
         )
+    if critical:
+        verdict = "training has diverged"
+        advice = (
+            "divide the learning rate by 10 and restart from the last good checkpoint "
+            f"(around {unit} {best_step}); run `lrkit find` to see where the loss blows up "
+            "and stay well below it."
+        )
     else:
-        what = (
-            f"has climbed above its first value {_g(start)} (best {_g(best)} at {unit} {best_step})"
+        verdict = "training is diverging"
+        advice = (
+            "lower the learning rate (divide it by 3 to 10), or restart from the checkpoint "
+            f"around {unit} {best_step} with a lower one; the doctor calls it critical if the "
+            "loss gives back nearly all of its fall."
         )
     rose = ""
     if window.lr is not None and math.isfinite(best_lr) and window.lr > 1.5 * best_lr:
@@ -123,18 +147,16 @@ def divergence(window: Window, t: Thresholds) -> Finding | None:
     return Finding(
         kind="divergence",
         step=window.step,
-        severity="critical",
-        message=f"{name} {_g(level)} {what}: training is diverging.{rose}",
-        advice="divide the learning rate by 10 and restart from the last good checkpoint "
-        f"(around {unit} {best_step}); run `lrkit find` to see where the loss blows up "
-        "and stay well below it.",
+        severity="critical" if critical else "warning",
+        message=f"{name} {_g(level)} {what}: {verdict}.{rose}",
+        advice=advice,
         evidence=_ev(
             smoothed_loss=current,
             recent_median=fast if math.isfinite(fast) else None,
             start_loss=start,
             best_loss=best,
             best_step=best_step,
-            given_back=share,
+            given_back=share if share is not None and level <= start else None,
             lr=window.lr,
             lr_at_best=best_lr,
         ),

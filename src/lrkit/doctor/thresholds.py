@@ -36,6 +36,14 @@ class Thresholds:
         "in (0, 1]",
         lambda v: 0 < v <= 1,
     )
+    diverge_critical: float = _spec(
+        0.9,
+        "divergence is critical (the run has lost what it learned) once the smoothed loss "
+        "has given back this fraction of its fall, s_t >= s* + diverge_critical x (s_0 - s*), "
+        "or climbed above s_0; a warning before",
+        "in (0, 1]",
+        lambda v: 0 < v <= 1,
+    )
     diverge_min_fall: float = _spec(
         0.1,
         "divergence: judged once the fall is real, s_0 - s* >= diverge_min_fall x |s_0|",
