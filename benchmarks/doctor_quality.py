@@ -51,7 +51,8 @@ every rule:
 | ``overfitting`` | overfit in fact | |
 
 "blown up" is either kind of blow-up. The goals are checked on the test runs (healthy: the four
-healthy kinds as they happened); thresholds are tuned on the design runs only. A warning on a
+healthy kinds as they happened), and on the holdout runs, new runs of the test tasks made after
+the rules were last changed; thresholds are tuned on the design runs only. A warning on a
 healthy run that is right (an ``overfitting`` finding on a run that overfit in fact) is not a
 false alarm: the goal counts false warnings, and the table gives all warnings beside it.
 
@@ -238,20 +239,16 @@ def goals(judged: Judged) -> dict[str, Any]:
     ]
     steps = sum(len(r["rows"]) for r, _, _, _ in healthy)
     diverging = [(r, f) for r, k, _, f in judged if k in ("raised", "nan")]
-    caught, late = [], []
+    caught, late, stopped = [], [], []
     for run, findings in diverging:
         event = run["event"]
-        first = min(
-            (
-                f.step
-                for f in findings
-                if f.kind in ("divergence", "non_finite") and f.step >= event
-            ),
-            default=None,
-        )
+        after = [f for f in findings if f.kind in ("divergence", "non_finite") and f.step >= event]
+        first = min((f.step for f in after), default=None)
         (caught if first is not None and first - event <= WITHIN else late).append(
             (run["key"], None if first is None else first - event)
         )
+        if any(f.severity == "critical" and f.step - event <= WITHIN for f in after):
+            stopped.append(run["key"])
     low = [(r, f) for r, k, _, f in judged if k == "too_low"]
     low_found = [r["key"] for r, f in low if any(x.kind == "lr_too_low" for x in f)]
     per_2000 = 2000 / steps if steps else math.nan
@@ -266,6 +263,7 @@ def goals(judged: Judged) -> dict[str, Any]:
         "diverging": len(diverging),
         "caught": caught,
         "late": late,
+        "stopped": stopped,
         "too_low": len(low),
         "too_low_found": low_found,
         "too_low_missed": [r["key"] for r, f in low if r["key"] not in low_found],
@@ -274,7 +272,7 @@ def goals(judged: Judged) -> dict[str, Any]:
 
 def run_all(runs: Iterable[dict[str, Any]], **thresholds: Any) -> dict[str, Judged]:
     """Every run judged, by split."""
-    out: dict[str, Judged] = {"test": [], "design": []}
+    out: dict[str, Judged] = {"test": [], "design": [], "holdout": []}
     for run in runs:
         out[run["split"]].append(
             (run, kind_of(run), overfit_in_fact(run), judge(run, **thresholds))
@@ -337,12 +335,34 @@ def _goal_rows(aims: dict[str, Any]) -> list[list[str]]:
             "",
         ],
         [
+            f"... of them critical within {WITHIN} steps (what `on_critical=` acts on)",
+            _share(len(aims["stopped"]), aims["diverging"]),
+            "",
+            "",
+        ],
+        [
             "too_low runs found (lr_too_low)",
             _share(len(aims["too_low_found"]), aims["too_low"]),
             f">= {GOALS['too_low']:.0%}",
             "",
         ],
     ]
+
+
+def _misses(aims: dict[str, Any]) -> list[str]:
+    """One line per miss behind the goals."""
+    lines = [
+        f"- critical on a healthy run: {k}, {f.kind} at step {f.step}" for k, f in aims["critical"]
+    ]
+    lines += [
+        f"- false warning on a healthy run: {k}, {f.kind} at step {f.step}"
+        for k, f in aims["false"]
+    ]
+    lines += [
+        f"- {k}: " + ("not found" if d is None else f"found {d} steps after the event")
+        for k, d in aims["late"]
+    ]
+    return lines + [f"- too_low not found: {k}" for k in aims["too_low_missed"]]
 
 
 def _tasks(judged: Judged) -> str:
@@ -354,7 +374,7 @@ def page(judged: dict[str, Judged]) -> str:
     per = {split: scores(rows) for split, rows in judged.items()}
     aims = {split: goals(rows) for split, rows in judged.items()}
     test = aims["test"]
-    runs = len(judged["test"]) + len(judged["design"])
+    runs = sum(len(rows) for rows in judged.values())
     lines = [
         "# The doctor on labelled training runs",
         "",
@@ -362,7 +382,8 @@ def page(judged: dict[str, Judged]) -> str:
         "",
         f"{runs} runs of `benchmarks/doctor_runs.py` (built-in tasks x Adam / SGD + momentum x "
         "10 labels, seed 0 = design and seed 1 = test; suite tasks x their two optimizers x 10 "
-        "labels, split by task as the suite's rule says), each judged by "
+        "labels, split by task as the suite's rule says; holdout: new runs of the test tasks), "
+        "each judged by "
         "`lrkit.doctor.diagnose` with the default thresholds. How a run's kind is read from "
         "what it did, and how a rule is scored, is in the docstring of "
         "`benchmarks/doctor_quality.py`. Regenerate: `python benchmarks/doctor_quality.py`.",
@@ -392,20 +413,29 @@ def page(judged: dict[str, Judged]) -> str:
             ],
         )
         lines += [""]
-    misses = [
-        f"- critical on a healthy run: {k}, {f.kind} at step {f.step}" for k, f in test["critical"]
-    ]
-    misses += [
-        f"- false warning on a healthy run: {k}, {f.kind} at step {f.step}"
-        for k, f in test["false"]
-    ]
-    misses += [
-        f"- {k}: " + ("not found" if d is None else f"found {d} steps after the event")
-        for k, d in test["late"]
-    ]
-    misses += [f"- too_low not found: {k}" for k in test["too_low_missed"]]
+    misses = _misses(test)
     if misses:
         lines += ["Misses on the test runs:", "", *misses, ""]
+    holdout = aims["holdout"]
+    if judged["holdout"]:
+        lines += [
+            "## Goals, on the holdout runs",
+            "",
+            f"{len(judged['holdout'])} new runs of the test tasks (built-in tasks at seed 2, "
+            "the suite's test tasks at seed 1), made after the rules' thresholds and "
+            "severities were last changed and looked at only in this table.",
+            "",
+        ]
+        lines += markdown_table(["goal", "holdout", "aim", "which"], _goal_rows(holdout))
+        lines += [
+            "",
+            "Met: " + ", ".join(f"{n} {'yes' if m else 'NO'}" for n, m in _met(holdout)) + ".",
+            "",
+            "Misses on the holdout runs:",
+            "",
+            *(_misses(holdout) or ["- none"]),
+            "",
+        ]
     lines += ["## Every rule, test runs (design runs beside)", ""]
     rows = []
     for rule in RULES:
