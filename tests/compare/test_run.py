@@ -55,12 +55,14 @@ def test_fixed_lrs_show_the_seeds_pattern(fixed_lrs: Results) -> None:
 @pytest.mark.slow
 def test_a_worker_run_equals_the_same_run_in_this_process(fixed_lrs: Results) -> None:
     stored = next(r for r in fixed_lrs.runs if r["strategy"] == "adam 0.01")["record"]
-    plan = next(s["plan"] for s in fixed_lrs.strategies if s["definition"]["name"] == "adam 0.01")
+    resolved = next(
+        s["resolved"] for s in fixed_lrs.strategies if s["definition"]["name"] == "adam 0.01"
+    )
     threads = int(os.environ.get("OMP_NUM_THREADS") or max(1, (os.cpu_count() or 1) // 2))
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        here = train_run(plan, task="digits-cnn", seed=0, epochs=EPOCHS)
+        here = train_run(resolved, task="digits-cnn", seed=0, epochs=EPOCHS)
     finally:
         torch.set_num_threads(before)
     assert here["val_score"] == stored["val_score"]
@@ -69,17 +71,20 @@ def test_a_worker_run_equals_the_same_run_in_this_process(fixed_lrs: Results) ->
     assert set(stored["lr"]["values"]) == {0.01}
 
 
-def plan_of(spec: dict[str, Any], optimizer: str = "adam", **kw: Any) -> dict[str, Any]:
+def resolved_of(spec: dict[str, Any], optimizer: str = "adam", **kw: Any) -> dict[str, Any]:
     return Strategy("s", optimizer, schedule=spec, **kw).resolve(Context(2, STEPS))
 
 
 def test_epoch_schedules_step_once_per_epoch_and_step_schedules_every_batch() -> None:
-    by_epoch = plan_of({"name": "step_decay", "lr": 0.01, "decay_steps": 1, "gamma": 0.5})
+    by_epoch = resolved_of({"name": "step_decay", "lr": 0.01, "decay_steps": 1, "gamma": 0.5})
     record = train_run(by_epoch, task="digits-cnn", seed=0, epochs=2)
     assert record["lr"]["values"] == [0.01] * STEPS + [0.005] * STEPS
     spec = {"name": "triangular", "unit": "step", "floor": 1e-3, "lr": 1e-2, "up_steps": 10}
     record = train_run(
-        plan_of(spec, "momentum", cycle_momentum=(0.85, 0.95)), task="digits-cnn", seed=0, epochs=2
+        resolved_of(spec, "momentum", cycle_momentum=(0.85, 0.95)),
+        task="digits-cnn",
+        seed=0,
+        epochs=2,
     )
     expected = schedules.triangular(floor=1e-3, lr=1e-2, up_steps=10)
     assert record["lr"]["steps"] == list(range(2 * STEPS))
@@ -95,8 +100,8 @@ def test_optional_optimizers_train_when_installed(optimizer: str) -> None:
     if not optimizers.installed(optimizer):
         pytest.skip(f"{optimizers.EXTERNAL[optimizer][2]} is not installed")
     lr = 1.0 if optimizer == "prodigy" else 0.0025
-    plan = Strategy("s", optimizer, lr).resolve(Context(2, STEPS))
-    record = train_run(plan, task="digits-cnn", seed=0, epochs=2)
+    resolved = Strategy("s", optimizer, lr).resolve(Context(2, STEPS))
+    record = train_run(resolved, task="digits-cnn", seed=0, epochs=2)
     assert record["val_score"][-1] > 0.5 > record["val_score"][0]
 
 
@@ -105,11 +110,15 @@ def test_found_comes_from_a_stored_range_test_and_reruns_add_only_new_seeds(
     tmp_path: Path,
 ) -> None:
     strategy = Strategy("adam found", "adam", "found")
-    settings: dict[str, Any] = {"epochs": 1, "progress": False, "range_test": {"num_steps": 60}}
+    settings: dict[str, Any] = {
+        "epochs": 1,
+        "progress": False,
+        "range_test_settings": {"num_steps": 60},
+    }
     first = compare("digits-cnn", [strategy], out=tmp_path, **settings)
     (test,) = first.range_tests.values()
     suggestion = RangeTestResult.from_dict(test["result"]).suggestion
-    assert first.strategies[0]["plan"]["lr"] == suggestion
+    assert first.strategies[0]["resolved"]["lr"] == suggestion
     assert first.runs[0]["record"]["lr"]["values"][0] == suggestion
     again = compare("digits-cnn", [strategy], out=tmp_path, seeds=2, **settings)
     assert again.range_tests == first.range_tests
@@ -125,16 +134,20 @@ def test_found_probed_comes_from_a_stored_probe_run_once(tmp_path: Path) -> None
         Strategy("adam probed", "adam", "found.probed"),
         Strategy("adam found", "adam", "found"),
     ]
-    settings: dict[str, Any] = {"epochs": 2, "progress": False, "range_test": {"num_steps": 60}}
+    settings: dict[str, Any] = {
+        "epochs": 2,
+        "progress": False,
+        "range_test_settings": {"num_steps": 60},
+    }
     first = compare("tabular-mlp", strategies, out=tmp_path, **settings)
     (test,) = first.range_tests.values()  # one range test for both strategies
     curve = RangeTestResult.from_dict(test["result"])
     probed = ProbeResult.from_dict(test["result"]["probe"])
     assert probed.lrs == pytest.approx(probe_candidates(curve))
     assert probed.steps == probe_steps(2 * len(tasks.get("tabular-mlp").train_loader))
-    plans = {s["definition"]["name"]: s["plan"] for s in first.strategies}
-    assert plans["adam probed"]["lr"] == probed.suggestion
-    assert plans["adam found"]["lr"] == curve.suggestion
+    resolved_by_name = {s["definition"]["name"]: s["resolved"] for s in first.strategies}
+    assert resolved_by_name["adam probed"]["lr"] == probed.suggestion
+    assert resolved_by_name["adam found"]["lr"] == curve.suggestion
     again = compare("tabular-mlp", strategies, out=tmp_path, seeds=2, **settings)
     assert again.range_tests == first.range_tests  # the probe was not run again
 
@@ -258,5 +271,7 @@ def test_the_range_test_behind_found_sweeps_200_steps_unless_told_otherwise():
     assert _split(_range_settings(given)) == (given, {})
     with pytest.raises(ValueError, match="num_steps: must be >= 2"):
         _range_settings({"num_steps": 1})
-    with pytest.raises(TypeError, match="range_test: must be a RangeTestSettings, a mapping"):
+    with pytest.raises(
+        TypeError, match="range_test_settings: must be a RangeTestSettings, a mapping"
+    ):
         _range_settings(200)  # type: ignore[arg-type]

@@ -49,7 +49,7 @@ def test_yaml_file_loads_and_round_trips_through_json(tmp_path: Path) -> None:
     assert load_strategies(as_json) == loaded
 
 
-def test_plan_replaces_words_with_numbers() -> None:
+def test_resolve_replaces_words_with_numbers() -> None:
     clr = Strategy(
         "clr",
         "adam",
@@ -61,11 +61,11 @@ def test_plan_replaces_words_with_numbers() -> None:
             "up_steps": "1.5 epochs",
         },
     )
-    plan = clr.resolve(CTX)
-    built = schedules.from_dict(plan["schedule"]["schedule"])
+    resolved = clr.resolve(CTX)
+    built = schedules.from_dict(resolved["schedule"]["schedule"])
     # 1.5 epochs of 23 batches = round(34.5) = 34 steps (banker's rounding of .5 -> even)
     assert built == schedules.triangular(floor=1e-3, lr=2e-2, up_steps=34)
-    assert plan["lr"] == pytest.approx(1e-3)  # the schedule's value at step 0
+    assert resolved["lr"] == pytest.approx(1e-3)  # the schedule's value at step 0
 
 
 def test_missing_lr_parameter_is_the_strategy_lr_and_budget_is_the_run_length() -> None:
@@ -86,8 +86,8 @@ def test_nested_specs_are_resolved_too() -> None:
         "warmup_steps": "1 epoch",
         "schedule": {"name": "cosine", "lr": "found", "total_steps": "budget"},
     }
-    plan = resolve_schedule(spec, CTX, lr=None, field="s")
-    built = schedules.from_dict(plan["schedule"])
+    resolved = resolve_schedule(spec, CTX, lr=None, field="s")
+    built = schedules.from_dict(resolved["schedule"])
     assert built == schedules.warmup(schedules.cosine(lr=3e-3, total_steps=138), warmup_steps=23)
 
 
@@ -224,21 +224,23 @@ def test_fixed_lrs_are_the_seeds_learning_rates() -> None:
 @pytest.mark.parametrize("epochs", [3, 10, 30])
 def test_decays_start_at_0_1_and_end_near_a_tenth(epochs: int) -> None:
     ctx = Context(epochs=epochs, steps_per_epoch=23)
-    plans = {s.name: s.resolve(ctx) for s in preset("decays", epochs=epochs, steps_per_epoch=23)}
-    assert set(plans) == {
+    resolved_by_name = {
+        s.name: s.resolve(ctx) for s in preset("decays", epochs=epochs, steps_per_epoch=23)
+    }
+    assert set(resolved_by_name) == {
         "sgd constant",
         "sgd linear decay",
         "sgd step decay",
         "sgd time-based decay",
         "sgd exponential decay",
     }
-    for name, plan in plans.items():
-        assert plan["optimizer"] == "momentum"
-        assert plan["lr"] == pytest.approx(0.1)
-        if plan["schedule"] is None:
+    for name, resolved in resolved_by_name.items():
+        assert resolved["optimizer"] == "momentum"
+        assert resolved["lr"] == pytest.approx(0.1)
+        if resolved["schedule"] is None:
             continue
-        assert plan["schedule"]["unit"] == "epoch"
-        schedule = schedules.from_dict(plan["schedule"]["schedule"])
+        assert resolved["schedule"]["unit"] == "epoch"
+        schedule = schedules.from_dict(resolved["schedule"]["schedule"])
         assert schedule(0) == pytest.approx(0.1)
         if name in ("sgd time-based decay", "sgd exponential decay"):
             assert schedule(epochs) == pytest.approx(0.01, rel=1e-4)
@@ -252,11 +254,11 @@ def test_cyclical_preset_runs_two_cycles_between_the_found_bounds() -> None:
     epochs, steps = 8, 23
     ctx = Context(epochs=epochs, steps_per_epoch=steps, found=3e-3, low=1e-3, high=5e-2)
     for strategy in preset("cyclical", epochs=epochs, steps_per_epoch=steps):
-        plan = strategy.resolve(ctx)
-        if plan["schedule"] is None:
-            assert plan["lr"] == 3e-3
+        resolved = strategy.resolve(ctx)
+        if resolved["schedule"] is None:
+            assert resolved["lr"] == 3e-3
             continue
-        schedule = schedules.from_dict(plan["schedule"]["schedule"])
+        schedule = schedules.from_dict(resolved["schedule"]["schedule"])
         # exp_range shrinks the swing to a tenth over the run: gamma ** 184 = 0.1
         shrink = 0.1 ** (46 / 184) if strategy.name == "clr exp_range" else 1.0
         assert schedule(0) == pytest.approx(1e-3)

@@ -549,7 +549,12 @@ API_CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
     ("compare no strategies", compare_call(strategies=[]), ValueError, r"strategies"),
     ("compare strategy type", compare_call(strategies=[3]), TypeError, r"strategies\[0\]"),
     ("compare preset", compare_call(strategies=["best"]), ValueError, r"best"),
-    ("compare range test", compare_call(range_test={"num_steps": 1}), ValueError, "num_steps"),
+    (
+        "compare range test",
+        compare_call(range_test_settings={"num_steps": 1}),
+        ValueError,
+        "range_test_settings.num_steps",
+    ),
     ("strategy lr -1", strategy(lr=-1.0), ValueError, r"lr"),
     ("strategy optimizer", strategy(optimizer="lion", lr=0.1), ValueError, r"optimizer"),
     ("strategy schedule", strategy(lr=0.1, schedule={"name": "zigzag"}), ValueError, r"zigzag"),

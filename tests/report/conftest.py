@@ -50,9 +50,9 @@ def _build_comparison(directory: Path, epochs: int = 2) -> Path:
             ("task", "epochs"),
         )
         for strategy in strategies:
-            plan = strategy.resolve(Context(epochs, 23))
-            store.add_strategy(strategy.to_dict(), plan)
-            record = train_run(plan, task="digits-cnn", seed=0, epochs=epochs)
+            resolved = strategy.resolve(Context(epochs, 23))
+            store.add_strategy(strategy.to_dict(), resolved)
+            record = train_run(resolved, task="digits-cnn", seed=0, epochs=epochs)
             store.put_run(strategy.name, 0, FINISHED, record=record)
         store.add_strategy({"name": "broken", "optimizer": "adam", "lr": 0.1}, None)
         store.put_run("broken", 0, FAILED, error="Traceback\nRuntimeError: <script>boom</script>")

@@ -32,9 +32,9 @@ COMPARE_FIELDS += ["error", "failed-name", "definition"]
 
 @pytest.fixture(scope="module")
 def trained() -> tuple[dict, dict]:
-    """The plan and the record of one real, one-epoch run."""
-    plan = Strategy("adam", "adam", 0.01).resolve(Context(1, 12))
-    return plan, train_run(plan, task="tabular-mlp", seed=0, epochs=1)
+    """The resolved strategy and the record of one real, one-epoch run."""
+    resolved = Strategy("adam", "adam", 0.01).resolve(Context(1, 12))
+    return resolved, train_run(resolved, task="tabular-mlp", seed=0, epochs=1)
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +43,9 @@ def hostile_comparison(
 ) -> Path:
     """A comparison whose every stored string is a script."""
     directory = tmp_path_factory.mktemp("hostile-compare")
-    plan, record = trained
+    resolved, record = trained
     shown = {
-        **plan,
+        **resolved,
         "optimizer": payload("optimizer"),
         "schedule": {
             "unit": "step",
@@ -131,11 +131,11 @@ def test_rich_markup_in_a_strategy_name_is_printed_as_written(
 ) -> None:
     from lrkit.cli import main
 
-    plan, record = trained
+    resolved, record = trained
     name = "[/] [bold]adam[/bold] [link=x]"
     with Store(tmp_path) as store:
         store.check_settings({"task": "[red]t", "epochs": 1, "metric": "[/]m", "seeds": [0]}, ())
-        store.add_strategy({"name": name}, plan)
+        store.add_strategy({"name": name}, resolved)
         store.put_run(name, 0, FINISHED, record=record)
     assert main(["report", str(tmp_path)]) == 0
     printed = capsys.readouterr().out

@@ -76,9 +76,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give --preset NAME and/or --strategies FILE")
     prepare_out_dir(args.out, [], overwrite=True)
     refuse_other_kind(args.out, "search.json", "a search")
-    range_test = dict(RANGE_TEST_DEFAULTS)
+    range_test_settings = dict(RANGE_TEST_DEFAULTS)
     if args.num_steps is not None:
-        range_test["num_steps"] = args.num_steps
+        range_test_settings["num_steps"] = args.num_steps
     started = time.time()
     try:
         results = compare(
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             seeds=args.seeds,
             jobs=args.jobs,
             batch_size=args.batch_size,
-            range_test=range_test,
+            range_test_settings=range_test_settings,
             overwrite=args.overwrite,
             progress=not args.no_progress,
         )

@@ -2,14 +2,15 @@
 
 The order of work: build the task once (for its default epochs and batches per epoch),
 check every strategy, run one range test per optimizer that a ``found`` word needs (with the
-first seed; stored, so a resumed comparison does not repeat it), turn each strategy into a
-concrete plan, then train the runs not yet stored on ``jobs`` worker processes.
+first seed; stored, so a resumed comparison does not repeat it), resolve each strategy (its
+values turned into numbers), then train the runs not yet stored on ``jobs`` worker processes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,9 @@ from lrkit.rangetest import RangeTestSettings
 #: ``--range-steps`` says so), every stored comparison records it among its fixed settings,
 #: and a different default would refuse to resume every one of them.
 RANGE_TEST_STEPS = 200
-#: What a ``range_test`` mapping extends: the sweep's bounds from :class:`lrkit.RangeTestSettings`
-#: and :data:`RANGE_TEST_STEPS` (any ``lrkit.torch.find_lr`` keyword may be given).
+#: What a ``range_test_settings`` mapping extends: the sweep's bounds from
+#: :class:`lrkit.RangeTestSettings` and :data:`RANGE_TEST_STEPS` (any ``lrkit.torch.find_lr``
+#: keyword may be given).
 RANGE_TEST_DEFAULTS: dict[str, Any] = {
     "start_lr": RangeTestSettings.start_lr,
     "end_lr": RangeTestSettings.end_lr,
@@ -37,7 +39,7 @@ RANGE_TEST_DEFAULTS: dict[str, Any] = {
 }
 
 #: Settings that must match to resume a comparison in the same directory.
-FIXED_SETTINGS = ("task", "epochs", "batch_size", "range_test")
+FIXED_SETTINGS = ("task", "epochs", "batch_size", "range_test_settings")
 
 
 def compare(
@@ -49,9 +51,10 @@ def compare(
     seeds: int | Sequence[int] = 1,
     jobs: int = 1,
     batch_size: int | None = None,
-    range_test: RangeTestSettings | Mapping[str, Any] | None = None,
+    range_test_settings: RangeTestSettings | Mapping[str, Any] | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    **renamed: Any,
 ) -> Results:
     """Train ``task`` with every strategy and seed; return all results stored in ``out``.
 
@@ -62,11 +65,13 @@ def compare(
     ``ValueError`` when ``out`` holds a comparison with other fixed settings (task, epochs,
     batch size, range test).
 
-    ``range_test``: the range test behind ``found`` values, a :class:`lrkit.RangeTestSettings`
-    or a mapping of its fields and of other :func:`lrkit.torch.find_lr` keywords (a mapping
-    extends :data:`RANGE_TEST_DEFAULTS`: without ``num_steps`` it sweeps
-    :data:`RANGE_TEST_STEPS` steps).
+    ``range_test_settings``: the settings of the range test behind ``found`` values, a
+    :class:`lrkit.RangeTestSettings` or a mapping of its fields and of other
+    :func:`lrkit.torch.find_lr` keywords (a mapping extends :data:`RANGE_TEST_DEFAULTS`:
+    without ``num_steps`` it sweeps :data:`RANGE_TEST_STEPS` steps). Its earlier name,
+    ``range_test=``, still works with a ``DeprecationWarning``.
     """
+    range_test_settings, given = _renamed_settings(range_test_settings, renamed)
     seed_list = _seeds(seeds)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs: must be an integer >= 1, got {jobs!r}")
@@ -83,7 +88,7 @@ def compare(
     epochs = _epochs(sample.default_epochs if epochs is None else epochs)
     steps = len(sample.train_loader)
     chosen = _expand(strategies, epochs, steps)
-    sweep = _range_settings(range_test)
+    sweep = _range_settings(range_test_settings, given)
     for i, strategy in enumerate(chosen):
         strategy.resolve(placeholder(epochs, steps), f"strategies[{i}]")
 
@@ -94,13 +99,14 @@ def compare(
                 "task": task,
                 "epochs": epochs,
                 "batch_size": batch_size,
-                "range_test": sweep,
+                "range_test_settings": sweep,
                 "metric": sample.metric_name,
                 "steps_per_epoch": steps,
                 "seeds": sorted(set(stored_seeds) | set(seed_list)),
                 "lrkit_version": __version__,
             },
             FIXED_SETTINGS,
+            {"range_test_settings": given},
         )
         contexts = _range_tests(store, chosen, sample, sweep, epochs, steps, progress)
         finished = store.finished()
@@ -108,18 +114,18 @@ def compare(
         for strategy in chosen:
             context = contexts.get(strategy.range_test_key, Context(epochs, steps))
             try:
-                plan: dict[str, Any] | None = strategy.resolve(context)
+                resolved: dict[str, Any] | None = strategy.resolve(context)
                 error = None
             except ValueError as exc:
-                plan, error = None, str(exc)
-            store.add_strategy(strategy.to_dict(), plan)
+                resolved, error = None, str(exc)
+            store.add_strategy(strategy.to_dict(), resolved)
             for seed in seed_list:
                 if (strategy.name, seed) in finished:
                     continue
-                if plan is None:
+                if resolved is None:
                     store.put_run(strategy.name, seed, FAILED, error=error)
                     continue
-                todo.append(Job(strategy.name, seed, plan, task, epochs, batch_size))
+                todo.append(Job(strategy.name, seed, resolved, task, epochs, batch_size))
 
         def on_result(job: Job, record: dict[str, Any] | None, error: str | None) -> None:
             status = FINISHED if record is not None else FAILED
@@ -169,17 +175,48 @@ def _epochs(epochs: Any) -> int:
     return epochs
 
 
-def _range_settings(range_test: RangeTestSettings | Mapping[str, Any] | None) -> dict[str, Any]:
-    """The range test's keywords for ``find_lr``, as stored among the fixed settings."""
-    if isinstance(range_test, RangeTestSettings):
-        return range_test.to_dict()
-    if range_test is not None and not isinstance(range_test, Mapping):
+def _renamed_settings(
+    range_test_settings: RangeTestSettings | Mapping[str, Any] | None, renamed: dict[str, Any]
+) -> tuple[RangeTestSettings | Mapping[str, Any] | None, str]:
+    """The range-test settings given to :func:`compare` and the name they were given by:
+    ``range_test_settings``, or its earlier name ``range_test`` (with a ``DeprecationWarning``;
+    elsewhere in lrkit ``range_test=`` takes a range-test result)."""
+    unknown = [key for key in renamed if key != "range_test"]
+    if unknown:
+        raise TypeError(f"compare() got an unexpected keyword argument {unknown[0]!r}")
+    if "range_test" not in renamed:
+        return range_test_settings, "range_test_settings"
+    if range_test_settings is not None:
         raise TypeError(
-            "range_test: must be a RangeTestSettings, a mapping or None, got "
-            f"{type(range_test).__name__}"
+            "compare(): got range_test and its new name range_test_settings; "
+            "give only range_test_settings"
         )
-    sweep = {**RANGE_TEST_DEFAULTS, **dict(range_test or {})}
-    _split(sweep)
+    warnings.warn(
+        "compare(): parameter 'range_test' is now called 'range_test_settings' (range_test= "
+        "takes a range-test result elsewhere in lrkit); the old name will stop working in "
+        "lrkit 1.0",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return renamed["range_test"], "range_test"
+
+
+def _range_settings(
+    settings: RangeTestSettings | Mapping[str, Any] | None, name: str = "range_test_settings"
+) -> dict[str, Any]:
+    """The range test's keywords for ``find_lr``, as stored among the fixed settings; an
+    error names the argument ``name`` they were given by."""
+    if isinstance(settings, RangeTestSettings):
+        return settings.to_dict()
+    if settings is not None and not isinstance(settings, Mapping):
+        raise TypeError(
+            f"{name}: must be a RangeTestSettings, a mapping or None, got {type(settings).__name__}"
+        )
+    sweep = {**RANGE_TEST_DEFAULTS, **dict(settings or {})}
+    try:
+        _split(sweep)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{name}.{exc}") from None
     return json.loads(json.dumps(sweep))
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lrkit.compare.store import Store
+from lrkit.compare.store import Store, current_settings
 from lrkit.compare.summary import StrategySummary, default_target, summarize
 from lrkit.compare.verdict import Verdict, verdict
 
@@ -20,6 +20,12 @@ class Results:
     strategies: list[dict[str, Any]]
     range_tests: dict[str, dict[str, Any]]
     runs: list[dict[str, Any]]
+
+    def __post_init__(self) -> None:
+        """Read values saved before two renames in today's names: a strategy's ``plan`` is
+        its ``resolved``, the ``range_test`` setting is ``range_test_settings``."""
+        self.settings = current_settings(self.settings)
+        self.strategies = [_current_strategy(s) for s in self.strategies]
 
     @classmethod
     def load(cls, directory: str | Path) -> Results:
@@ -47,8 +53,10 @@ class Results:
             definition = strategy["definition"]
             if not isinstance(definition, dict) or not isinstance(definition.get("name"), str):
                 raise TypeError(f"a strategy must be an object with a name, got {definition!r}")
-            if not isinstance(strategy["plan"], (dict, type(None))):
-                raise TypeError(f"the plan of {definition['name']!r} must be an object")
+            if not isinstance(strategy["resolved"], (dict, type(None))):
+                raise TypeError(
+                    f"the resolved strategy of {definition['name']!r} must be an object"
+                )
         for run in self.runs:
             if not isinstance(run["record"], (dict, type(None))):
                 raise TypeError(f"the run of {run['strategy']!r} must be an object")
@@ -68,8 +76,8 @@ class Results:
 
     def summary(self, target: float | None = None) -> list[StrategySummary]:
         """One row per strategy (see :mod:`lrkit.compare.summary`)."""
-        plans = {s["definition"]["name"]: s["plan"] for s in self.strategies}
-        return summarize(self.names, self.runs, plans, self.target(target))
+        resolved_by_name = {s["definition"]["name"]: s["resolved"] for s in self.strategies}
+        return summarize(self.names, self.runs, resolved_by_name, self.target(target))
 
     def verdict(self, target: float | None = None) -> Verdict:
         """Which strategy won, which diverged, which were too slow."""
@@ -99,3 +107,10 @@ class Results:
             "range_tests": self.range_tests,
             "runs": self.runs,
         }
+
+
+def _current_strategy(strategy: Any) -> Any:
+    """A stored strategy with its old ``plan`` key under its new name, ``resolved``."""
+    if not isinstance(strategy, dict) or "plan" not in strategy or "resolved" in strategy:
+        return strategy
+    return {("resolved" if key == "plan" else key): value for key, value in strategy.items()}

@@ -32,7 +32,8 @@ class Job:
 
     strategy: str
     seed: int
-    plan: dict[str, Any]
+    #: The strategy with its values resolved to numbers (:meth:`Strategy.resolve`).
+    resolved: dict[str, Any]
     task: str
     epochs: int
     batch_size: int | None = None
@@ -141,7 +142,7 @@ def _work(job: Job) -> tuple[dict[str, Any] | None, str | None]:
 
     try:
         record = train_run(
-            job.plan,
+            job.resolved,
             task=job.task,
             seed=job.seed,
             epochs=job.epochs,

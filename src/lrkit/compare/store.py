@@ -2,6 +2,11 @@
 
 Only the parent process writes, one finished run per transaction, so an interrupted
 comparison loses at most the runs still in progress. Values are JSON text (never pickle).
+
+A store written before two renames is read in today's names: its ``strategies.plan`` column
+is now ``strategies.resolved`` and its ``range_test`` setting is now ``range_test_settings``.
+Opening it for writing renames both in place, in one transaction; a read-only open reads
+the old names as the new ones.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,7 +29,7 @@ FILENAME = "compare.sqlite"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS strategies (
-    name TEXT PRIMARY KEY, position INTEGER NOT NULL, definition TEXT NOT NULL, plan TEXT
+    name TEXT PRIMARY KEY, position INTEGER NOT NULL, definition TEXT NOT NULL, resolved TEXT
 );
 CREATE TABLE IF NOT EXISTS range_tests (key TEXT PRIMARY KEY, result TEXT, error TEXT);
 CREATE TABLE IF NOT EXISTS runs (
@@ -36,6 +41,9 @@ CREATE TABLE IF NOT EXISTS runs (
 #: A run with this status is never run again.
 FINISHED = "finished"
 FAILED = "failed"
+
+#: Earlier names of the settings stored in ``meta``: ``{old: new}``.
+RENAMED_SETTINGS = {"range_test": "range_test_settings"}
 
 
 def dumps(value: Any) -> str:
@@ -51,6 +59,15 @@ def _finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite(item) for item in value]
     return value
+
+
+def current_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with an old key (:data:`RENAMED_SETTINGS`) under its new name."""
+    out = dict(settings)
+    for old, new in RENAMED_SETTINGS.items():
+        if old in out and new not in out:
+            out[new] = out.pop(old)
+    return out
 
 
 @contextmanager
@@ -82,6 +99,7 @@ class Store:
             self._db = sqlite3.connect(self.path, timeout=30.0)
             self._db.executescript(SCHEMA)
             self._db.commit()
+            self._migrate()
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -98,6 +116,34 @@ class Store:
                 f"{self.path}: not an lrkit comparison (no table {', '.join(missing)})"
             )
 
+    def _strategy_columns(self) -> set[str]:
+        return {row[1] for row in self._db.execute("PRAGMA table_info(strategies)")}
+
+    @property
+    def _resolved_column(self) -> str:
+        """``resolved``, or ``plan`` in a store written before the rename (opened read only)."""
+        columns = self._strategy_columns()
+        return "plan" if "plan" in columns and "resolved" not in columns else "resolved"
+
+    def _migrate(self) -> None:
+        """Rename an old store's ``plan`` column and old setting keys, in one transaction
+        (another process may be doing the same: the write lock is taken before looking)."""
+        if self._resolved_column == "resolved" and not self._old_settings():
+            return
+        with self._transaction():
+            self._db.execute("BEGIN IMMEDIATE")
+            if self._resolved_column == "plan":
+                self._db.execute("ALTER TABLE strategies RENAME COLUMN plan TO resolved")
+            for old in self._old_settings():
+                self._db.execute(
+                    "UPDATE meta SET key = ? WHERE key = ?", (RENAMED_SETTINGS[old], old)
+                )
+
+    def _old_settings(self) -> list[str]:
+        """The old setting keys stored without their new name."""
+        keys = {key for (key,) in self._db.execute("SELECT key FROM meta")}
+        return [old for old, new in RENAMED_SETTINGS.items() if old in keys and new not in keys]
+
     def close(self) -> None:
         self._db.close()
 
@@ -109,16 +155,24 @@ class Store:
 
     # settings -----------------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
+        """Every stored setting, an old key (:data:`RENAMED_SETTINGS`) under its new name."""
         rows = self._db.execute("SELECT key, value FROM meta").fetchall()
-        return {key: json.loads(value) for key, value in rows}
+        return current_settings({key: json.loads(value) for key, value in rows})
 
-    def check_settings(self, settings: dict[str, Any], fixed: Iterable[str]) -> None:
-        """Store ``settings``; refuse if a stored value of a ``fixed`` key differs."""
+    def check_settings(
+        self,
+        settings: dict[str, Any],
+        fixed: Iterable[str],
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
+        """Store ``settings``; refuse if a stored value of a ``fixed`` key differs (the error
+        names a key by its entry in ``labels``, if any: the argument the caller passed)."""
         stored = self.settings()
         for key in fixed:
             if key in stored and stored[key] != settings.get(key):
+                label = (labels or {}).get(key, key)
                 raise ValueError(
-                    f"--out: {self.path} holds a comparison with {key}={stored[key]!r}, not "
+                    f"--out: {self.path} holds a comparison with {label}={stored[key]!r}, not "
                     f"{settings.get(key)!r}; pass --overwrite to start over or choose another --out"
                 )
         with self._transaction():
@@ -128,8 +182,9 @@ class Store:
             )
 
     # strategies ---------------------------------------------------------------------------
-    def add_strategy(self, definition: dict[str, Any], plan: dict[str, Any] | None) -> None:
-        """Record a strategy; refuse one whose name is stored with another definition."""
+    def add_strategy(self, definition: dict[str, Any], resolved: dict[str, Any] | None) -> None:
+        """Record a strategy and its resolved form (``None`` if it could not be resolved);
+        refuse one whose name is stored with another definition."""
         name = definition["name"]
         row = self._db.execute(
             "SELECT definition FROM strategies WHERE name = ?", (name,)
@@ -145,23 +200,24 @@ class Store:
             if row is None:
                 (count,) = self._db.execute("SELECT COUNT(*) FROM strategies").fetchone()
                 self._db.execute(
-                    "INSERT INTO strategies (name, position, definition, plan) VALUES (?, ?, ?, ?)",
-                    (name, count, dumps(definition), None if plan is None else dumps(plan)),
+                    "INSERT INTO strategies (name, position, definition, resolved)"
+                    " VALUES (?, ?, ?, ?)",
+                    (name, count, dumps(definition), None if resolved is None else dumps(resolved)),
                 )
             else:
                 self._db.execute(
-                    "UPDATE strategies SET plan = ? WHERE name = ?",
-                    (None if plan is None else dumps(plan), name),
+                    "UPDATE strategies SET resolved = ? WHERE name = ?",
+                    (None if resolved is None else dumps(resolved), name),
                 )
 
     def strategies(self) -> list[dict[str, Any]]:
-        """``[{"definition": ..., "plan": ...}]`` in the order they were first added."""
+        """``[{"definition": ..., "resolved": ...}]`` in the order they were first added."""
         rows = self._db.execute(
-            "SELECT definition, plan FROM strategies ORDER BY position"
+            f"SELECT definition, {self._resolved_column} FROM strategies ORDER BY position"
         ).fetchall()
         return [
-            {"definition": json.loads(d), "plan": None if p is None else json.loads(p)}
-            for d, p in rows
+            {"definition": json.loads(d), "resolved": None if r is None else json.loads(r)}
+            for d, r in rows
         ]
 
     # range tests --------------------------------------------------------------------------

@@ -123,11 +123,12 @@ class Strategy:
             raise type(exc)(message) from None
 
     def resolve(self, ctx: Context, where: str | None = None) -> dict[str, Any]:
-        """The concrete run plan: optimizer, schedule data (numbers only), momentum, and ``lr``:
+        """The strategy resolved for ``ctx``: its values turned into numbers (a plain dict,
+        stored as ``resolved``): optimizer, schedule data (numbers only), momentum, and ``lr``:
         the learning rate the run starts with."""
         where = where or f"strategy {self.name!r}"
         lr = resolve_value(self.lr, ctx, "epoch", f"{where}.lr") if self.lr is not None else None
-        plan: dict[str, Any] = {
+        resolved: dict[str, Any] = {
             "name": self.name,
             "optimizer": self.optimizer,
             "optimizer_params": dict(self.optimizer_params),
@@ -136,10 +137,10 @@ class Strategy:
             "cycle_momentum": list(self.cycle_momentum) if self.cycle_momentum else None,
         }
         if self.schedule is not None:
-            plan["schedule"] = resolve_schedule(
+            resolved["schedule"] = resolve_schedule(
                 self.schedule, ctx, lr=self.lr, field=f"{where}.schedule"
             )
-            schedule = build(plan["schedule"]["schedule"], f"{where}.schedule")
+            schedule = build(resolved["schedule"]["schedule"], f"{where}.schedule")
             if self.cycle_momentum is not None:
                 mirror = getattr(schedule, "momentum", None)
                 if not callable(mirror):
@@ -151,8 +152,8 @@ class Strategy:
                     mirror(*self.cycle_momentum)
                 except ValueError as exc:
                     raise ValueError(f"{where}.cycle_momentum: {exc}") from None
-            plan["lr"] = float(schedule(0))
-        return plan
+            resolved["lr"] = float(schedule(0))
+        return resolved
 
 
 def validate(strategy: Strategy, where: str) -> None:

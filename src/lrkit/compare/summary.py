@@ -100,10 +100,11 @@ def default_target(runs: Sequence[dict[str, Any]]) -> float | None:
 def summarize(
     names: Sequence[str],
     runs: Sequence[dict[str, Any]],
-    plans: dict[str, dict[str, Any] | None],
+    resolved_by_name: dict[str, dict[str, Any] | None],
     target: float | None,
 ) -> list[StrategySummary]:
-    """One :class:`StrategySummary` per name, from the stored runs."""
+    """One :class:`StrategySummary` per name, from the stored runs (and, for its ``lr``, each
+    strategy's resolved form: ``resolved_by_name``)."""
     rows = []
     for name in names:
         mine = [r for r in runs if r["strategy"] == name]
@@ -120,7 +121,7 @@ def summarize(
             status = TOO_SLOW
         else:
             status = OK
-        plan = plans.get(name)
+        resolved = resolved_by_name.get(name)
         initial = Spread.of([rec["val_score"][0] for rec in records])
         peaks = [rec["peak_loss"] for rec in records if rec.get("peak_loss") is not None]
         rows.append(
@@ -138,7 +139,7 @@ def summarize(
                 epochs_to_target=Spread.of([float(e) for e, _ in reached]),
                 seconds_to_target=Spread.of([s for _, s in reached]),
                 peak_loss=max(peaks) if peaks else None,
-                lr=None if plan is None else plan.get("lr"),
+                lr=None if resolved is None else resolved.get("lr"),
                 error=errors[0].strip().splitlines()[-1] if errors else None,
             )
         )

@@ -24,7 +24,7 @@ class _NonFinite(Exception):
 
 
 def train_run(
-    plan: dict[str, Any],
+    resolved: dict[str, Any],
     *,
     task: str,
     seed: int,
@@ -32,17 +32,21 @@ def train_run(
     batch_size: int | None = None,
     on_epoch: EpochCallback | None = None,
 ) -> dict[str, Any]:
-    """Train ``task`` (built with ``seed``) for ``epochs`` following ``plan``
-    (:meth:`Strategy.resolve` output); return the run record (plain data)."""
+    """Train ``task`` (built with ``seed``) for ``epochs`` following ``resolved`` (a strategy
+    with its values resolved to numbers: :meth:`Strategy.resolve`); return the run record
+    (plain data)."""
     from lrkit import tasks
     from lrkit.tasks.base import evaluate, train_epoch
     from lrkit.torch import optimizers
 
     run = tasks.get(task, seed=seed, batch_size=batch_size)
     optimizer = optimizers.make_optimizer(
-        plan["optimizer"], run.model.parameters(), lr=plan["lr"], **plan["optimizer_params"]
+        resolved["optimizer"],
+        run.model.parameters(),
+        lr=resolved["lr"],
+        **resolved["optimizer_params"],
     )
-    scheduler, unit = _scheduler(plan, optimizer)
+    scheduler, unit = _scheduler(resolved, optimizer)
     train_split = _unshuffled(run.train_loader)
     metric = run.metric_name
     record: dict[str, Any] = {
@@ -112,18 +116,19 @@ def train_run(
     return record
 
 
-def _scheduler(plan: dict[str, Any], optimizer: Any) -> tuple[Any, str | None]:
-    """``lrkit.torch.Scheduler`` for the plan's schedule (and mirrored momentum), and its unit."""
-    if plan["schedule"] is None:
+def _scheduler(resolved: dict[str, Any], optimizer: Any) -> tuple[Any, str | None]:
+    """``lrkit.torch.Scheduler`` for the resolved strategy's schedule (and mirrored momentum),
+    and its unit."""
+    if resolved["schedule"] is None:
         return None, None
     from lrkit.compare.resolve import build
     from lrkit.torch import Scheduler
 
-    schedule = build(plan["schedule"]["schedule"], f"strategy {plan['name']!r}.schedule")
+    schedule = build(resolved["schedule"]["schedule"], f"strategy {resolved['name']!r}.schedule")
     momentum = None
-    if plan.get("cycle_momentum"):
-        momentum = schedule.momentum(*plan["cycle_momentum"])
-    return Scheduler(optimizer, lr=schedule, momentum=momentum), plan["schedule"]["unit"]
+    if resolved.get("cycle_momentum"):
+        momentum = schedule.momentum(*resolved["cycle_momentum"])
+    return Scheduler(optimizer, lr=schedule, momentum=momentum), resolved["schedule"]["unit"]
 
 
 def _unshuffled(loader: Any) -> Any:

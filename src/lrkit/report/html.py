@@ -25,22 +25,22 @@ def _spread(spread: Spread | None, digits: int = 3) -> str:
     return f"{spread.mean:.{digits}f} ± {spread.std:.{digits}f}"
 
 
-def _schedule_text(plan: dict[str, Any] | None) -> str:
-    if plan is None or plan.get("schedule") is None:
+def _schedule_text(resolved: dict[str, Any] | None) -> str:
+    if resolved is None or resolved.get("schedule") is None:
         return "constant"
-    schedule = plan["schedule"]["schedule"]
+    schedule = resolved["schedule"]["schedule"]
     params = ", ".join(
         f"{key}={number(value)}"
         for key, value in schedule["params"].items()
         if not isinstance(value, (dict, list))
     )
-    unit = "batch" if plan["schedule"]["unit"] == "step" else "epoch"
+    unit = "batch" if resolved["schedule"]["unit"] == "step" else "epoch"
     return f"{schedule['name']}({params}) per {unit}"
 
 
 def _table(
     rows: Sequence[StrategySummary],
-    plans: dict[str, dict[str, Any] | None],
+    resolved_by_name: dict[str, dict[str, Any] | None],
     metric: str,
     winner: str | None,
     seeds: int,
@@ -53,16 +53,16 @@ def _table(
     )
     body = []
     for row in rows:
-        plan = plans.get(row.name)
+        resolved = resolved_by_name.get(row.name)
         css = "winner" if row.name == winner else ""
         status_css = "status-" + row.status.replace(" ", "-")
         reached = f" ({row.reached}/{row.runs})" if row.runs and row.reached < row.runs else ""
         body.append(
             f'<tr class="{css}">'
             f"<td>{escape(row.name)}</td>"
-            f'<td class="text">{escape(str(plan["optimizer"]) if plan else "—")}</td>'
+            f'<td class="text">{escape(str(resolved["optimizer"]) if resolved else "—")}</td>'
             f"<td>{'—' if row.lr is None else f'{row.lr:.3g}'}</td>"
-            f'<td class="text">{escape(_schedule_text(plan))}</td>'
+            f'<td class="text">{escape(_schedule_text(resolved))}</td>'
             f'<td class="text {status_css}">{escape(row.status)}</td>'
             f"<td>{_spread(row.final_score)}</td>"
             f"<td>{_spread(row.best_score)}</td>"
@@ -83,7 +83,7 @@ def render(
 ) -> str:
     """The page as a string; ``images`` are ``(png path, alt text, caption)``."""
     settings = results.settings
-    plans = {s["definition"]["name"]: s["plan"] for s in results.strategies}
+    resolved_by_name = {s["definition"]["name"]: s["resolved"] for s in results.strategies}
     seeds = len(settings.get("seeds", [])) or 1
     target_text = "—" if target is None else f"{target:.3f}"
     facts = (
@@ -103,7 +103,7 @@ def render(
 <h2>Verdict</h2>
 <div class="verdict" id="verdict">{verdict_html}</div>
 <h2>Results</h2>
-{_table(rows, plans, results.metric, found.winner, seeds)}
+{_table(rows, resolved_by_name, results.metric, found.winner, seeds)}
 <p class="settings">Mean ± standard deviation over seeds. Epochs and seconds of training until
 the validation {escape(results.metric)} first reached the target; (k/n) when only k of n runs
 reached it.</p>
