@@ -43,6 +43,17 @@ class _Spy(keras.utils.PyDataset):
         return x[:16], y[:16]
 
 
+def _linear_regression() -> tuple[np.ndarray, np.ndarray, Any]:
+    """64 samples of a linear target and a one-layer model (seeded) compiled with
+    ``SGD(0.01)`` and mean squared error."""
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    y = x @ np.array([1.0, -2.0, 0.5, 3.0], dtype="float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    return x, y, model
+
+
 def test_restores_weights_optimizer_variables_and_metrics_bit_identically(
     make_model, warmed_up, data, state, assert_identical
 ):
@@ -146,11 +157,7 @@ def test_recorded_loss_is_the_batch_loss_not_the_running_mean(data):
 
 
 def test_restores_after_the_loss_goes_non_finite(state, assert_identical):
-    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
-    y = x @ np.array([1.0, -2.0, 0.5, 3.0], dtype="float32")
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    x, y, model = _linear_regression()
     before = state(model)
     result = find_lr(
         model, x, y, start_lr=1e-3, end_lr=1e12, num_steps=60, diverge_factor=1e300, **QUIET
@@ -378,11 +385,7 @@ def test_callback_records_the_same_curve_as_find_lr_and_restores_the_model(
 
 
 def test_callback_stops_fit_when_the_loss_diverges(state, assert_identical):
-    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
-    y = x @ np.array([1.0, -2.0, 0.5, 3.0], dtype="float32")
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    x, y, model = _linear_regression()
     before = state(model)
     finder = LRFinder(start_lr=1e-3, end_lr=1e3, num_steps=100)
     history = model.fit(x, y, batch_size=8, epochs=20, callbacks=[finder], verbose=0)
