@@ -40,6 +40,14 @@ def non_negative(name: str, value: Any) -> float:
     return out
 
 
+def non_negative_below(name: str, value: Any, bound_name: str, bound: float) -> float:
+    """A finite number >= 0 and < ``bound``, the value of the argument ``bound_name``."""
+    out = non_negative(name, value)
+    if out >= bound:
+        raise ValueError(f"{name}: must be < {bound_name} ({bound!r}), got {value!r}")
+    return out
+
+
 def open_unit(name: str, value: Any) -> float:
     """A number in the open interval (0, 1)."""
     out = real(name, value)

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,35 @@ from lrkit import RangeTestSettings  # noqa: E402
 from lrkit.keras import LRFinder, find_lr  # noqa: E402
 
 QUIET = {"progress": False}
+
+
+class _Spy(keras.utils.PyDataset):
+    """``batches`` batches of 16 (batch ``k`` from ``data(seed=k)``); as each is read,
+    ``look()`` is appended to :attr:`seen`."""
+
+    def __init__(self, batches: int, data: Callable[..., Any], look: Callable[[], Any]) -> None:
+        super().__init__()
+        self.batches, self.data, self.look = batches, data, look
+        self.seen: list[Any] = []
+
+    def __len__(self) -> int:
+        return self.batches
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        self.seen.append(self.look())
+        x, y = self.data(seed=index)
+        return x[:16], y[:16]
+
+
+def _linear_regression() -> tuple[np.ndarray, np.ndarray, Any]:
+    """64 samples of a linear target and a one-layer model (seeded) compiled with
+    ``SGD(0.01)`` and mean squared error."""
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    y = x @ np.array([1.0, -2.0, 0.5, 3.0], dtype="float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    return x, y, model
 
 
 def test_restores_weights_optimizer_variables_and_metrics_bit_identically(
@@ -62,41 +92,21 @@ def test_the_model_really_trains_during_the_sweep(make_model, warmed_up, data):
     """Guards the restore test: without the restore, the sweep would have changed the model."""
     model = warmed_up(make_model(keras.optimizers.Adam(3e-3)))
     weights = model.get_weights()
-    seen: list[int] = []
-
-    class Spy(keras.utils.PyDataset):
-        def __len__(self) -> int:
-            return 4
-
-        def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-            seen.append(int(model.optimizer.iterations.numpy()))
-            x, y = data(seed=index)
-            return x[:16], y[:16]
-
-    find_lr(model, Spy(), num_steps=6, end_lr=1.0, **QUIET)
+    spy = _Spy(4, data, lambda: int(model.optimizer.iterations.numpy()))
+    find_lr(model, spy, num_steps=6, end_lr=1.0, **QUIET)
     # the first batch is read before the sweep (to build), each later one after one more step
-    assert seen == [4, 5, 6, 7, 8, 9]
+    assert spy.seen == [4, 5, 6, 7, 8, 9]
     for old, new in zip(weights, model.get_weights(), strict=True):
         assert np.array_equal(old, new)
 
 
 def test_the_optimizer_sees_the_swept_learning_rates(make_model, data):
     model = make_model(keras.optimizers.SGD(0.05))
-    seen: list[float] = []
-
-    class Spy(keras.utils.PyDataset):
-        def __len__(self) -> int:
-            return 3
-
-        def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-            seen.append(float(model.optimizer.learning_rate.numpy()))
-            x, y = data(seed=index)
-            return x[:16], y[:16]
-
-    result = find_lr(model, Spy(), start_lr=1e-4, end_lr=1e-1, num_steps=5, **QUIET)
+    spy = _Spy(3, data, lambda: float(model.optimizer.learning_rate.numpy()))
+    result = find_lr(model, spy, start_lr=1e-4, end_lr=1e-1, num_steps=5, **QUIET)
     # batch k is read once step k has set its learning rate (the first, before the sweep)
-    assert seen[0] == pytest.approx(0.05)
-    assert seen[1:] == pytest.approx(result.lrs[1:], rel=1e-6)
+    assert spy.seen[0] == pytest.approx(0.05)
+    assert spy.seen[1:] == pytest.approx(result.lrs[1:], rel=1e-6)
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.05)
 
 
@@ -147,11 +157,7 @@ def test_recorded_loss_is_the_batch_loss_not_the_running_mean(data):
 
 
 def test_restores_after_the_loss_goes_non_finite(state, assert_identical):
-    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
-    y = x @ np.array([1.0, -2.0, 0.5, 3.0], dtype="float32")
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    x, y, model = _linear_regression()
     before = state(model)
     result = find_lr(
         model, x, y, start_lr=1e-3, end_lr=1e12, num_steps=60, diverge_factor=1e300, **QUIET
@@ -379,11 +385,7 @@ def test_callback_records_the_same_curve_as_find_lr_and_restores_the_model(
 
 
 def test_callback_stops_fit_when_the_loss_diverges(state, assert_identical):
-    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
-    y = x @ np.array([1.0, -2.0, 0.5, 3.0], dtype="float32")
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    x, y, model = _linear_regression()
     before = state(model)
     finder = LRFinder(start_lr=1e-3, end_lr=1e3, num_steps=100)
     history = model.fit(x, y, batch_size=8, epochs=20, callbacks=[finder], verbose=0)

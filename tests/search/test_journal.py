@@ -314,16 +314,22 @@ def test_a_damaged_record_before_the_last_is_refused_naming_its_line(tmp_path: P
     assert path.read_bytes() == damaged and not list(tmp_path.glob("*.torn-*"))
 
 
+def _peak_search(out: Path, n_trials: int) -> list[str]:
+    """``lrkit search`` arguments: ``n_trials`` log-scale trials of ``search_objectives:peak``
+    into ``out``, without progress bars or plots."""
+    return [
+        "search", "--task", "search_objectives:peak", "--no-progress", "--no-plots",
+        "--sampler", "log", "--n-trials", str(n_trials), "--lr", "1e-4", "1", "--out", str(out),
+    ]  # fmt: skip
+
+
 def test_the_cli_repairs_a_torn_journal_and_refuses_a_damaged_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from lrkit.cli import main
 
     out = tmp_path / "out"
-    command = [
-        "search", "--task", "search_objectives:peak", "--no-progress", "--no-plots",
-        "--sampler", "log", "--n-trials", "3", "--lr", "1e-4", "1", "--out", str(out),
-    ]  # fmt: skip
+    command = _peak_search(out, n_trials=3)
     assert main(command) == 0
     journal = out / "search.journal"
     journal.write_bytes(journal.read_bytes() + b'{"op_code":4,"worker_id"')
@@ -391,10 +397,7 @@ def test_overwrite_removes_the_workers_locks_with_the_journal_unless_one_still_r
     from lrkit.search.liveness import WorkerLocks
 
     out = tmp_path / "out"
-    command = [
-        "search", "--task", "search_objectives:peak", "--no-progress", "--no-plots",
-        "--sampler", "log", "--n-trials", "2", "--lr", "1e-4", "1", "--out", str(out),
-    ]  # fmt: skip
+    command = _peak_search(out, n_trials=2)
     assert main(command) == 0
     journal, folder = out / "search.journal", out / "search.journal.workers"
     assert folder.is_dir()

@@ -277,6 +277,24 @@ def _die_in(storage: str, study: str, marks: Path, patch: str) -> None:
     assert process.returncode == -signal.SIGKILL, process.stderr
 
 
+def _peak_study(
+    request: pytest.FixtureRequest, tmp_path: Path, where: str, name: str
+) -> tuple[str, str]:
+    """A three-trial log-scale study ``NAME-WHERE`` of ``search_objectives:peak``, in a journal
+    file or on the PostgreSQL server; returns its storage and name."""
+    storage = (
+        str(tmp_path / "s.journal")
+        if where == "journal"
+        else request.getfixturevalue("postgres_url")
+    )
+    study = f"{name}-{where}"
+    search.create(
+        "search_objectives:peak", space={"lr": (1e-3, 1e-1)}, sampler="log", n_trials=3,
+        storage=storage, study_name=study, heartbeat_interval=1,
+    )  # fmt: skip
+    return storage, study
+
+
 @pytest.mark.parametrize("where", ["journal", "postgresql"])
 def test_a_trial_taken_by_a_worker_killed_before_claiming_it_is_retried_quickly(
     request: pytest.FixtureRequest, tmp_path: Path, where: str
@@ -286,16 +304,7 @@ def test_a_trial_taken_by_a_worker_killed_before_claiming_it_is_retried_quickly(
 
     from lrkit.search.worker import owner
 
-    storage = (
-        str(tmp_path / "s.journal")
-        if where == "journal"
-        else request.getfixturevalue("postgres_url")
-    )
-    study = f"unclaimed-{where}"
-    search.create(
-        "search_objectives:peak", space={"lr": (1e-3, 1e-1)}, sampler="log", n_trials=3,
-        storage=storage, study_name=study, heartbeat_interval=1,
-    )  # fmt: skip
+    storage, study = _peak_study(request, tmp_path, where, "unclaimed")
     _die_in(storage, study, tmp_path, "worker._Worker.run")  # took a trial, before claiming it
     opened = search.open_storage(storage, heartbeat_interval=1)
     (taken,) = optuna.load_study(study_name=study, storage=opened).get_trials(
@@ -319,16 +328,7 @@ def test_a_trial_taken_by_a_worker_killed_before_claiming_it_is_retried_quickly(
 def test_a_lost_trial_failed_but_never_queued_again_is_still_retried(
     request: pytest.FixtureRequest, tmp_path: Path, where: str
 ) -> None:
-    storage = (
-        str(tmp_path / "s.journal")
-        if where == "journal"
-        else request.getfixturevalue("postgres_url")
-    )
-    study = f"unqueued-{where}"
-    search.create(
-        "search_objectives:peak", space={"lr": (1e-3, 1e-1)}, sampler="log", n_trials=3,
-        storage=storage, study_name=study, heartbeat_interval=1,
-    )  # fmt: skip
+    storage, study = _peak_study(request, tmp_path, where, "unqueued")
     _die_in(storage, study, tmp_path, "worker._Worker._evaluate")  # leaves its trial running
     # The next worker fails that trial as lost, and dies (or loses the storage) before its copy
     # is queued: the retry callback is where Optuna queues it.

@@ -27,6 +27,20 @@ def params(model: nn.Module) -> list[torch.Tensor]:
     return [p.detach().clone() for p in model.parameters()]
 
 
+def plain_loop(session, model, optimizer, loss_fn, batches, before_step=lambda: None) -> None:
+    """The loop of the ``LRFinder`` docs, for a finder or a probe: epochs over ``batches``,
+    each step recorded, until ``session`` is done; ``before_step()`` runs before each step."""
+    while not session.done:
+        for inputs, targets in batches:
+            before_step()
+            optimizer.zero_grad()
+            loss = loss_fn(model(inputs), targets)
+            loss.backward()
+            optimizer.step()
+            if not session.record(loss):
+                break
+
+
 def test_a_plain_loop_over_lrfinder_measures_what_find_lr_measures():
     model, batches = problem()
     same = copy.deepcopy(model)
@@ -38,14 +52,7 @@ def test_a_plain_loop_over_lrfinder_measures_what_find_lr_measures():
     optimizer = torch.optim.SGD(same.parameters(), lr=0.1)
     before = params(same)
     finder = LRFinder(same, optimizer, **settings)
-    while not finder.done:
-        for inputs, targets in batches:
-            optimizer.zero_grad()
-            loss = loss_fn(same(inputs), targets)
-            loss.backward()
-            optimizer.step()
-            if not finder.record(loss):
-                break
+    plain_loop(finder, same, optimizer, loss_fn, batches)
     result = finder.result()
     assert result.lrs == pytest.approx(expected.lrs)
     assert result.losses == pytest.approx(expected.losses, rel=1e-6)
@@ -326,15 +333,14 @@ def test_a_plain_loop_over_lrprobe_scores_what_probe_lr_scores():
         same, optimizer, candidates=[0.05, 0.005], steps=12, loader=loader, progress=False
     )
     seen = []
-    while not probe.done:
-        for inputs, targets in loader:
-            seen.append((probe.candidate, optimizer.param_groups[0]["lr"]))
-            optimizer.zero_grad()
-            loss = loss_fn(same(inputs), targets)
-            loss.backward()
-            optimizer.step()
-            if not probe.record(loss):
-                break
+    plain_loop(
+        probe,
+        same,
+        optimizer,
+        loss_fn,
+        loader,
+        before_step=lambda: seen.append((probe.candidate, optimizer.param_groups[0]["lr"])),
+    )
     result = probe.result()
     for got, want in zip(result.losses, expected.losses, strict=True):
         assert got == pytest.approx(want, rel=1e-6)

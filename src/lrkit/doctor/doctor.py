@@ -166,6 +166,18 @@ class Doctor:
         )
 
 
+def validation_results(val_loss: Any, val_metric: Any) -> dict[str, float | None] | None:
+    """A framework's validation results (numbers or scalar tensors) as the floats
+    :meth:`Doctor.observe` takes, ``{"val_loss": ..., "val_metric": ...}``; ``None`` when both
+    are missing."""
+    if val_loss is None and val_metric is None:
+        return None
+    return {
+        "val_loss": None if val_loss is None else float(val_loss),
+        "val_metric": None if val_metric is None else float(val_metric),
+    }
+
+
 def _number(name: str, value: Any) -> float:
     try:
         return float(value)

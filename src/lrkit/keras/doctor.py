@@ -18,6 +18,7 @@ from typing import Any
 import keras
 
 from lrkit.doctor import Doctor, Finding
+from lrkit.doctor.doctor import validation_results
 
 
 def _scalar(value: Any) -> float:
@@ -97,14 +98,10 @@ class DoctorCallback(keras.callbacks.Callback):
         if key is None:
             key = next((k for k in logs if k.startswith("val_") and k != self.val_loss_key), None)
         val_loss, val_metric = logs.get(self.val_loss_key), logs.get(key) if key else None
-        if val_loss is None and val_metric is None:
+        results = validation_results(val_loss, val_metric)
+        if results is None:
             return
-        self.doctor.observe(
-            max(self.steps - 1, 0),
-            None,
-            val_loss=None if val_loss is None else float(val_loss),
-            val_metric=None if val_metric is None else float(val_metric),
-        )
+        self.doctor.observe(max(self.steps - 1, 0), None, **results)
         if self.doctor.should_stop:
             self.model.stop_training = True
 

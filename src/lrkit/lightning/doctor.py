@@ -16,6 +16,7 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from lrkit.doctor import Doctor, Finding
+from lrkit.doctor.doctor import validation_results
 from lrkit.torch.doctor import global_grad_norm, scale_lr
 
 
@@ -88,14 +89,10 @@ class DoctorCallback(Callback):
         metrics = trainer.callback_metrics
         val_loss = metrics.get(self.val_loss_key)
         val_metric = metrics.get(self.val_metric_key) if self.val_metric_key else None
-        if val_loss is None and val_metric is None:
+        results = validation_results(val_loss, val_metric)
+        if results is None:
             return
-        self.doctor.observe(
-            max(self.steps - 1, 0),
-            None,
-            val_loss=None if val_loss is None else float(val_loss),
-            val_metric=None if val_metric is None else float(val_metric),
-        )
+        self.doctor.observe(max(self.steps - 1, 0), None, **results)
         if self.doctor.should_stop:
             trainer.should_stop = True
 

@@ -183,9 +183,7 @@ class Cosine(Schedule):
 
     def __post_init__(self) -> None:
         lr = check.positive("lr", self.lr)
-        floor = check.non_negative("floor", self.floor)
-        if floor >= lr:
-            raise ValueError(f"floor: must be < lr ({lr!r}), got {self.floor!r}")
+        floor = check.non_negative_below("floor", self.floor, "lr", lr)
         freeze(
             self,
             lr=lr,
@@ -229,9 +227,7 @@ class CosineRestarts(Schedule):
 
     def __post_init__(self) -> None:
         lr = check.positive("lr", self.lr)
-        floor = check.non_negative("floor", self.floor)
-        if floor >= lr:
-            raise ValueError(f"floor: must be < lr ({lr!r}), got {self.floor!r}")
+        floor = check.non_negative_below("floor", self.floor, "lr", lr)
         mult = check.real("cycle_mult", self.cycle_mult)
         if mult < 1:
             raise ValueError(f"cycle_mult: must be >= 1, got {self.cycle_mult!r}")

@@ -202,9 +202,7 @@ class WSD(Schedule):
         start = check.non_negative("start", self.start)
         if start > lr:
             raise ValueError(f"start: must be <= lr ({lr!r}), got {self.start!r}")
-        floor = check.non_negative("floor", self.floor)
-        if floor >= lr:
-            raise ValueError(f"floor: must be < lr ({lr!r}), got {self.floor!r}")
+        floor = check.non_negative_below("floor", self.floor, "lr", lr)
         freeze(
             self,
             lr=lr,
