@@ -144,11 +144,13 @@ def train(job: dict[str, Any]) -> dict[str, Any]:
             progress=False,
         )
         score = task.evaluate()[task.metric_name]
+        assert history.plan is not None  # fit records the plan it trained with
         return {
             **job,
             "score": _points(score),
             "seconds": time.perf_counter() - start,
             "steps": len(history),
+            "overhead_steps": history.plan.overhead_steps,
             "lr": float(history.column("lr").max()),
         }
     else:
@@ -416,7 +418,7 @@ def write_table(
                         regrets[(task, optimizer, method, seed)] = best - done[run_key]["score"]
                         spent = _spent(done[run_key])
                         if method == "auto":  # fit's seconds include its range test and probe
-                            spent += [range_run["steps"] + probe_run["steps"], 0]
+                            spent += [done[run_key]["overhead_steps"], 0]
                         cost[method].append(tuple(spent / grid_cost))
             by_lr = {
                 lr: [done[key("grid", task, optimizer, s, f"{lr:.6g}")]["score"] for s in seeds]

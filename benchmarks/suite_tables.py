@@ -259,8 +259,8 @@ def _overhead(
         *sq.markdown_table(header, rows),
         "",
         "Overhead = range-test steps (every sweep) + probe steps, as a multiple of the run's "
-        "steps; the budget is half the run for runs of 300 steps or more and 150 steps "
-        "(at most the run) below (`lrkit.plan.overhead_budget`). Probe verdicts: runs whose "
+        "steps; the budget is the run itself up to 300 steps, 300 steps up to a run of 600 and "
+        "half the run beyond (`lrkit.plan.overhead_budget`). Probe verdicts: runs whose "
         "probe could not tell the candidates apart beyond their noise and kept the lower rate.",
         "",
     ]

@@ -25,8 +25,11 @@ first rate, and the policy runs over the other ``T − W``.
 What the decision may cost is bounded by the run it is for. The range test and the probe
 together take at most :func:`overhead_budget` steps of a planned run of ``T`` steps:
 
-    budget(T) = T / 2              for T ≥ 300     (LONG_RUN)
-              = min(T, T_short)    for T < 300     (T_short = LONG_RUN / 2 = 150)
+    budget(T) = min(T, max(T / 2, LONG_RUN))     (LONG_RUN = 300)
+
+— the whole run for ``T ≤ 300``, 300 steps up to ``T = 600``, half the run beyond: a short
+run can afford a decision as long as itself, and a probe shorter than that cannot tell its
+candidates apart.
 
 The first sweep takes ``min(100, budget / 2)`` steps, its retries (:func:`lrkit.range_test`)
 at most what leaves each probe candidate a sixth of the budget, and each candidate probes
@@ -73,7 +76,7 @@ MULTISTEP_AT = (0.5, 0.75)
 MULTISTEP_GAMMA = 0.1
 #: ``exponential``: the rate falls to this fraction of ``lr*`` by the end of the run.
 EXPONENTIAL_END = 0.01
-#: Runs of at least this many steps spend at most half of their length deciding the rate.
+#: Deciding the rate may take this many steps (at most the run), or half the run if more.
 LONG_RUN = 300
 #: The first sweep of ``fit``'s range test takes at most this many steps.
 SWEEP_STEPS = 100
@@ -164,9 +167,7 @@ def make_plan(
 def overhead_budget(total_steps: int) -> int:
     """Steps ``fit`` may spend on its range test and probe for a run of ``total_steps``."""
     check_count("total_steps", total_steps)
-    if total_steps >= LONG_RUN:
-        return total_steps // 2
-    return min(total_steps, LONG_RUN // 2)
+    return min(total_steps, max(total_steps // 2, LONG_RUN))
 
 
 def sweep_budget(total_steps: int) -> tuple[int, int]:

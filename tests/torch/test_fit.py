@@ -298,12 +298,14 @@ def test_training_plot_marks_the_rollbacks(tmp_path, monkeypatch):
 
 
 def test_the_overhead_budget_is_half_a_long_run_and_at_most_a_short_one():
-    # hand-derived from the formulas in lrkit.plan
-    assert [overhead_budget(t) for t in (60, 115, 299, 300, 1000, 5000)] == [
+    # hand-derived from the formulas in lrkit.plan: min(T, max(T // 2, 300))
+    assert [overhead_budget(t) for t in (60, 115, 299, 300, 450, 600, 1000, 5000)] == [
         60,
         115,
-        150,
-        150,
+        299,
+        300,
+        300,
+        300,
         500,
         2500,
     ]
@@ -314,7 +316,7 @@ def test_the_overhead_budget_is_half_a_long_run_and_at_most_a_short_one():
     assert probe_budget(90, 0) == 30  # a third of the run when the budget allows it
     for total in range(20, 6000, 7):
         budget = overhead_budget(total)
-        assert budget <= (total / 2 if total >= 300 else total)
+        assert budget <= max(total / 2, min(total, 300))
         num_steps, max_steps = sweep_budget(total)
         for spent in (num_steps, max_steps):  # one sweep, or every retry the bound allows
             assert spent + 2 * probe_budget(total, spent) <= budget

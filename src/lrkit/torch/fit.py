@@ -63,8 +63,8 @@ def fit(
     third of the run's steps each (compared on training loss, so ``val_loader`` stays unseen;
     ``.suggestion``: the winner, a step below it when the bold one won); without the probe,
     the range test's suggestion. The range test
-    and the probe together take at most :func:`lrkit.plan.overhead_budget` steps (half a run
-    of 300 steps or more, at most the run itself for a shorter one) unless ``find_kwargs``
+    and the probe together take at most :func:`lrkit.plan.overhead_budget` steps (the run
+    itself up to 300 steps, 300 up to 600, half the run beyond) unless ``find_kwargs``
     sets the sweep's ``num_steps``/``max_steps`` (or gives ``settings``). The plan
     comes from :func:`lrkit.plan.make_plan` over ``epochs × len(loader)`` steps; with
     ``one_cycle`` and the CLR policies, momentum (or Adam's beta1) follows the mirrored
