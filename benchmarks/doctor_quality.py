@@ -349,6 +349,17 @@ def _goal_rows(aims: dict[str, Any]) -> list[list[str]]:
     ]
 
 
+def _goals(aims: dict[str, Any], split: str) -> list[str]:
+    """The goals table of a split and the line saying which goals it met."""
+    met = ", ".join(f"{n} {'yes' if m else 'NO'}" for n, m in _met(aims))
+    return [
+        *markdown_table(["goal", split, "aim", "which"], _goal_rows(aims)),
+        "",
+        f"Met: {met}.",
+        "",
+    ]
+
+
 def _misses(aims: dict[str, Any]) -> list[str]:
     """One line per miss behind the goals."""
     lines = [
@@ -394,12 +405,7 @@ def page(judged: dict[str, Judged]) -> str:
         "## Goals, on the test runs",
         "",
     ]
-    lines += markdown_table(["goal", "test", "aim", "which"], _goal_rows(test))
-    lines += [
-        "",
-        "Met: " + ", ".join(f"{n} {'yes' if m else 'NO'}" for n, m in _met(test)) + ".",
-        "",
-    ]
+    lines += _goals(test, "test")
     builtin = [row for row in judged["test"] if row[0]["task"] in TASKS]
     suite = [row for row in judged["test"] if row[0]["task"] not in TASKS]
     if builtin and suite:
@@ -426,11 +432,8 @@ def page(judged: dict[str, Judged]) -> str:
             "severities were last changed and looked at only in this table.",
             "",
         ]
-        lines += markdown_table(["goal", "holdout", "aim", "which"], _goal_rows(holdout))
+        lines += _goals(holdout, "holdout")
         lines += [
-            "",
-            "Met: " + ", ".join(f"{n} {'yes' if m else 'NO'}" for n, m in _met(holdout)) + ".",
-            "",
             "Misses on the holdout runs:",
             "",
             *(_misses(holdout) or ["- none"]),
@@ -489,13 +492,7 @@ def page(judged: dict[str, Judged]) -> str:
         keys = [r["key"] for r, k, _, _ in every if k == kind]
         lines.append(f"- {kind} ({len(keys)}): " + ", ".join(f"`{k}`" for k in keys) + ".")
     lines += ["", "## Goals, on the design runs", ""]
-    design = aims["design"]
-    lines += markdown_table(["goal", "design", "aim", "which"], _goal_rows(design))
-    lines += [
-        "",
-        "Met: " + ", ".join(f"{n} {'yes' if m else 'NO'}" for n, m in _met(design)) + ".",
-        "",
-    ]
+    lines += _goals(aims["design"], "design")
     return "\n".join(lines)
 
 
