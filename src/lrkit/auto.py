@@ -4,7 +4,6 @@ import warnings
 
 from lrkit.plan import (  # noqa: F401
     DECAY_FRACTION,
-    LONG_RUN,
     ONE_CYCLE_PEAK,
     POLICIES,
     RATE_POLICIES,
@@ -15,5 +14,6 @@ from lrkit.plan import (  # noqa: F401
     probe_budget,
     sweep_budget,
 )
+from lrkit.plan import DECISION_STEPS as LONG_RUN  # noqa: F401  (its name before the rename)
 
 warnings.warn("lrkit.auto is now lrkit.plan; import from there", DeprecationWarning, stacklevel=2)

@@ -25,7 +25,7 @@ first rate, and the policy runs over the other ``T − W``.
 What the decision may cost is bounded by the run it is for. The range test and the probe
 together take at most :func:`overhead_budget` steps of a planned run of ``T`` steps:
 
-    budget(T) = min(T, max(T / 2, LONG_RUN))     (LONG_RUN = 300)
+    budget(T) = min(T, max(T / 2, DECISION_STEPS))     (DECISION_STEPS = 300)
 
 — the whole run for ``T ≤ 300``, 300 steps up to ``T = 600``, half the run beyond: a short
 run can afford a decision as long as itself, and a probe shorter than that cannot tell its
@@ -77,7 +77,7 @@ MULTISTEP_GAMMA = 0.1
 #: ``exponential``: the rate falls to this fraction of ``lr*`` by the end of the run.
 EXPONENTIAL_END = 0.01
 #: Deciding the rate may take this many steps (at most the run), or half the run if more.
-LONG_RUN = 300
+DECISION_STEPS = 300
 #: The first sweep of ``fit``'s range test takes at most this many steps.
 SWEEP_STEPS = 100
 #: The guard watches after the first ``1 / GUARD_WARMUP`` of the run ...
@@ -167,7 +167,7 @@ def make_plan(
 def overhead_budget(total_steps: int) -> int:
     """Steps ``fit`` may spend on its range test and probe for a run of ``total_steps``."""
     check_count("total_steps", total_steps)
-    return min(total_steps, max(total_steps // 2, LONG_RUN))
+    return min(total_steps, max(total_steps // 2, DECISION_STEPS))
 
 
 def sweep_budget(total_steps: int) -> tuple[int, int]:

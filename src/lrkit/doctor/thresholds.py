@@ -38,9 +38,11 @@ class Thresholds:
     )
     diverge_critical: float = _spec(
         0.9,
-        "divergence is critical (the run has lost what it learned) once the smoothed loss "
-        "has given back this fraction of its fall, s_t >= s* + diverge_critical x (s_0 - s*), "
-        "or climbed above s_0; a warning before",
+        "divergence is critical (the run has lost what it learned) once the smoothed loss has "
+        "given back diverge_give_back of its fall and the median m_t of the last "
+        "diverge_fast_steps losses (s_t when that test is off) this fraction of it, "
+        "m_t >= s* + diverge_critical x (s_0 - s*), or once s_t has climbed above s_0; "
+        "a warning before",
         "in (0, 1]",
         lambda v: 0 < v <= 1,
     )
