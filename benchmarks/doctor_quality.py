@@ -51,7 +51,7 @@ every rule:
 | ``overfitting`` | overfit in fact | |
 
 "blown up" is either kind of blow-up. The goals are checked on the test runs (healthy: the four
-healthy kinds as they happened), and on the holdout runs, new runs of the test tasks made after
+healthy kinds as they happened), and on each holdout split, new runs of the test tasks made after
 the rules were last changed; thresholds are tuned on the design runs only. A warning on a
 healthy run that is right (an ``overfitting`` finding on a run that overfit in fact) is not a
 false alarm: the goal counts false warnings, and the table gives all warnings beside it.
@@ -77,7 +77,7 @@ from lrkit.doctor import RULES, Finding, diagnose
 from lrkit.trainlog import TrainingLog
 
 sys.path.insert(0, str(Path(__file__).parent))
-from doctor_runs import EVENT, LABELS, RESULTS, TASKS, make_runs  # noqa: E402
+from doctor_runs import EVENT, HOLDOUTS, LABELS, RESULTS, TASKS, make_runs  # noqa: E402
 from suggestion_quality import dated_machine, markdown_table  # noqa: E402
 
 HEALTHY = ("healthy", "healthy_low", "healthy_high", "warmup")
@@ -272,7 +272,7 @@ def goals(judged: Judged) -> dict[str, Any]:
 
 def run_all(runs: Iterable[dict[str, Any]], **thresholds: Any) -> dict[str, Judged]:
     """Every run judged, by split."""
-    out: dict[str, Judged] = {"test": [], "design": [], "holdout": []}
+    out: dict[str, Judged] = {"test": [], "design": [], **{name: [] for name in HOLDOUTS}}
     for run in runs:
         out[run["split"]].append(
             (run, kind_of(run), overfit_in_fact(run), judge(run, **thresholds))
@@ -393,7 +393,7 @@ def page(judged: dict[str, Judged]) -> str:
         "",
         f"{runs} runs of `benchmarks/doctor_runs.py` (built-in tasks x Adam / SGD + momentum x "
         "10 labels, seed 0 = design and seed 1 = test; suite tasks x their two optimizers x 10 "
-        "labels, split by task as the suite's rule says; holdout: new runs of the test tasks), "
+        "labels, split by task as the suite's rule says; holdouts: new runs of the test tasks), "
         "each judged by "
         "`lrkit.doctor.diagnose` with the default thresholds. How a run's kind is read from "
         "what it did, and how a rule is scored, is in the docstring of "
@@ -422,23 +422,20 @@ def page(judged: dict[str, Judged]) -> str:
     misses = _misses(test)
     if misses:
         lines += ["Misses on the test runs:", "", *misses, ""]
-    holdout = aims["holdout"]
-    if judged["holdout"]:
+    for name, (seed, suite_seed, made) in HOLDOUTS.items():
+        if not judged[name]:
+            continue
         lines += [
-            "## Goals, on the holdout runs",
+            f"## Goals, on the {name} runs",
             "",
-            f"{len(judged['holdout'])} new runs of the test tasks (built-in tasks at seed 2, "
-            "the suite's test tasks at seed 1), made after the rules' thresholds and "
-            "severities were last changed and looked at only in this table.",
+            f"{len(judged[name])} new runs of the test tasks (built-in tasks at seed {seed}, "
+            f"the suite's test tasks at seed {suite_seed}), made on {made}, after the rules' "
+            "thresholds and severities were last changed, and looked at only in this table "
+            "(a later change was chosen on the design runs alone).",
             "",
         ]
-        lines += _goals(holdout, "holdout")
-        lines += [
-            "Misses on the holdout runs:",
-            "",
-            *(_misses(holdout) or ["- none"]),
-            "",
-        ]
+        lines += _goals(aims[name], name)
+        lines += [f"Misses on the {name} runs:", "", *(_misses(aims[name]) or ["- none"]), ""]
     lines += ["## Every rule, test runs (design runs beside)", ""]
     rows = []
     for rule in RULES:

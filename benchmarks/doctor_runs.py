@@ -27,9 +27,10 @@ rate, loss and global gradient norm (before the update), per validation ``val_lo
 Split, fixed by rule: on the built-in tasks, seed 0 runs are design runs (thresholds are tuned
 on them) and seed 1 runs are test runs (only reported); a suite task is run once (seed 0) and
 its runs follow the suite's split by task (:func:`suite.split`), so the test runs include tasks
-no threshold was ever chosen on. Holdout runs, made after the rules' thresholds and severities
-were last changed (2026-12-03) and never looked at before: the built-in tasks at seed 2 and the
-suite's test tasks at seed 1 — new runs of the test tasks.
+no threshold was ever chosen on. Holdout runs are new runs of the test tasks, each split
+made after the rules' thresholds and severities were last changed and never looked at before a
+change was settled: ``holdout`` (2026-12-03) the built-in tasks at seed 2 and the suite's test
+tasks at seed 1, ``holdout-2`` (2026-12-04) at seeds 3 and 2.
 """
 
 from __future__ import annotations
@@ -84,9 +85,9 @@ SUITE_TASKS = (
     "sparse-regression-mlp",
 )
 SUITE_SEED = 0
-#: Holdout runs: built-in tasks at this seed, the suite's test tasks at SUITE_HOLDOUT_SEED.
-HOLDOUT_SEED = 2
-SUITE_HOLDOUT_SEED = 1
+#: Holdout splits: new runs of the test tasks, split -> (seed of the built-in tasks, seed of
+#: the suite's test tasks, the day they were made).
+HOLDOUTS = {"holdout": (2, 1, "2026-12-03"), "holdout-2": (3, 2, "2026-12-04")}
 STEPS = 1000
 VAL_EVERY = 25
 EVENT = {"too_high": 0, "too_low": 0, "raised": 500, "nan": 500, "oscillating": 300}
@@ -138,15 +139,14 @@ def jobs() -> list[dict[str, Any]]:
         for name in SUITE_TASKS
         for optimizer in suite.get(name).optimizers
     ]
-    where += [
-        (task, optimizer, HOLDOUT_SEED, "holdout") for task in TASKS for optimizer in OPTIMIZERS
-    ]
-    where += [
-        (name, optimizer, SUITE_HOLDOUT_SEED, "holdout")
-        for name in SUITE_TASKS
-        if split_of[name] == "test"
-        for optimizer in suite.get(name).optimizers
-    ]
+    for holdout, (seed, suite_seed, _) in HOLDOUTS.items():
+        where += [(task, optimizer, seed, holdout) for task in TASKS for optimizer in OPTIMIZERS]
+        where += [
+            (name, optimizer, suite_seed, holdout)
+            for name in SUITE_TASKS
+            if split_of[name] == "test"
+            for optimizer in suite.get(name).optimizers
+        ]
     return [
         {
             "key": f"{task}|{optimizer}|{label}|{seed}",

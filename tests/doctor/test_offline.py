@@ -53,6 +53,12 @@ def generated(shape: str, seed: int, n: int = 1200) -> list[dict[str, float]]:
         lr[n // 2 :] *= 50
         loss[n // 2 :] += 0.01 * (step[n // 2 :] - n // 2)
         grad[n // 2 :] *= 20
+    elif shape == "raised_in_part":  # a new rate; the loss gives back a fifth of its fall
+        lr[n // 2 :] *= 20
+        loss[n // 2 :] += 0.2 * (loss[0] - loss[n // 2])
+    elif shape == "warm_restarts":  # cosine cycles back to the first peak, loss bumps after
+        lr = 1e-3 * (0.5 + 0.5 * np.cos(np.pi * (step % (n // 4)) / (n // 4)))
+        loss = loss + 0.3 * np.exp(-(step % (n // 4)) / 20.0) * (step >= n // 4)
     elif shape == "flat":
         loss = np.full(n, 2.3)
     elif shape == "oscillating":
@@ -105,6 +111,8 @@ def generated(shape: str, seed: int, n: int = 1200) -> list[dict[str, float]]:
 SHAPES = [
     "healthy",
     "raised",
+    "raised_in_part",
+    "warm_restarts",
     "flat",
     "oscillating",
     "near_zero",
@@ -128,9 +136,12 @@ def test_generated_logs_give_the_same_findings(shape: str, thresholds: dict[str,
         expected = stream(rows, "step", **thresholds)
         assert offline(rows, "step", **thresholds) == expected
         messages += [f["message"] for f in expected]
-    if shape == "near_zero_blow_up":  # the fast test is reached
+    if shape in ("near_zero_blow_up", "raised_in_part"):  # the fast test is reached
         assert any(m.startswith("the median of the last") for m in messages)
-    assert expected or shape in ("healthy", "no_grad", "negative", "near_zero", "no_lr")
+    if shape == "warm_restarts":  # back to the first peak, never a new rate
+        assert not any(m.startswith("the median of the last") for m in messages)
+    quiet = ("healthy", "no_grad", "negative", "near_zero", "no_lr", "warm_restarts")
+    assert expected or shape in quiet
 
 
 def test_epoch_logs_give_the_same_findings() -> None:

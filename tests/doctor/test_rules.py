@@ -163,6 +163,49 @@ def test_the_fast_test_needs_the_fall_to_be_older_than_its_window() -> None:
     assert found == []
 
 
+def _rates(doc: Doctor, phases: list[tuple[int, float, float]]) -> list[Finding]:
+    """Feed ``(steps, loss, lr)`` phases one after another."""
+    found, step = [], 0
+    for steps, loss, lr in phases:
+        found += feed(doc, [loss] * steps, lr=lr, first=step)
+        step += steps
+    return found
+
+
+def test_a_loss_that_rises_when_the_rate_is_raised_is_divergence_sooner() -> None:
+    # smoothing 0: from 2 to 1 at lr 0.1, then the rate goes to 1 (10x every rate before) and
+    # the loss to 1.3, 30 % of the fall given back: short of half (the smoothed test) and of
+    # 0.9 (the fast test), but beyond diverge_raised_give_back = 0.15 while the rate is new.
+    # At step 238 nine of the last 16 losses are 1.3: their median 1.3 > 1 + 0.15 (2 - 1)
+    found = _rates(
+        doctor("divergence", smoothing=0.0), [(30, 2.0, 0.1), (200, 1.0, 0.1), (60, 1.3, 1.0)]
+    )
+    assert [(f.step, f.severity) for f in found] == [(238, "warning")]
+    assert found[0].evidence["given_back"] == pytest.approx(0.3)
+    assert "The learning rate rose from 0.1 (at the best loss) to 1." in found[0].message
+    assert "bring the learning rate back to 0.1" in found[0].advice
+    # the same losses at a constant rate are no divergence, nor is a rate raised only 2x
+    assert (
+        _rates(
+            doctor("divergence", smoothing=0.0), [(30, 2.0, 0.1), (200, 1.0, 0.1), (60, 1.3, 0.1)]
+        )
+        == []
+    )
+    assert (
+        _rates(
+            doctor("divergence", smoothing=0.0), [(30, 2.0, 0.1), (200, 1.0, 0.1), (60, 1.3, 0.2)]
+        )
+        == []
+    )
+
+
+def test_a_warm_restart_back_to_an_earlier_peak_is_held_to_the_usual_test() -> None:
+    # the rate starts at 1, decays to 0.01, then restarts at 1: 100x the rate at the best loss,
+    # but no higher than a rate the run has used, so a 30 % rise is no divergence
+    phases = [(30, 2.0, 1.0), (200, 1.0, 0.01), (60, 1.3, 1.0)]
+    assert _rates(doctor("divergence", smoothing=0.0), phases) == []
+
+
 def test_divergence_remembers_a_best_loss_older_than_the_window() -> None:
     # smoothing 0: the best (1.0 at step 50) has left the 256-step window by step 700. Noise at
     # the best: sigma^2 = 0.5 / 50, 4 sigma = 0.4; 1.4 stays below 1 + max(0.5, 0.4) = 1.5

@@ -85,11 +85,15 @@ def divergence(r: Replay) -> Mask:
             level = running_median(r.tloss, size)
             before = np.concatenate((np.full(size, np.inf), r.best_so_far[:-size]))[: rows.size]
             fast = (rows + 1 >= size) & np.isfinite(level) & np.isfinite(start_noise)
-            fast &= np.isfinite(before) & diverged(
+            fast &= np.isfinite(before)
+            peak = np.concatenate((np.full(size, np.nan), r.lr_peak[:-size]))[: rows.size]
+            raised = r.tlr_has & (r.tlr >= t.diverge_lr_rise * peak)
+            share = np.where(raised, t.diverge_raised_give_back, t.diverge_fast_give_back)
+            fast &= diverged(
                 level,
                 r.start,
                 before,
-                t.diverge_fast_give_back,
+                share,
                 t.diverge_min_fall,
                 start_noise / math.sqrt(size),
                 np.inf,

@@ -82,6 +82,8 @@ class Replay:
         self.best_so_far = np.fmin.accumulate(
             np.where(np.isfinite(self.tsmooth), self.tsmooth, np.inf)
         )
+        #: the largest rate over training rows ``0..j`` (``NaN`` before the first rate)
+        self.lr_peak = np.fmax.accumulate(self.tlr) if self.tlr.size else self.tlr
         self._evicted: tuple[np.ndarray, np.ndarray] | None = None
         val = log.has("val_loss") | log.has("val_metric")
         vrows = np.flatnonzero(val)
@@ -166,6 +168,7 @@ class Replay:
             best_before=best_before[0],
             best_before_step=best_before[1],
             best_before_lr=best_before[2],
+            lr_peak_before=float(self.lr_peak[gone]) if gone >= 0 else math.nan,
             first_losses=self.tloss[:seen].copy(),
             first_grad_norms=self.tgrad[:seen].copy(),
             start_loss=self.start_at(k),

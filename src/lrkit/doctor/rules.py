@@ -71,7 +71,10 @@ def divergence(window: Window, t: Thresholds) -> Finding | None:
     the median m_t of the last k = ``diverge_fast_steps`` losses has given back
     ``diverge_fast_give_back`` of the fall to the best s* before them, beyond
     ``diverge_noise`` x σ / sqrt(k) (the same test, :func:`lrkit.divergence.diverged`, on a
-    level that follows a blow-up within a few steps); judged after ``warmup`` steps.
+    level that follows a blow-up within a few steps), or only ``diverge_raised_give_back`` of
+    it while the rate is at least ``diverge_lr_rise`` x every rate before those k losses (the
+    rate was just raised to a level the run never used: a warm restart back to an earlier
+    peak is not); judged after ``warmup`` steps.
 
     Critical when the run has lost what it learned, so that stopping loses little: s_t has
     climbed above s_0, or has given back ``diverge_give_back`` of its fall while m_t (s_t
@@ -88,6 +91,7 @@ def divergence(window: Window, t: Thresholds) -> Finding | None:
     start_noise = t.diverge_noise * window.start_noise
     fast = _fast_level(window, t)
     level, name = current, "the smoothed loss"
+    raised, peak = False, math.nan
     slow = diverged(
         current, start, best, t.diverge_give_back, t.diverge_min_fall, noise, start_noise
     )
@@ -101,18 +105,13 @@ def divergence(window: Window, t: Thresholds) -> Finding | None:
         size = t.diverge_fast_steps
         best, best_step, best_lr = window.best(before=size)
         fast_noise = start_noise / math.sqrt(size)
+        peak = window.lr_peak(before=size)
+        raised = window.lr is not None and window.lr >= t.diverge_lr_rise * peak
+        demand = t.diverge_raised_give_back if raised else t.diverge_fast_give_back
         if not (
             math.isfinite(best)
             and math.isfinite(fast_noise)
-            and diverged(
-                fast,
-                start,
-                best,
-                t.diverge_fast_give_back,
-                t.diverge_min_fall,
-                fast_noise,
-                math.inf,
-            )
+            and diverged(fast, start, best, demand, t.diverge_min_fall, fast_noise, math.inf)
         ):
             return None
         level, name = fast, f"the median of the last {size} losses"
@@ -136,10 +135,14 @@ def divergence(window: Window, t: Thresholds) -> Finding | None:
         )
     else:
         verdict = "training is diverging"
+        lower = (
+            f"bring the learning rate back to {_g(peak)}, where it was before it rose, or lower"
+            if raised
+            else "lower the learning rate (divide it by 3 to 10)"
+        )
         advice = (
-            "lower the learning rate (divide it by 3 to 10), or restart from the checkpoint "
-            f"around {unit} {best_step} with a lower one; the doctor calls it critical if the "
-            "loss gives back nearly all of its fall."
+            f"{lower}, or restart from the checkpoint around {unit} {best_step} with a lower "
+            "one; the doctor calls it critical if the loss gives back nearly all of its fall."
         )
     rose = ""
     if window.lr is not None and math.isfinite(best_lr) and window.lr > 1.5 * best_lr:

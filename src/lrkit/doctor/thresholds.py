@@ -74,6 +74,20 @@ class Thresholds:
         "in (0, 1]",
         lambda v: 0 < v <= 1,
     )
+    diverge_lr_rise: float = _spec(
+        3.0,
+        "divergence after a rate rise: the fast test asks only diverge_raised_give_back of "
+        "the fall while the rate is at least this many times every rate before the last "
+        "diverge_fast_steps losses",
+        ">= 1",
+        lambda v: v >= 1,
+    )
+    diverge_raised_give_back: float = _spec(
+        0.15,
+        "divergence after a rate rise: the fraction of the fall the median must have given back",
+        "in (0, 1]",
+        lambda v: 0 < v <= 1,
+    )
     spike_sigma: float = _spec(
         6.0,
         "spike: log-loss (raw loss when any is <= 0) > mean + spike_sigma x std of the "

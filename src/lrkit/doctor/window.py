@@ -57,6 +57,7 @@ class Window:
     best_before: float
     best_before_step: int
     best_before_lr: float
+    lr_peak_before: float
     first_losses: np.ndarray
     first_grad_norms: np.ndarray
     start_loss: float
@@ -89,6 +90,14 @@ class Window:
                     float(self.lrs[index]),
                 )
         return best, step, lr
+
+    def lr_peak(self, before: int) -> float:
+        """The largest rate over all steps before the last ``before`` of the window (``NaN``
+        if none is known)."""
+        earlier = self.lrs[: max(len(self.lrs) - before, 0)]
+        if np.isfinite(earlier).any():
+            return float(np.fmax(self.lr_peak_before, np.nanmax(earlier)))
+        return self.lr_peak_before
 
 
 class _Recent:
@@ -222,6 +231,7 @@ class Tracker:
         self._best = (math.inf, math.nan)  # smallest smoothed loss so far, its noise
         self._start_noise = math.nan
         self._best_before = (math.inf, -1, math.nan)
+        self._lr_peak = math.nan
         self._grad_z: deque[float] = deque(maxlen=thresholds.grad_patience)
         self._grads = GradStats(thresholds.warmup, thresholds.grad_ema)
         self._val: list[tuple[float, float, float, float]] = []
@@ -277,8 +287,10 @@ class Tracker:
             self._first[:, self.count] = (loss, _nan(grad_norm))
         self.count += 1
         evicted = self._recent.append(step, loss, smoothed, _nan(lr))
-        if evicted is not None and evicted[2] < self._best_before[0]:
-            self._best_before = (evicted[2], int(evicted[0]), evicted[3])
+        if evicted is not None:
+            if evicted[2] < self._best_before[0]:
+                self._best_before = (evicted[2], int(evicted[0]), evicted[3])
+            self._lr_peak = float(np.fmax(self._lr_peak, evicted[3]))
         self._grad_z.append(self._grads.update(_nan(grad_norm)))
         self._last = (loss, _opt(lr), _opt(grad_norm))
 
@@ -301,6 +313,7 @@ class Tracker:
             best_before=self._best_before[0],
             best_before_step=self._best_before[1],
             best_before_lr=self._best_before[2],
+            lr_peak_before=self._lr_peak,
             first_losses=self._first[0, :seen].copy(),
             first_grad_norms=self._first[1, :seen].copy(),
             start_loss=self._start,
