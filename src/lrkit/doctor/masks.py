@@ -86,18 +86,28 @@ def divergence(r: Replay) -> Mask:
             before = np.concatenate((np.full(size, np.inf), r.best_so_far[:-size]))[: rows.size]
             fast = (rows + 1 >= size) & np.isfinite(level) & np.isfinite(start_noise)
             fast &= np.isfinite(before)
-            peak = np.concatenate((np.full(size, np.nan), r.lr_peak[:-size]))[: rows.size]
-            raised = r.tlr_has & (r.tlr >= t.diverge_lr_rise * peak)
-            share = np.where(raised, t.diverge_raised_give_back, t.diverge_fast_give_back)
-            fast &= diverged(
+            fast_noise = start_noise / math.sqrt(size)
+            gave = diverged(
                 level,
                 r.start,
                 before,
-                share,
+                t.diverge_fast_give_back,
                 t.diverge_min_fall,
-                start_noise / math.sqrt(size),
+                fast_noise,
                 np.inf,
             )
+            # where the rate is diverge_lr_rise x every rate before the last `size` losses
+            raised = size + np.flatnonzero(r.tlr[size:] >= t.diverge_lr_rise * r.lr_peak()[:-size])
+            gave[raised] |= diverged(
+                level[raised],
+                r.start,
+                before[raised],
+                t.diverge_raised_give_back,
+                t.diverge_min_fall,
+                fast_noise[raised],
+                np.inf,
+            )
+            fast &= gave
             recent = np.where((rows + 1 >= size) & np.isfinite(level), level, r.tsmooth)
         ok &= slow | fast
         critical = climbed(r.tsmooth, r.start, t.diverge_min_fall, start_noise) | (

@@ -82,9 +82,8 @@ class Replay:
         self.best_so_far = np.fmin.accumulate(
             np.where(np.isfinite(self.tsmooth), self.tsmooth, np.inf)
         )
-        #: the largest rate over training rows ``0..j`` (``NaN`` before the first rate)
-        self.lr_peak = np.fmax.accumulate(self.tlr) if self.tlr.size else self.tlr
         self._evicted: tuple[np.ndarray, np.ndarray] | None = None
+        self._lr_peak: np.ndarray | None = None
         val = log.has("val_loss") | log.has("val_metric")
         vrows = np.flatnonzero(val)
         self.vcount = np.cumsum(val)
@@ -110,6 +109,12 @@ class Replay:
             index = np.where(below < previous, np.arange(below.size), -1)
             self._evicted = (smallest, np.maximum.accumulate(index) if index.size else index)
         return self._evicted
+
+    def lr_peak(self) -> np.ndarray:
+        """The largest rate over training rows ``0..j`` (``NaN`` before the first rate)."""
+        if self._lr_peak is None:
+            self._lr_peak = np.fmax.accumulate(self.tlr) if self.tlr.size else self.tlr
+        return self._lr_peak
 
     def best_noise(self, k: int) -> float:
         """The noise of the smoothed loss when it reached its best (or when first known), as
@@ -168,7 +173,7 @@ class Replay:
             best_before=best_before[0],
             best_before_step=best_before[1],
             best_before_lr=best_before[2],
-            lr_peak_before=float(self.lr_peak[gone]) if gone >= 0 else math.nan,
+            lr_peak_before=float(self.lr_peak()[gone]) if gone >= 0 else math.nan,
             first_losses=self.tloss[:seen].copy(),
             first_grad_norms=self.tgrad[:seen].copy(),
             start_loss=self.start_at(k),
