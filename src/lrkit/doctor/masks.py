@@ -63,29 +63,48 @@ def non_finite(r: Replay) -> Mask:
 
 def divergence(r: Replay) -> Mask:
     t = r.t
-    rows = np.arange(r.tloss.size)
-    where = np.minimum(np.maximum(r.evicted()[1], r.second_index), rows)
+    n = r.tloss.size
+    size = t.diverge_fast_steps
+    level = running_median(r.tloss, size) if size else r.tsmooth
+    peak = r.lr_peak()
+    evicted = r.evicted()[1]
+    ok, critical = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    for lo in range(0, n, _CHUNK):
+        rows = np.arange(lo, min(lo + _CHUNK, n))
+        ok[rows], critical[rows] = _diverged_rows(r, rows, level[rows], peak, evicted[rows])
+    ok &= np.arange(n) + 1 > t.warmup
+    return Mask(_rows(r, ok), _none(r), _rows(r, ok & critical))
+
+
+def _diverged_rows(
+    r: Replay, rows: np.ndarray, level: np.ndarray, peak: np.ndarray, evicted: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(fires, critical) of ``divergence`` at the training ``rows``; ``level`` is the median
+    of the last ``diverge_fast_steps`` losses there, ``peak`` the running largest rate."""
+    t = r.t
+    smooth, best = r.tsmooth[rows], r.best_so_far[rows]
+    where = np.minimum(np.maximum(evicted, r.second_index), rows)
     with np.errstate(invalid="ignore"):
         noise = np.where(where >= 0, r.tnoise[np.maximum(where, 0)], np.nan)
-        ok = np.isfinite(r.tsmooth) & np.isfinite(r.best_so_far) & np.isfinite(noise)
+        ok = np.isfinite(smooth) & np.isfinite(best) & np.isfinite(noise)
         ok &= (r.start_index >= 0) & (rows >= r.start_index) & np.isfinite(r.start)
         start_noise = t.diverge_noise * np.where(rows >= r.start_noise_index, r.start_noise, np.nan)
         slow = diverged(
-            r.tsmooth,
+            smooth,
             r.start,
-            r.best_so_far,
+            best,
             t.diverge_give_back,
             t.diverge_min_fall,
             t.diverge_noise * noise,
             start_noise,
         )
-        fast, recent = np.zeros_like(slow), r.tsmooth
+        fast, recent = np.zeros_like(slow), smooth
         if t.diverge_fast_steps:
             size = t.diverge_fast_steps
-            level = running_median(r.tloss, size)
-            before = np.concatenate((np.full(size, np.inf), r.best_so_far[:-size]))[: rows.size]
-            fast = (rows + 1 >= size) & np.isfinite(level) & np.isfinite(start_noise)
-            fast &= np.isfinite(before)
+            earlier = rows - size
+            before = np.where(earlier >= 0, r.best_so_far[np.maximum(earlier, 0)], np.inf)
+            full = rows + 1 >= size
+            fast = full & np.isfinite(level) & np.isfinite(start_noise) & np.isfinite(before)
             fast_noise = start_noise / math.sqrt(size)
             gave = diverged(
                 level,
@@ -97,7 +116,9 @@ def divergence(r: Replay) -> Mask:
                 np.inf,
             )
             # where the rate is diverge_lr_rise x every rate before the last `size` losses
-            raised = size + np.flatnonzero(r.tlr[size:] >= t.diverge_lr_rise * r.lr_peak()[:-size])
+            raised = np.flatnonzero(
+                (earlier >= 0) & (r.tlr[rows] >= t.diverge_lr_rise * peak[np.maximum(earlier, 0)])
+            )
             gave[raised] |= diverged(
                 level[raised],
                 r.start,
@@ -108,13 +129,12 @@ def divergence(r: Replay) -> Mask:
                 np.inf,
             )
             fast &= gave
-            recent = np.where((rows + 1 >= size) & np.isfinite(level), level, r.tsmooth)
+            recent = np.where(full & np.isfinite(level), level, smooth)
         ok &= slow | fast
-        critical = climbed(r.tsmooth, r.start, t.diverge_min_fall, start_noise) | (
-            slow & given_back(recent, r.start, r.best_so_far, t.diverge_critical)
+        critical = climbed(smooth, r.start, t.diverge_min_fall, start_noise) | (
+            slow & given_back(recent, r.start, best, t.diverge_critical)
         )
-    ok &= rows + 1 > t.warmup
-    return Mask(_rows(r, ok), _none(r), _rows(r, ok & critical))
+    return ok, critical
 
 
 def _stats(windows: np.ndarray, finite: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
