@@ -429,9 +429,9 @@ def page(judged: dict[str, Judged]) -> str:
             f"## Goals, on the {name} runs",
             "",
             f"{len(judged[name])} new runs of the test tasks (built-in tasks at seed {seed}, "
-            f"the suite's test tasks at seed {suite_seed}), made on {made}, after the rules' "
-            "thresholds and severities were last changed, and looked at only in this table "
-            "(a later change was chosen on the design runs alone).",
+            f"the suite's test tasks at seed {suite_seed}), made on {made} and not looked at "
+            "until the change to the rules they judge was settled; a change made after that "
+            "was checked on the design runs, not chosen on these.",
             "",
         ]
         lines += _goals(aims[name], name)

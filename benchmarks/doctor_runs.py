@@ -30,7 +30,8 @@ its runs follow the suite's split by task (:func:`suite.split`), so the test run
 no threshold was ever chosen on. Holdout runs are new runs of the test tasks, each split
 made after the rules' thresholds and severities were last changed and never looked at before a
 change was settled: ``holdout`` (2026-12-03) the built-in tasks at seed 2 and the suite's test
-tasks at seed 1, ``holdout-2`` (2026-12-04) at seeds 3 and 2.
+tasks at seed 1, ``holdout-2`` (2026-12-04) at seeds 3 and 2, ``holdout-3`` (2026-12-04, after
+the rate-rise test of ``divergence``) at seeds 4 and 3.
 """
 
 from __future__ import annotations
@@ -87,7 +88,11 @@ SUITE_TASKS = (
 SUITE_SEED = 0
 #: Holdout splits: new runs of the test tasks, split -> (seed of the built-in tasks, seed of
 #: the suite's test tasks, the day they were made).
-HOLDOUTS = {"holdout": (2, 1, "2026-12-03"), "holdout-2": (3, 2, "2026-12-04")}
+HOLDOUTS = {
+    "holdout": (2, 1, "2026-12-03"),
+    "holdout-2": (3, 2, "2026-12-04"),
+    "holdout-3": (4, 3, "2026-12-04"),
+}
 STEPS = 1000
 VAL_EVERY = 25
 EVENT = {"too_high": 0, "too_low": 0, "raised": 500, "nan": 500, "oscillating": 300}

@@ -155,6 +155,25 @@ def test_a_fall_given_back_in_part_is_a_warning_and_does_not_stop_the_run() -> N
     assert watch.should_stop
 
 
+def test_a_fall_within_the_noise_of_the_start_is_never_lost_critically() -> None:
+    # smoothing 0: the first 20 losses alternate 2 and 3 (σ^2 = 1/2, and the noise of their
+    # mean 4σ/sqrt(20) ≈ 0.63), then 300 quiet steps at 1.9 (the noise at the best dies down),
+    # 1.5, and back to 1.98: 96 % of the fall given back, but a fall of 0.5 is inside the
+    # noise of the start, so the run had not learned anything it can lose: a warning only.
+    # After a clean start the same jump back is critical
+    noisy = [2.0, 3.0] * 10 + [1.9] * 300 + [1.5] * 60 + [1.98] * 20
+    found = feed(doctor("divergence", smoothing=0.0, diverge_fast_steps=0), noisy)
+    assert [(f.step, f.severity) for f in found] == [(380, "warning")]
+    assert found[0].evidence["given_back"] == pytest.approx(0.96)
+    clean = [2.0] * 20 + [1.9] * 300 + [1.5] * 60 + [1.98] * 20
+    found = feed(doctor("divergence", smoothing=0.0, diverge_fast_steps=0), clean)
+    assert [(f.step, f.severity) for f in found] == [(380, "critical")]
+    # a fall of 1.0 stands out from that noise: critical after the noisy start too
+    noisy = [2.0, 3.0] * 10 + [1.9] * 300 + [1.0] * 60 + [1.98] * 20
+    found = feed(doctor("divergence", smoothing=0.0, diverge_fast_steps=0), noisy)
+    assert [(f.step, f.severity) for f in found] == [(380, "critical")]
+
+
 def test_the_fast_test_needs_the_fall_to_be_older_than_its_window() -> None:
     # smoothing 0: the loss falls from 2 to 1 at step 30; the median of the last 16 is still 2
     # for the next 7 steps, which is no divergence: the best it is held against is the one
@@ -403,6 +422,21 @@ def test_a_blow_up_knocked_back_to_the_start_is_a_dead_start_not_a_low_lr() -> N
     assert [(f.step, f.kind, f.severity) for f in found] == [(199, "dead_start", "critical")]
     assert found[0].evidence["peak_loss"] == 5e3
     assert found[0].evidence["start_loss"] == 2.30
+
+
+def test_a_smaller_blow_up_knocked_back_is_a_dead_start_warning() -> None:
+    # one loss at 3x the first (above dead_blowup = 2, below dead_critical = 10), then flat:
+    # a rate too high, or one batch far above a lucky first one; a warning, not a stop
+    losses = np.full(300, 2.30)
+    losses[40] = 6.9
+    watch = doctor("lr_too_low", "dead_start")
+    found = feed(watch, losses, grad_norms=np.full(300, 0.4), lr=1.0)
+    assert [(f.step, f.kind, f.severity) for f in found] == [(199, "dead_start", "warning")]
+    assert "the first updates look too large" in found[0].message
+    assert not watch.should_stop
+    losses[40] = 23.1  # above 10x the first loss: critical
+    found = feed(doctor("lr_too_low", "dead_start"), losses, grad_norms=np.full(300, 0.4))
+    assert [(f.step, f.severity) for f in found] == [(199, "critical")]
 
 
 def test_a_blow_up_the_loss_recovers_from_is_no_dead_start() -> None:

@@ -131,8 +131,9 @@ def _diverged_rows(
             fast &= gave
             recent = np.where(full & np.isfinite(level), level, smooth)
         ok &= slow | fast
+        learned = r.start - best >= start_noise / math.sqrt(max(t.warmup, 2))
         critical = climbed(smooth, r.start, t.diverge_min_fall, start_noise) | (
-            slow & given_back(recent, r.start, best, t.diverge_critical)
+            slow & learned & given_back(recent, r.start, best, t.diverge_critical)
         )
     return ok, critical
 

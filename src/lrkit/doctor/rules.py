@@ -77,9 +77,10 @@ def divergence(window: Window, t: Thresholds) -> Finding | None:
     peak is not); judged after ``warmup`` steps.
 
     Critical when the run has lost what it learned, so that stopping loses little: s_t has
-    climbed above s_0, or has given back ``diverge_give_back`` of its fall while m_t (s_t
-    when the fast test is off) has given back ``diverge_critical`` of it — sustained and
-    now. A warning otherwise: a fall given back in part, which a run may still recover from."""
+    climbed above s_0, or has given back ``diverge_give_back`` of a fall beyond the noise of
+    the start level (s_0 - s* >= ``diverge_noise`` x σ / sqrt(``warmup``)) while m_t (s_t
+    when the fast test is off) has given back ``diverge_critical`` of it — sustained and now.
+    A warning otherwise: a fall given back in part, which a run may still recover from."""
     if window.count <= t.warmup or not window.smoothed.size:
         return None
     current, start = float(window.smoothed[-1]), window.start_loss
@@ -96,8 +97,10 @@ def divergence(window: Window, t: Thresholds) -> Finding | None:
         current, start, best, t.diverge_give_back, t.diverge_min_fall, noise, start_noise
     )
     recent = fast if math.isfinite(fast) else current
+    # the fall stood out from the noise of the start level (the mean of the first losses)
+    learned = start - best >= start_noise / math.sqrt(max(t.warmup, 2))
     critical = climbed(current, start, t.diverge_min_fall, start_noise) or (
-        slow and given_back(recent, start, best, t.diverge_critical)
+        slow and learned and given_back(recent, start, best, t.diverge_critical)
     )
     if not slow:
         if not math.isfinite(fast):  # the fast test is off, or has too few losses yet
@@ -322,21 +325,25 @@ def lr_too_low(window: Window, t: Thresholds) -> Finding | None:
 
 
 def dead_start(window: Window, t: Thresholds) -> Finding | None:
-    """Critical at the ``flat_steps``-th step when the first updates were too large: the loss
-    stayed flat while the gradient norm fell below half its starting level (units died), or
-    the loss blew up and came back no lower than where it started (:func:`_knocked_back`)."""
+    """At the ``flat_steps``-th step when the first updates were too large: critical when the
+    loss stayed flat while the gradient norm fell below half its starting level (units died),
+    or blew up above ``dead_critical`` x |L_0| and came back no lower than where it started
+    (:func:`_knocked_back`); a warning for a smaller blow-up knocked back, which a batch far
+    above the first one can look like."""
     flat = _flat_start(window, t)
     grads = None if flat is None else _grads_collapsed(window, t)
     knocked = _knocked_back(window, t)
     if knocked is not None:
         start, peak, end = knocked
+        critical = peak > t.dead_critical * abs(start)
+        verdict = "were too large" if critical else "look too large"
         return Finding(
             kind="dead_start",
             step=window.step,
-            severity="critical",
+            severity="critical" if critical else "warning",
             message=f"the loss rose from {_g(start)} to {_g(peak)} in the first "
             f"{t.flat_steps} {window.unit}s and came back only to {_g(end)}: the first updates "
-            "were too large and the network is not learning.",
+            f"{verdict} and the network is not learning.",
             advice="restart from the initial weights with the learning rate divided by 10, or "
             "add warm-up; run `lrkit find` to see where the loss blows up.",
             evidence=_ev(start_loss=start, peak_loss=peak, end_loss=end, lr=window.lr),

@@ -39,7 +39,8 @@ class Thresholds:
     diverge_critical: float = _spec(
         0.9,
         "divergence is critical (the run has lost what it learned) once the smoothed loss has "
-        "given back diverge_give_back of its fall and the median m_t of the last "
+        "given back diverge_give_back of a fall beyond diverge_noise x σ / sqrt(warmup) (σ of "
+        "one loss at the start) and the median m_t of the last "
         "diverge_fast_steps losses (s_t when that test is off) this fraction of it, "
         "m_t >= s* + diverge_critical x (s_0 - s*), or once s_t has climbed above s_0; "
         "a warning before",
@@ -150,6 +151,14 @@ class Thresholds:
         "and the last quarter fell by less than flat_drop from the first loss",
         "> 1",
         lambda v: v > 1,
+    )
+    dead_critical: float = _spec(
+        10.0,
+        "dead start: a blow-up knocked back is critical when some loss rose above "
+        "dead_critical x |first loss| (a warning below: one batch far above the first can "
+        "look like a smaller one)",
+        ">= 1",
+        lambda v: v >= 1,
     )
     plateau_patience: int = _spec(
         500, "plateau: steps without improvement", ">= 1", lambda v: v >= 1
