@@ -13,8 +13,8 @@ where ``noise`` and ``start_noise`` are margins for the noise of ``s*`` and of `
 its 20th step, passes multiples of the standard deviations of the smoothed loss at its best and
 of a single loss, as ``s_0`` is the first loss alone). The doctor calls a divergence
 critical when the run has lost what it learned: the first clause (:func:`climbed`), or the
-second, after a fall beyond the noise of the start level, with the recent losses back near the start
-(:func:`given_back`).
+second, after a fall beyond the noise of the start level, with the recent losses back near
+the start (:func:`given_back`).
 
 The test is relative to the run's own fall, so the noise of a loss already near zero (0.009
 rising to 0.036 after a fall from 0.87) is not divergence, while a loss climbing half-way back
@@ -64,7 +64,7 @@ def diverged(
     current: np.ndarray,
     start: Any,
     best: Any,
-    give_back: Any,
+    give_back: float,
     min_fall: float,
     noise: Any = 0.0,
     start_noise: Any = 0.0,
@@ -73,7 +73,7 @@ def diverged(
     current: Any,
     start: Any,
     best: Any,
-    give_back: Any,
+    give_back: float,
     min_fall: float,
     noise: Any = 0.0,
     start_noise: Any = 0.0,

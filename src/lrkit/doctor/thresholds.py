@@ -80,8 +80,8 @@ class Thresholds:
         "divergence after a rate rise: the fast test asks only diverge_raised_give_back of "
         "the fall while the rate is at least this many times every rate before the last "
         "diverge_fast_steps losses",
-        ">= 1",
-        lambda v: v >= 1,
+        "> 1",
+        lambda v: v > 1,
     )
     diverge_raised_give_back: float = _spec(
         0.15,

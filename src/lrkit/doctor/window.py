@@ -31,7 +31,8 @@ class Window:
 
     Running summaries: ``count`` training observations so far; ``best_before`` (with its
     ``best_before_step`` and ``best_before_lr``), the smallest smoothed loss among those
-    that have left the window (``inf`` if none; see :meth:`best`); ``first_losses`` and
+    that have left the window (``inf`` if none; see :meth:`best`); ``lr_peak_before``, the
+    largest rate among them (``NaN`` if none; see :meth:`lr_peak`); ``first_losses`` and
     ``first_grad_norms``, the first ``flat_steps`` values; ``start_loss``, the first smoothed
     loss (``NaN`` before one); ``best_noise``, the standard deviation of the smoothed loss (see
     :class:`LossSmoother`) when it reached its best so far (or when first known, at the second
