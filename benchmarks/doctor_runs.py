@@ -18,6 +18,10 @@ with the best mean score in the fixed-rate grid of ``suggestion_quality.py`` (bu
 | ``oscillating`` | ``best`` for 300 steps, then 32 at ``5 x best``, 32 at ``best / 5``, ... | 300 |
 | ``overfitting`` | ``best`` on 64 training examples | none (judged by the rule) |
 
+:data:`SCHEDULED` holds the schedules of ``doctor_schedules.py`` (healthy training under
+warm restarts, a triangular cycle, one-cycle and warm-up–stable–decay), made by the same
+:func:`train`.
+
 Factors ``f`` are drawn log-uniformly from a generator seeded by the run. Each run lasts
 :data:`STEPS` optimizer steps (``raised`` and ``nan`` stop 100 steps after their event) and is
 validated every :data:`VAL_EVERY` steps. A run is recorded as a log would be: per step the
@@ -45,6 +49,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+import lrkit.schedules as S
 
 sys.path.insert(0, str(Path(__file__).parent))
 RESULTS = Path(__file__).parent / "results"
@@ -173,9 +179,20 @@ def _factor(job: dict[str, Any], low: float, high: float) -> float:
     return float(10 ** rng.uniform(math.log10(low), math.log10(high)))
 
 
+#: Scheduled runs (``doctor_schedules.py``): label -> the schedule, from the best fixed rate.
+SCHEDULED: dict[str, Any] = {
+    "cosine_restarts": lambda best: S.cosine_restarts(3 * best, 250),
+    "triangular": lambda best: S.triangular(best / 4, 3 * best, 100),
+    "one_cycle": lambda best: S.one_cycle(3 * best, STEPS),
+    "wsd": lambda best: S.wsd(3 * best, STEPS, STEPS // 5, warmup_steps=STEPS // 20),
+}
+
+
 def schedule(job: dict[str, Any]) -> tuple[Any, float]:
     """(step -> rate, the factor drawn for this run or 1)."""
     best, label = job["best_lr"], job["label"]
+    if label in SCHEDULED:
+        return SCHEDULED[label](best), 1.0
     factor = 1.0
     if label == "too_high":
         factor = _factor(job, 30, 300)

@@ -41,7 +41,7 @@ def diverge(doctor: Doctor) -> list[Finding]:
         ("flat_drop", -0.1, "flat_drop: must be in (0, 1), got -0.1"),
         ("plateau_patience", 0, "plateau_patience: must be >= 1, got 0"),
         ("spike_sigma", math.nan, "spike_sigma: must be > 0, got nan"),
-        ("diverge_lr_rise", 1.0, "diverge_lr_rise: must be > 1, got 1.0"),
+        ("lr_rise", 1.0, "lr_rise: must be > 1, got 1.0"),
         ("diverge_raised_give_back", 0.0, "diverge_raised_give_back: must be in (0, 1], got 0.0"),
         ("dead_critical", 0.5, "dead_critical: must be >= 1, got 0.5"),
     ],

@@ -247,6 +247,37 @@ def test_spike_above_six_sigma_of_the_log_losses() -> None:
     assert found[0].evidence["z"] == pytest.approx(z)
 
 
+def _restart(top: float) -> np.ndarray:
+    """Rates: 1 for 150 steps, 0.01 for 150, then ``top`` (back to 1: a warm restart)."""
+    return np.concatenate((np.full(150, 1.0), np.full(150, 0.01), np.full(300, top)))
+
+
+def _observe(
+    doc: Doctor, losses: np.ndarray, rates: np.ndarray, grads: np.ndarray
+) -> list[Finding]:
+    found = []
+    for step, (loss, lr, grad) in enumerate(zip(losses, rates, grads, strict=True)):
+        found += doc.observe(step, float(loss), lr=float(lr), grad_norm=float(grad))
+    return found
+
+
+def test_a_spike_or_gradient_jump_after_a_warm_restart_is_expected() -> None:
+    # the rate jumps 100x at step 300, back to the 1 it had: for restart_settle = 100 steps
+    # neither a loss far above its range nor a gradient norm far above its level is reported
+    rng = np.random.default_rng(4)
+    losses, grads = np.exp(rng.normal(0.0, 0.1, 600)), np.exp(rng.normal(0.0, 0.05, 600))
+    losses[302], grads[302:304] = 10.0, 8.0
+    losses[450], grads[450:452] = 10.0, 8.0  # after the settling: reported
+    found = _observe(doctor("spike", "grad_explosion"), losses, _restart(1.0), grads)
+    assert [(f.step, f.kind) for f in found] == [(450, "spike"), (451, "grad_explosion")]
+    # a rate raised to a level the run never had is no restart: both are reported at once
+    found = _observe(doctor("spike", "grad_explosion"), losses, _restart(10.0), grads)
+    assert [(f.step, f.kind) for f in found][:2] == [(302, "spike"), (303, "grad_explosion")]
+    # restart_settle = 0 judges them as ever
+    found = _observe(doctor("spike", restart_settle=0), losses, _restart(1.0), grads)
+    assert [f.step for f in found] == [302, 450]
+
+
 def test_spike_on_the_raw_scale_when_losses_can_be_negative() -> None:
     rng = np.random.default_rng(1)
     losses = rng.normal(-1.0, 0.05, 300)

@@ -115,9 +115,9 @@ def _diverged_rows(
                 fast_noise,
                 np.inf,
             )
-            # where the rate is diverge_lr_rise x every rate before the last `size` losses
+            # where the rate is lr_rise x every rate before the last `size` losses
             raised = np.flatnonzero(
-                (earlier >= 0) & (r.tlr[rows] >= t.diverge_lr_rise * peak[np.maximum(earlier, 0)])
+                (earlier >= 0) & (r.tlr[rows] >= t.lr_rise * peak[np.maximum(earlier, 0)])
             )
             gave[raised] |= diverged(
                 level[raised],
@@ -179,7 +179,8 @@ def spike(r: Replay) -> Mask:
                 fallen = fall > 0
                 fires[ks] = judged & (value > limit) & (~fallen | (rise >= least))
             unsure[ks] = judged & (_near(value, limit) | (fallen & _near(rise, least)))
-    return Mask(_rows(r, fires) & r.is_train, _rows(r, unsure) & r.is_train)
+    settled = ~r.restarted()
+    return Mask(_rows(r, fires & settled) & r.is_train, _rows(r, unsure & settled) & r.is_train)
 
 
 def grad_explosion(r: Replay) -> Mask:
@@ -197,7 +198,8 @@ def grad_explosion(r: Replay) -> Mask:
             ok = high[ks - p + 1] & strong & (ks + 1 > t.warmup) & (ks + 1 > t.grad_settle)
             fires[ks] = ok & ~(now < before)
             unsure[ks] = ok & (now < before) & _near(now, before)
-    return Mask(_rows(r, fires) & r.is_train, _rows(r, unsure) & r.is_train)
+    settled = ~r.restarted()
+    return Mask(_rows(r, fires & settled) & r.is_train, _rows(r, unsure & settled) & r.is_train)
 
 
 def flat_start(r: Replay) -> Mask:

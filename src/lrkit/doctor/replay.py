@@ -84,6 +84,7 @@ class Replay:
         )
         self._evicted: tuple[np.ndarray, np.ndarray] | None = None
         self._lr_peak: np.ndarray | None = None
+        self._last_restart: np.ndarray | None = None
         val = log.has("val_loss") | log.has("val_metric")
         vrows = np.flatnonzero(val)
         self.vcount = np.cumsum(val)
@@ -115,6 +116,23 @@ class Replay:
         if self._lr_peak is None:
             self._lr_peak = np.fmax.accumulate(self.tlr) if self.tlr.size else self.tlr
         return self._lr_peak
+
+    def last_restart(self) -> np.ndarray:
+        """At each training row, the last row whose rate jumped ``lr_rise`` x in one step back
+        to a level used before (a warm restart; -1 before one)."""
+        if self._last_restart is None:
+            jump = np.zeros(self.tlr.size, dtype=bool)
+            with np.errstate(invalid="ignore"):
+                now, before = self.tlr[1:], self.tlr[:-1]
+                jump[1:] = (now >= self.t.lr_rise * before) & (now <= self.lr_peak()[:-1])
+            marks = np.where(jump, np.arange(jump.size), -1)
+            self._last_restart = np.maximum.accumulate(marks) if marks.size else marks
+        return self._last_restart
+
+    def restarted(self) -> np.ndarray:
+        """At each training row, whether a warm restart came within ``restart_settle`` rows."""
+        last = self.last_restart()
+        return (last >= 0) & (np.arange(last.size) - last < self.t.restart_settle)
 
     def best_noise(self, k: int) -> float:
         """The noise of the smoothed loss when it reached its best (or when first known), as
@@ -174,6 +192,7 @@ class Replay:
             best_before_step=best_before[1],
             best_before_lr=best_before[2],
             lr_peak_before=float(self.lr_peak()[gone]) if gone >= 0 else math.nan,
+            last_restart=int(self.last_restart()[k]) if k >= 0 else -1,
             first_losses=self.tloss[:seen].copy(),
             first_grad_norms=self.tgrad[:seen].copy(),
             start_loss=self.start_at(k),

@@ -72,7 +72,7 @@ def divergence(window: Window, t: Thresholds) -> Finding | None:
     ``diverge_fast_give_back`` of the fall to the best s* before them, beyond
     ``diverge_noise`` x σ / sqrt(k) (the same test, :func:`lrkit.divergence.diverged`, on a
     level that follows a blow-up within a few steps), or only ``diverge_raised_give_back`` of
-    it while the rate is at least ``diverge_lr_rise`` x every rate before those k losses (the
+    it while the rate is at least ``lr_rise`` x every rate before those k losses (the
     rate was just raised to a level the run never used: a warm restart back to an earlier
     peak is not); judged after ``warmup`` steps.
 
@@ -109,7 +109,7 @@ def divergence(window: Window, t: Thresholds) -> Finding | None:
         best, best_step, best_lr = window.best(before=size)
         fast_noise = start_noise / math.sqrt(size)
         peak = window.lr_peak(before=size)
-        raised = window.lr is not None and window.lr >= t.diverge_lr_rise * peak
+        raised = window.lr is not None and window.lr >= t.lr_rise * peak
         demand = t.diverge_raised_give_back if raised else t.diverge_fast_give_back
         if not (
             math.isfinite(best)
@@ -187,10 +187,13 @@ def spike(window: Window, t: Thresholds) -> Finding | None:
     Mini-batch losses are heavy-tailed (one hard batch can cost 5x the mean); their logs
     are close to normal, so ``spike_sigma`` means the same thing early and late in training.
     Near zero a tiny loss is many log-deviations from a tinier one; measured against the
-    run's own fall it is no spike.
+    run's own fall it is no spike. Not judged for ``restart_settle`` steps after a warm
+    restart, whose jump in the loss is expected.
     """
     loss = window.loss
     if not window.is_train or loss is None or window.losses.size < t.spike_window + 1:
+        return None
+    if window.restarted(t.restart_settle):
         return None
     previous = window.losses[-t.spike_window - 1 : -1]
     previous = previous[np.isfinite(previous)]
@@ -223,7 +226,8 @@ def grad_explosion(window: Window, t: Thresholds) -> Finding | None:
     """Warning when log(grad norm) is ``grad_z`` EMA standard deviations above its EMA mean
     for ``grad_patience`` steps in a row, the norm is ``grad_min_ratio`` times its typical
     level and the smoothed loss has not fallen over those steps; judged after ``warmup`` and
-    ``grad_settle`` steps (the transients of early training are not explosions)."""
+    ``grad_settle`` steps, and not for ``restart_settle`` steps after a warm restart (the
+    transients of early training, and of a rate back at its peak, are not explosions)."""
     z = window.grad_z
     if (
         not window.is_train
@@ -232,6 +236,8 @@ def grad_explosion(window: Window, t: Thresholds) -> Finding | None:
     ):
         return None
     if window.count <= max(t.warmup, t.grad_settle) or window.smoothed.size < t.grad_patience + 1:
+        return None
+    if window.restarted(t.restart_settle):
         return None
     if window.grad_norm is None or not window.grad_norm >= t.grad_min_ratio * window.grad_typical:
         return None

@@ -75,11 +75,12 @@ class Thresholds:
         "in (0, 1]",
         lambda v: 0 < v <= 1,
     )
-    diverge_lr_rise: float = _spec(
+    lr_rise: float = _spec(
         3.0,
-        "divergence after a rate rise: the fast test asks only diverge_raised_give_back of "
-        "the fall while the rate is at least this many times every rate before the last "
-        "diverge_fast_steps losses",
+        "a rate rise: divergence asks only diverge_raised_give_back of the fall while the rate "
+        "is at least lr_rise x every rate before the last diverge_fast_steps losses (a level "
+        "the run never used); a warm restart is the rate jumping lr_rise x in one step back "
+        "to a level it has used (see restart_settle)",
         "> 1",
         lambda v: v > 1,
     )
@@ -127,6 +128,14 @@ class Thresholds:
         100,
         "gradient explosion: not judged over the first grad_settle steps, while the "
         "gradient norms of a fresh network settle",
+        ">= 0",
+        lambda v: v >= 0,
+    )
+    restart_settle: int = _spec(
+        100,
+        "spike and gradient explosion: not judged over this many steps after a warm restart "
+        "(the rate jumping lr_rise x in one step back to a level it has used), while the "
+        "loss and the gradients settle at the higher rate",
         ">= 0",
         lambda v: v >= 0,
     )
@@ -265,6 +274,7 @@ EPOCH_DEFAULTS: Mapping[str, float | int] = {
     "warmup": 1,
     "diverge_fast_steps": 0,
     "grad_settle": 1,
+    "restart_settle": 1,
     "spike_window": 10,
     "flat_steps": 4,
     "plateau_patience": 10,

@@ -32,7 +32,9 @@ class Window:
     Running summaries: ``count`` training observations so far; ``best_before`` (with its
     ``best_before_step`` and ``best_before_lr``), the smallest smoothed loss among those
     that have left the window (``inf`` if none; see :meth:`best`); ``lr_peak_before``, the
-    largest rate among them (``NaN`` if none; see :meth:`lr_peak`); ``first_losses`` and
+    largest rate among them (``NaN`` if none; see :meth:`lr_peak`); ``last_restart``, the index
+    (from 0) of the last training observation whose rate jumped ``lr_rise`` x in one step back
+    to a level used before, a warm restart (-1 if none); ``first_losses`` and
     ``first_grad_norms``, the first ``flat_steps`` values; ``start_loss``, the first smoothed
     loss (``NaN`` before one); ``best_noise``, the standard deviation of the smoothed loss (see
     :class:`LossSmoother`) when it reached its best so far (or when first known, at the second
@@ -59,6 +61,7 @@ class Window:
     best_before_step: int
     best_before_lr: float
     lr_peak_before: float
+    last_restart: int
     first_losses: np.ndarray
     first_grad_norms: np.ndarray
     start_loss: float
@@ -99,6 +102,10 @@ class Window:
         if np.isfinite(earlier).any():
             return float(np.fmax(self.lr_peak_before, np.nanmax(earlier)))
         return self.lr_peak_before
+
+    def restarted(self, within: int) -> bool:
+        """Whether a warm restart came within the last ``within`` training observations."""
+        return self.last_restart >= 0 and self.count - 1 - self.last_restart < within
 
 
 class _Recent:
@@ -233,6 +240,9 @@ class Tracker:
         self._start_noise = math.nan
         self._best_before = (math.inf, -1, math.nan)
         self._lr_peak = math.nan
+        self._lr_max = math.nan  # the largest rate so far, and the latest one
+        self._lr_last = math.nan
+        self._last_restart = -1
         self._grad_z: deque[float] = deque(maxlen=thresholds.grad_patience)
         self._grads = GradStats(thresholds.warmup, thresholds.grad_ema)
         self._val: list[tuple[float, float, float, float]] = []
@@ -286,8 +296,12 @@ class Tracker:
                 self._scale.append(loss)
         if self.count < self.t.flat_steps:
             self._first[:, self.count] = (loss, _nan(grad_norm))
+        rate = _nan(lr)
+        if rate >= self.t.lr_rise * self._lr_last and rate <= self._lr_max:
+            self._last_restart = self.count
+        self._lr_max, self._lr_last = float(np.fmax(self._lr_max, rate)), rate
         self.count += 1
-        evicted = self._recent.append(step, loss, smoothed, _nan(lr))
+        evicted = self._recent.append(step, loss, smoothed, rate)
         if evicted is not None:
             if evicted[2] < self._best_before[0]:
                 self._best_before = (evicted[2], int(evicted[0]), evicted[3])
@@ -315,6 +329,7 @@ class Tracker:
             best_before_step=self._best_before[1],
             best_before_lr=self._best_before[2],
             lr_peak_before=self._lr_peak,
+            last_restart=self._last_restart,
             first_losses=self._first[0, :seen].copy(),
             first_grad_norms=self._first[1, :seen].copy(),
             start_loss=self._start,
