@@ -273,6 +273,9 @@ def test_a_spike_or_gradient_jump_after_a_warm_restart_is_expected() -> None:
     # a rate raised to a level the run never had is no restart: both are reported at once
     found = _observe(doctor("spike", "grad_explosion"), losses, _restart(10.0), grads)
     assert [(f.step, f.kind) for f in found][:2] == [(302, "spike"), (303, "grad_explosion")]
+    # a rate resting at 0 from step 150 is no restart at every step
+    found = _observe(doctor("spike"), losses, np.where(np.arange(600) < 150, 0.01, 0.0), grads)
+    assert [f.step for f in found] == [302, 450]
     # restart_settle = 0 judges them as ever
     found = _observe(doctor("spike", restart_settle=0), losses, _restart(1.0), grads)
     assert [f.step for f in found] == [302, 450]

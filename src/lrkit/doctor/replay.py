@@ -124,7 +124,8 @@ class Replay:
             jump = np.zeros(self.tlr.size, dtype=bool)
             with np.errstate(invalid="ignore"):
                 now, before = self.tlr[1:], self.tlr[:-1]
-                jump[1:] = (now >= self.t.lr_rise * before) & (now <= self.lr_peak()[:-1])
+                up = (now >= self.t.lr_rise * before) & (now > before)
+                jump[1:] = up & (now <= self.lr_peak()[:-1])
             marks = np.where(jump, np.arange(jump.size), -1)
             self._last_restart = np.maximum.accumulate(marks) if marks.size else marks
         return self._last_restart

@@ -297,7 +297,8 @@ class Tracker:
         if self.count < self.t.flat_steps:
             self._first[:, self.count] = (loss, _nan(grad_norm))
         rate = _nan(lr)
-        if rate >= self.t.lr_rise * self._lr_last and rate <= self._lr_max:
+        last, peak = self._lr_last, self._lr_max
+        if rate >= self.t.lr_rise * last and last < rate <= peak:
             self._last_restart = self.count
         self._lr_max, self._lr_last = float(np.fmax(self._lr_max, rate)), rate
         self.count += 1
