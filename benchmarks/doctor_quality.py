@@ -288,7 +288,8 @@ def _delay(delays: list[int]) -> str:
     return f"{statistics.median(delays):.0f} / {max(delays)}" if delays else "-"
 
 
-def _count(findings: list[tuple[str, Finding]]) -> str:
+def count_by_rule(findings: list[tuple[str, Finding]]) -> str:
+    """How many of ``(run, finding)`` pairs each rule made, as "2 divergence, 1 spike"."""
     kinds: dict[str, int] = {}
     for _, found in findings:
         kinds[found.kind] = kinds.get(found.kind, 0) + 1
@@ -313,20 +314,20 @@ def _goal_rows(aims: dict[str, Any]) -> list[list[str]]:
             "critical findings on healthy runs",
             f"{len(aims['critical'])} ({aims['healthy_runs']} runs)",
             f"{GOALS['critical']}",
-            _count(aims["critical"]),
+            count_by_rule(aims["critical"]),
         ],
         [
             "false warnings per 2,000 healthy steps",
             f"{aims['false_per_2000']:.2f} ({len(aims['false'])} in "
             f"{aims['healthy_steps']:,} steps)",
             f"<= {GOALS['warnings_per_2000']:g}",
-            _count(aims["false"]),
+            count_by_rule(aims["false"]),
         ],
         [
             "all warnings per 2,000 healthy steps (with true `overfitting`)",
             f"{aims['warnings_per_2000']:.2f} ({len(aims['warnings'])})",
             "",
-            _count(aims["warnings"]),
+            count_by_rule(aims["warnings"]),
         ],
         [
             f"raised / nan runs found (divergence or non_finite) within {WITHIN} steps",
@@ -477,7 +478,7 @@ def page(judged: dict[str, Judged]) -> str:
                 str(sum(o for _, o, _ in chosen)),
                 str(sum(x.severity == "critical" for _, x in found)),
                 str(sum(x.severity == "warning" for _, x in found)),
-                _count(found),
+                count_by_rule(found),
             ]
         )
     lines += markdown_table(

@@ -99,9 +99,9 @@ def table(runs: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
             [
                 f"`{label}`",
                 f"{len(healthy)} of {len(mine)}",
-                f"{len(critical)}" + (f" ({dq._count(critical)})" if critical else ""),
+                f"{len(critical)}" + (f" ({dq.count_by_rule(critical)})" if critical else ""),
                 f"{per_2000:.2f} ({len(false)} in {steps:,} steps)",
-                dq._count(false),
+                dq.count_by_rule(false),
                 str(len(rose)),
             ]
         )
