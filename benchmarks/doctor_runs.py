@@ -45,6 +45,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +138,6 @@ def jobs() -> list[dict[str, Any]]:
     """Every run to make, in a fixed order: the built-in tasks, then the suite tasks."""
     import suite
 
-    rates = best_rates()
     where = [
         (task, optimizer, seed, split)
         for split, seed in SEEDS.items()
@@ -152,12 +152,27 @@ def jobs() -> list[dict[str, Any]]:
     ]
     for holdout, (seed, suite_seed, _) in HOLDOUTS.items():
         where += [(task, optimizer, seed, holdout) for task in TASKS for optimizer in OPTIMIZERS]
-        where += [
-            (name, optimizer, suite_seed, holdout)
-            for name in SUITE_TASKS
-            if split_of[name] == "test"
-            for optimizer in suite.get(name).optimizers
-        ]
+        where += suite_test_runs(suite_seed, holdout)
+    return as_jobs(where, LABELS)
+
+
+def suite_test_runs(seed: int, split: str) -> list[tuple[str, str, int, str]]:
+    """(task, optimizer, seed, split) for every test task of the suite and its optimizers."""
+    import suite
+
+    split_of = suite.split(suite.all_tasks())
+    return [
+        (name, optimizer, seed, split)
+        for name in SUITE_TASKS
+        if split_of[name] == "test"
+        for optimizer in suite.get(name).optimizers
+    ]
+
+
+def as_jobs(where: list[tuple[str, str, int, str]], labels: Iterable[str]) -> list[dict[str, Any]]:
+    """One job per (task, optimizer, seed, split) of ``where`` and label, at the task's best
+    fixed rate."""
+    rates = best_rates()
     return [
         {
             "key": f"{task}|{optimizer}|{label}|{seed}",
@@ -169,7 +184,7 @@ def jobs() -> list[dict[str, Any]]:
             "best_lr": rates[f"{task}|{optimizer}"],
         }
         for task, optimizer, seed, split in where
-        for label in LABELS
+        for label in labels
     ]
 
 

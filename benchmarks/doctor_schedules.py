@@ -30,9 +30,9 @@ from doctor_runs import (  # noqa: E402
     OPTIMIZERS,
     RESULTS,
     SCHEDULED,
-    SUITE_TASKS,
     TASKS,
-    best_rates,
+    as_jobs,
+    suite_test_runs,
     train,
 )
 from suggestion_quality import dated_machine, markdown_table, run_jobs  # noqa: E402
@@ -45,32 +45,11 @@ SPLITS = {"first": ((0, 1), 0), "holdout": ((2,), 1)}
 
 def jobs() -> list[dict[str, Any]]:
     """Every run, in a fixed order: the built-in tasks, then the suite's test tasks."""
-    import suite
-
-    rates = best_rates()
-    split_of = suite.split(suite.all_tasks())
     where = []
     for split, (seeds, suite_seed) in SPLITS.items():
         where += [(t, o, seed, split) for seed in seeds for t in TASKS for o in OPTIMIZERS]
-        where += [
-            (name, optimizer, suite_seed, split)
-            for name in SUITE_TASKS
-            if split_of[name] == "test"
-            for optimizer in suite.get(name).optimizers
-        ]
-    return [
-        {
-            "key": f"{task}|{optimizer}|{label}|{seed}",
-            "task": task,
-            "optimizer": optimizer,
-            "label": label,
-            "seed": seed,
-            "split": split,
-            "best_lr": rates[f"{task}|{optimizer}"],
-        }
-        for task, optimizer, seed, split in where
-        for label in SCHEDULED
-    ]
+        where += suite_test_runs(suite_seed, split)
+    return as_jobs(where, SCHEDULED)
 
 
 def judged(run: dict[str, Any]) -> tuple[str, bool, list[Any]]:
