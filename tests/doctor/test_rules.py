@@ -343,6 +343,21 @@ def test_lr_not_too_low_when_the_loss_falls() -> None:
     assert feed(doctor("lr_too_low", "dead_start"), losses, lr=1e-3) == []
 
 
+def test_a_loss_that_rose_over_the_first_steps_is_no_low_lr() -> None:
+    # a rise is a rate too high, never "multiply it by 10"; within flat_drop it is still flat
+    rng = np.random.default_rng(5)
+    noise = rng.normal(0, 0.005, 300)
+    rising = np.linspace(1.55, 1.80, 300) + noise
+    assert feed(doctor("lr_too_low", "dead_start"), rising, grad_norms=np.full(300, 0.4)) == []
+    grads = np.linspace(1.0, 0.2, 300)
+    assert feed(doctor("lr_too_low", "dead_start"), rising, grad_norms=grads) == []
+    barely = np.linspace(1.55, 1.58, 300) + noise
+    found = feed(doctor("lr_too_low"), barely, grad_norms=np.full(300, 0.4), lr=1e-6)
+    assert [f.kind for f in found] == ["lr_too_low"]
+    assert found[0].evidence["drop"] < 0
+    assert "(+1." in found[0].message
+
+
 def test_flat_start_with_dying_gradients_is_a_dead_start_not_a_low_lr() -> None:
     losses = np.full(300, 2.30)
     grads = np.where(np.arange(300) < 50, 1.0, 0.1)

@@ -263,10 +263,10 @@ def grad_explosion(window: Window, t: Thresholds) -> Finding | None:
 
 
 def _flat_start(window: Window, t: Thresholds) -> tuple[float, float, float] | None:
-    """(start, end, drop) when, at the ``flat_steps``-th training step, the loss has fallen
-    by less than ``flat_drop`` = (start - end) / |start|: the mean of the first quarter against
-    the mean of the last quarter, and against that of every quarter between (a loss that fell
-    and climbed back was not too low)."""
+    """(start, end, drop) when, at the ``flat_steps``-th training step, the loss has moved by
+    less than ``flat_drop`` either way, drop = (start - end) / |start|: the mean of the first
+    quarter against the mean of the last quarter, and against that of every quarter between
+    (a loss that fell and climbed back was not too low, nor was one that rose)."""
     first = window.first_losses
     if window.count != t.flat_steps or not window.is_train or not np.all(np.isfinite(first)):
         return None
@@ -277,7 +277,7 @@ def _flat_start(window: Window, t: Thresholds) -> tuple[float, float, float] | N
         return None
     drop = (start - end) / abs(start)
     deepest = (start - min(float(blocks[1:].min()), end)) / abs(start)
-    return (start, end, drop) if max(drop, deepest) < t.flat_drop else None
+    return (start, end, drop) if -t.flat_drop < drop and deepest < t.flat_drop else None
 
 
 def _grads_collapsed(window: Window, t: Thresholds) -> tuple[float, float] | None:
@@ -307,7 +307,7 @@ def _knocked_back(window: Window, t: Thresholds) -> tuple[float, float, float] |
 
 
 def lr_too_low(window: Window, t: Thresholds) -> Finding | None:
-    """Warning when the loss fell by less than ``flat_drop`` over the first ``flat_steps``
+    """Warning when the loss moved by less than ``flat_drop`` over the first ``flat_steps``
     steps (mean of the last quarter against the first), the gradients did not die and the
     loss was not knocked back by a blow-up (that is a rate too high: see :func:`dead_start`)."""
     flat = _flat_start(window, t)
@@ -323,8 +323,8 @@ def lr_too_low(window: Window, t: Thresholds) -> Finding | None:
         kind="lr_too_low",
         step=window.step,
         severity="warning",
-        message=f"the loss fell only {drop:.2%} over the first {t.flat_steps} {window.unit}s "
-        f"({_g(start)} to {_g(end)}): {named} looks too low.",
+        message=f"the loss went from {_g(start)} to {_g(end)} ({-drop:+.2%}) over the first "
+        f"{t.flat_steps} {window.unit}s: {named} looks too low.",
         advice=f"run `lrkit find` to pick a learning rate, or multiply it by 10{try_lr}.",
         evidence=_ev(start_loss=start, end_loss=end, drop=drop, lr=lr),
     )
@@ -361,9 +361,10 @@ def dead_start(window: Window, t: Thresholds) -> Finding | None:
         kind="dead_start",
         step=window.step,
         severity="critical",
-        message=f"the loss fell only {drop:.2%} over the first {t.flat_steps} {window.unit}s "
-        f"while the gradient norm fell from {_g(grads[0])} to {_g(grads[1])}: the first "
-        "updates were too large and the network stopped learning (dead units).",
+        message=f"the loss went from {_g(start)} to {_g(end)} ({-drop:+.2%}) over the first "
+        f"{t.flat_steps} {window.unit}s while the gradient norm fell from {_g(grads[0])} to "
+        f"{_g(grads[1])}: the first updates were too large and the network stopped learning "
+        "(dead units).",
         advice="restart from the initial weights with the learning rate divided by 10, or add "
         "warm-up; run `lrkit find` to see where the loss blows up.",
         evidence=_ev(

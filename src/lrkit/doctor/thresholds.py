@@ -150,7 +150,7 @@ class Thresholds:
     )
     flat_drop: float = _spec(
         0.05,
-        "LR too low: loss fell by less than this fraction (first vs last quarter)",
+        "LR too low: loss moved by less than this fraction either way (first vs last quarter)",
         "in (0, 1)",
         lambda v: 0 < v < 1,
     )
