@@ -4,9 +4,10 @@
 (see :mod:`lrkit.history` for the formats) without building a dict per row, so a log of
 millions of rows fits in a few arrays. Every problem is a ``ValueError`` naming the file and,
 where there is one, the line: a corrupt CSV row, a line that is not a JSON object (or is nested
-too deeply), a value that is not a number, a step that is not a whole number or goes
-backwards, a step given twice with the same column, a negative learning rate or gradient norm.
-Rows of one step that give different columns (a training row and a validation row) are merged.
+too deeply), a value that is not a number, a step that is not a whole number, is out of range
+or goes backwards, a step given twice with the same column, a negative learning rate or
+gradient norm. Rows of one step that give different columns (a training row and a validation
+row) are merged. A UTF-8 byte-order mark at the start (as spreadsheet programs write) is skipped.
 """
 
 from __future__ import annotations
@@ -186,12 +187,16 @@ def _steps(
     if missing.size:
         raise ValueError(f"{where}line {lines[missing[0]]} has no {key!r}")
     with np.errstate(invalid="ignore"):
-        whole = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 2**63)
-    bad = np.flatnonzero(~whole)
+        whole = np.isfinite(values) & (values == np.round(values))
+        bad = np.flatnonzero(~whole | (np.abs(values) >= 2**63))
     if bad.size:
-        raise ValueError(
-            f"{where}line {lines[bad[0]]}: {key} {float(values[bad[0]])!r} is not a whole number"
+        value = float(values[bad[0]])
+        problem = (
+            "is not a whole number"
+            if not whole[bad[0]]
+            else f"is out of range (allowed: |{key}| < 2**63)"
         )
+        raise ValueError(f"{where}line {lines[bad[0]]}: {key} {value!r} {problem}")
     steps = values.astype(np.int64)
     back = np.flatnonzero(steps[1:] < steps[:-1])
     if back.size:
@@ -250,7 +255,7 @@ def _read_csv(path: Path) -> _Columns:
     chunks: list[list[tuple[np.ndarray, np.ndarray]]] = []
     lines = array("q")
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle)
             try:
                 header = next(reader)
@@ -335,7 +340,7 @@ def _read_jsonl(path: Path) -> _Columns:
     columns = _RowColumns()
     where = f"{path}: "
     try:
-        with path.open(encoding="utf-8") as handle:
+        with path.open(encoding="utf-8-sig") as handle:
             for number, line in enumerate(handle, 1):
                 if line.strip():
                     columns.add(number, _json_object(line, path, number), where)

@@ -26,7 +26,12 @@ BAD_LOGS = [
         '{"step": 0, "loss": 1}\n{"step": Infinity, "loss": 1}\n',
         "line 2: step inf is not a whole number",
     ),
-    ("huge.csv", "step,loss\n0,1.0\n1e30,0.9\n", "line 3: step 1e+30 is not a whole number"),
+    (
+        "huge.csv",
+        "step,loss\n0,1.0\n1e30,0.9\n",
+        "line 3: step 1e+30 is out of range (allowed: |step| < 2**63)",
+    ),
+    ("fraction.jsonl", '{"step": 0.5, "loss": 1}\n', "line 1: step 0.5 is not a whole number"),
     ("nested.jsonl", NESTED, "line 2 is nested too deeply to be a log row"),
     (
         "negative.csv",
@@ -91,3 +96,22 @@ def test_a_log_of_21_steps_is_judged(tmp_path: Path) -> None:
     path.write_text("step,loss\n" + "".join(f"{i},1.0\n" for i in range(21)))
     assert not diagnose(TrainingLog.read(path)).too_short
     assert main(["doctor", str(path), "--out", str(tmp_path / "out")]) == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("excel.csv", "step,loss\n10,1.0\n15,0.9\n"),
+        ("excel.jsonl", '{"step": 10, "loss": 1.0}\n{"step": 15, "loss": 0.9}\n'),
+    ],
+)
+def test_a_byte_order_mark_does_not_hide_the_first_column(
+    tmp_path: Path, name: str, text: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8-sig")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    log = TrainingLog.read(path)
+    assert log.columns == ["step", "loss"]
+    assert log.steps.tolist() == [10, 15]
+    assert log.values["loss"].tolist() == [1.0, 0.9]
