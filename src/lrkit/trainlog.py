@@ -26,7 +26,8 @@ import numpy as np
 VALUE_COLUMNS = ("lr", "loss", "grad_norm", "val_loss", "val_metric")
 CSV_SUFFIXES = (".csv",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
-_NON_NEGATIVE = {"lr": "a learning rate", "grad_norm": "a gradient norm"}
+#: The columns that cannot be negative, and what each holds.
+NON_NEGATIVE = {"lr": "a learning rate", "grad_norm": "a gradient norm"}
 _CHUNK = 65536
 
 
@@ -134,7 +135,7 @@ class _Columns:
             steps = np.arange(lines.size, dtype=np.int64)
         else:
             steps = _steps(values.pop(step_key), present.pop(step_key), lines, where, step_key)
-        for name, what in _NON_NEGATIVE.items():
+        for name, what in NON_NEGATIVE.items():
             if name in values:
                 bad = np.flatnonzero(values[name] < 0)
                 if bad.size:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 
 import pytest
 
@@ -109,6 +110,43 @@ def test_observe_rejects_non_numbers_and_backward_steps() -> None:
     doctor.observe(5, 1.0)
     with pytest.raises(ValueError, match="step: must not go backwards, got 4 after 5"):
         doctor.observe(4, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"loss": True}, TypeError, "loss: must be a number, got True"),
+        ({"loss": 1.0, "lr": -0.1}, ValueError, r"lr: must be >= 0 \(a learning rate cannot"),
+        ({"loss": 1.0, "grad_norm": -2}, ValueError, "grad_norm: must be >= 0 .* got -2"),
+    ],
+)
+def test_observe_refuses_what_a_log_file_may_not_hold(
+    kwargs: dict[str, object], error: type, message: str
+) -> None:
+    doctor = Doctor(verbose=False)
+    with pytest.raises(error, match=message):
+        doctor.observe(0, **kwargs)  # type: ignore[arg-type]
+    assert doctor.steps_seen == 0 and len(doctor.history) == 0
+
+
+def test_a_step_has_one_training_loss_and_may_add_a_validation() -> None:
+    doctor = Doctor(verbose=False)
+    doctor.observe(3, 1.0, lr=0.1)
+    doctor.observe(3, None, val_loss=1.2)
+    with pytest.raises(ValueError, match="step: step 3 already has a training loss"):
+        doctor.observe(3, 0.9)
+    assert doctor.steps_seen == 1
+    assert list(doctor.history) == [{"step": 3.0, "loss": 1.0, "lr": 0.1, "val_loss": 1.2}]
+
+
+def test_observe_takes_a_loss_tensor_that_still_needs_its_gradient() -> None:
+    torch = pytest.importorskip("torch")
+    loss = torch.tensor(2.0, requires_grad=True) * 1.5
+    doctor = Doctor(verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        doctor.observe(0, loss, lr=torch.tensor(0.1))
+    assert list(doctor.history)[0]["loss"] == 3.0
 
 
 def test_warn_raises_a_doctor_warning_once() -> None:

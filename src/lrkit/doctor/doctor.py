@@ -14,6 +14,7 @@ from lrkit.doctor.rules import RULES, Rule
 from lrkit.doctor.thresholds import Thresholds, for_unit
 from lrkit.doctor.window import Tracker
 from lrkit.history import History
+from lrkit.trainlog import NON_NEGATIVE
 
 ON_CRITICAL = ("warn", "stop", "reduce")
 _LOG = logging.getLogger("lrkit.doctor")
@@ -73,6 +74,7 @@ class Doctor:
         # rule name -> (training steps seen when it last fired, the severity it was reported at)
         self._active: dict[str, tuple[int, int]] = {}
         self._reduce_lr: Callable[[float], None] | None = None
+        self._last_train_step: int | None = None
 
     def attach(self, *, reduce_lr: Callable[[float], None] | None) -> None:
         """Let the doctor change the learning rate: ``reduce_lr(factor)`` multiplies it."""
@@ -93,7 +95,8 @@ class Doctor:
         A rule's finding is reported once; the same rule reports again only after it has
         been silent for ``cooldown`` training steps, or at once when its finding grows more
         severe (a divergence warning that becomes critical). ``loss=None`` records a
-        validation without a training step.
+        validation without a training step; a second training loss at one step is a
+        ``ValueError``, as is a negative ``lr`` or ``grad_norm``.
         """
         values = {
             "lr": lr,
@@ -103,7 +106,14 @@ class Doctor:
             "val_metric": val_metric,
         }
         numbers = {name: None if v is None else _number(name, v) for name, v in values.items()}
+        if numbers["loss"] is not None and step == self._last_train_step:
+            raise ValueError(
+                f"step: step {step} already has a training loss; observe each training step "
+                "once (a validation at the same step passes loss=None)"
+            )
         self.history.append(step, **numbers)
+        if numbers["loss"] is not None:
+            self._last_train_step = int(step)
         window = self._tracker.update(
             int(step),
             numbers["loss"],
@@ -179,10 +189,20 @@ def validation_results(val_loss: Any, val_metric: Any) -> dict[str, float | None
 
 
 def _number(name: str, value: Any) -> float:
+    """``value`` (a number, or a one-element array or tensor, detached) as a float."""
+    if hasattr(value, "detach"):
+        value = value.detach()
+    wrong = TypeError(f"{name}: must be a number, got {value!r}")
+    if isinstance(value, bool):
+        raise wrong
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"{name}: must be a number, got {value!r}") from None
+        raise wrong from None
+    if name in NON_NEGATIVE and number < 0:
+        what = NON_NEGATIVE[name]
+        raise ValueError(f"{name}: must be >= 0 ({what} cannot be negative), got {value!r}")
+    return number
 
 
 def _with_action(found: Finding, action: str) -> Finding:
