@@ -168,6 +168,7 @@ CLI_CASES: list[tuple[list[str], int, str]] = [
     (cli("find", "--optimizer", "lion", "--num-steps", "3"), 2, r"optimizer: unknown optimizer"),
     (cli("find", "--optimizer", "", "--num-steps", "3"), 2, r"optimizer"),
     (cli("find", "--out", "afile"), 2, r"--out: afile exists and is not a directory"),
+    (cli("find", "--out", "afile/sub"), 2, r"--out: cannot create afile/sub \(Not a directory\)"),
     (cli("find", "--out", "kept"), 2, r"kept/lr_find\.json.*--overwrite"),
     (cli("find", "--no-such-flag"), 2, r"unrecognized arguments: --no-such-flag"),
     (cli("find", "extra"), 2, r"unrecognized arguments: extra"),

@@ -212,7 +212,10 @@ def prepare_out_dir(
         raise FileExistsError(
             f"{', '.join(existing)} already {verb}; pass --overwrite or choose another --out"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+        raise ValueError(f"--out: cannot create {out} ({exc.strerror})") from None
     return paths
 
 
