@@ -11,10 +11,11 @@ and it has given back ``give_back`` of it:
 where ``noise`` and ``start_noise`` are margins for the noise of ``s*`` and of ``s_0`` (0 for
 ``fit``'s guard, which waits a tenth of the run before judging; the doctor, which judges from
 its 20th step, passes multiples of the standard deviations of the smoothed loss at its best and
-of a single loss, as ``s_0`` is the first loss alone). The doctor calls a divergence
-critical when the run has lost what it learned: the first clause (:func:`climbed`), or the
-second, after a fall beyond the noise of the start level, with the recent losses back near
-the start (:func:`given_back`).
+of a single loss, as ``s_0`` is the first loss alone; the multiple grows with the run, as the
+best of many noisy values lies further below their level: :func:`best_spread`). The doctor
+calls a divergence critical when the run has lost what it learned: the first clause
+(:func:`climbed`), or the second, after a fall beyond the noise of the start level, with the
+recent losses back near the start (:func:`given_back`).
 
 The test is relative to the run's own fall, so the noise of a loss already near zero (0.009
 rising to 0.036 after a fall from 0.87) is not divergence, while a loss climbing half-way back
@@ -24,6 +25,7 @@ start (a rate too high from the first step).
 
 from __future__ import annotations
 
+import math
 from typing import Any, overload
 
 import numpy as np
@@ -89,3 +91,11 @@ def diverged(
     )
     result = rose | gave
     return bool(result) if np.ndim(result) == 0 else result
+
+
+def best_spread(count: int, beta: float) -> float:
+    """How many standard deviations the best of ``count`` smoothed losses sits below their
+    level under noise alone: sqrt(2 ln n), n = max(1, count (1 - β) / (1 + β)) the number of
+    effectively independent values (an EMA with factor β spans (1 + β) / (1 - β) steps)."""
+    independent = max(1.0, count * (1.0 - beta) / (1.0 + beta))
+    return math.sqrt(2.0 * math.log(independent))

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from lrkit.divergence import climbed, diverged, given_back
+from lrkit.divergence import best_spread, climbed, diverged, given_back
 from lrkit.doctor import Doctor
 from lrkit.guard import DivergenceGuard
 
@@ -94,3 +94,12 @@ def test_the_guard_leaves_a_climb_without_a_fall_to_the_doctor() -> None:
     doctor = Doctor(rules=["divergence"], verbose=False)
     found = [f for step in range(40) for f in doctor.observe(step, 1.0 if step < 20 else 10.0)]
     assert [f.step for f in found] == [20]  # judged after 20 steps: from the 21st, step 20
+
+
+def test_best_spread_counts_the_effectively_independent_values() -> None:
+    # beta = 0.98 spans 99 steps: 990 losses are 10 independent values, sqrt(2 ln 10)
+    assert best_spread(990, 0.98) == pytest.approx(math.sqrt(2 * math.log(10)))
+    assert best_spread(990, 0.98) == pytest.approx(2.1460, abs=1e-4)
+    # fewer than one independent value: no spread; unsmoothed (epochs), every loss counts
+    assert best_spread(50, 0.98) == 0.0
+    assert best_spread(100, 0.0) == pytest.approx(3.0349, abs=1e-4)

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from lrkit.divergence import climbed, diverged, given_back
+from lrkit.divergence import best_spread, climbed, diverged, given_back
 from lrkit.doctor.replay import Replay
 from lrkit.doctor.thresholds import Thresholds
 from lrkit.smoothing import running_median
@@ -88,14 +88,17 @@ def _diverged_rows(
         noise = np.where(where >= 0, r.tnoise[np.maximum(where, 0)], np.nan)
         ok = np.isfinite(smooth) & np.isfinite(best) & np.isfinite(noise)
         ok &= (r.start_index >= 0) & (rows >= r.start_index) & np.isfinite(r.start)
-        start_noise = t.diverge_noise * np.where(rows >= r.start_noise_index, r.start_noise, np.nan)
+        sigma = np.where(rows >= r.start_noise_index, r.start_noise, np.nan)
+        start_noise = t.diverge_noise * sigma
+        spread = [best_spread(count, t.smoothing) for count in (rows + 1).tolist()]
+        allowance = t.diverge_noise + np.array(spread)
         slow = diverged(
             smooth,
             r.start,
             best,
             t.diverge_give_back,
             t.diverge_min_fall,
-            t.diverge_noise * noise,
+            allowance * noise,
             start_noise,
         )
         fast, recent = np.zeros_like(slow), smooth
@@ -105,7 +108,8 @@ def _diverged_rows(
             before = np.where(earlier >= 0, r.best_so_far[np.maximum(earlier, 0)], np.inf)
             full = rows + 1 >= size
             fast = full & np.isfinite(level) & np.isfinite(start_noise) & np.isfinite(before)
-            fast_noise = start_noise / math.sqrt(size)
+            fast_noise = allowance * sigma / math.sqrt(size)
+            raised_noise = t.diverge_noise * sigma / math.sqrt(size)
             gave = diverged(
                 level,
                 r.start,
@@ -125,7 +129,7 @@ def _diverged_rows(
                 before[raised],
                 t.diverge_raised_give_back,
                 t.diverge_min_fall,
-                fast_noise[raised],
+                raised_noise[raised],
                 np.inf,
             )
             fast &= gave

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from lrkit.divergence import climbed, diverged, given_back
+from lrkit.divergence import best_spread, climbed, diverged, given_back
 from lrkit.doctor.finding import Finding
 from lrkit.doctor.thresholds import Thresholds
 from lrkit.doctor.window import Window
@@ -66,15 +66,17 @@ def divergence(window: Window, t: Thresholds) -> Finding | None:
     """When the smoothed loss s_t has climbed above its first value s_0 by more than
     max(``diverge_min_fall`` x |s_0|, ``diverge_noise`` x σ), σ the standard deviation of one
     loss over the first ``warmup``; or when it has fallen to its best s* by at least
-    max(``diverge_min_fall`` x |s_0|, ``diverge_noise`` x the standard deviation of the
-    smoothed loss at its best) and given back ``diverge_give_back`` of that fall; or when
-    the median m_t of the last k = ``diverge_fast_steps`` losses has given back
-    ``diverge_fast_give_back`` of the fall to the best s* before them, beyond
-    ``diverge_noise`` x σ / sqrt(k) (the same test, :func:`lrkit.divergence.diverged`, on a
-    level that follows a blow-up within a few steps), or only ``diverge_raised_give_back`` of
-    it while the rate is at least ``lr_rise`` x every rate before those k losses (the
-    rate was just raised to a level the run never used: a warm restart back to an earlier
-    peak is not); judged after ``warmup`` steps.
+    max(``diverge_min_fall`` x |s_0|, a x the standard deviation of the smoothed loss at its
+    best) and given back ``diverge_give_back`` of that fall, a = ``diverge_noise`` +
+    sqrt(2 ln n) for a best chosen from n effectively independent values
+    (:func:`lrkit.divergence.best_spread`); or when the median m_t of the last
+    k = ``diverge_fast_steps`` losses has given back ``diverge_fast_give_back`` of the fall to
+    the best s* before them, beyond a x σ / sqrt(k) (the same test,
+    :func:`lrkit.divergence.diverged`, on a level that follows a blow-up within a few steps),
+    or only ``diverge_raised_give_back`` of it, beyond ``diverge_noise`` x σ / sqrt(k), while
+    the rate is at least ``lr_rise`` x every rate before those k losses (the rate was just
+    raised to a level the run never used: a warm restart back to an earlier peak is not);
+    judged after ``warmup`` steps.
 
     Critical when the run has lost what it learned, so that stopping loses little: s_t has
     climbed above s_0, or has given back ``diverge_give_back`` of a fall beyond the noise of
@@ -88,7 +90,9 @@ def divergence(window: Window, t: Thresholds) -> Finding | None:
     values = (current, start, best, window.best_noise)
     if not all(math.isfinite(value) for value in values):
         return None
-    noise = t.diverge_noise * window.best_noise
+    # s* is the least of many noisy values: its margins grow with how many (best_spread)
+    allowance = t.diverge_noise + best_spread(window.count, t.smoothing)
+    noise = allowance * window.best_noise
     start_noise = t.diverge_noise * window.start_noise
     fast = _fast_level(window, t)
     level, name = current, "the smoothed loss"
@@ -107,10 +111,12 @@ def divergence(window: Window, t: Thresholds) -> Finding | None:
             return None
         size = t.diverge_fast_steps
         best, best_step, best_lr = window.best(before=size)
-        fast_noise = start_noise / math.sqrt(size)
         peak = window.lr_peak(before=size)
         raised = window.lr is not None and window.lr >= t.lr_rise * peak
         demand = t.diverge_raised_give_back if raised else t.diverge_fast_give_back
+        # a new rate is one event, not a test repeated at every step: no allowance for many
+        fast_noise = (t.diverge_noise if raised else allowance) * window.start_noise
+        fast_noise /= math.sqrt(size)
         if not (
             math.isfinite(best)
             and math.isfinite(fast_noise)

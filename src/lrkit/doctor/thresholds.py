@@ -56,7 +56,8 @@ class Thresholds:
     diverge_noise: float = _spec(
         4.0,
         "divergence: the fall, and the rise above the best, must also exceed this many "
-        "standard deviations of the smoothed loss",
+        "standard deviations of the smoothed loss, plus sqrt(2 ln n) for a best chosen from "
+        "n effectively independent values (the rise after a new rate: this many alone)",
         ">= 0",
         lambda v: v >= 0,
     )
@@ -64,8 +65,8 @@ class Thresholds:
         16,
         "divergence, fast test: the median m_t of the last diverge_fast_steps losses has "
         "given back diverge_fast_give_back of the fall, m_t > s* + max(diverge_fast_give_back "
-        "x (s_0 - s*), diverge_noise x σ / sqrt(diverge_fast_steps)), σ as for the rise above "
-        "s_0 (0: no fast test)",
+        "x (s_0 - s*), (diverge_noise + sqrt(2 ln n)) x σ / sqrt(diverge_fast_steps)), σ as "
+        "for the rise above s_0 (0: no fast test)",
         ">= 0",
         lambda v: v >= 0,
     )
