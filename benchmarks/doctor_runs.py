@@ -23,7 +23,8 @@ warm restarts, a triangular cycle, one-cycle and warm-up–stable–decay), made
 :func:`train`.
 
 Factors ``f`` are drawn log-uniformly from a generator seeded by the run. Each run lasts
-:data:`STEPS` optimizer steps (``raised`` and ``nan`` stop 100 steps after their event) and is
+:data:`STEPS` optimizer steps, or the job's ``steps`` (``raised`` and ``nan`` stop 100 steps
+after their event) and is
 validated every :data:`VAL_EVERY` steps. A run is recorded as a log would be: per step the
 rate, loss and global gradient norm (before the update), per validation ``val_loss`` and
 ``val_metric``; numbers are kept to 6 significant digits.
@@ -35,7 +36,8 @@ no threshold was ever chosen on. Holdout runs are new runs of the test tasks, ea
 made after the rules' thresholds and severities were last changed and never looked at before a
 change was settled: ``holdout`` (2026-12-03) the built-in tasks at seed 2 and the suite's test
 tasks at seed 1, ``holdout-2`` (2026-12-04) at seeds 3 and 2, ``holdout-3`` (2026-12-04, after
-the rate-rise test of ``divergence``) at seeds 4 and 3.
+the rate-rise test of ``divergence``) at seeds 4 and 3, ``holdout-4`` (2026-12-07, after a loss
+that rose stopped counting as a rate too low) at seeds 5 and 4.
 """
 
 from __future__ import annotations
@@ -273,7 +275,7 @@ def train(job: dict[str, Any]) -> dict[str, Any]:
     rate, factor = schedule(job)
     optimizer: Any = suite.make_optimizer(task, job["optimizer"], rate(0))
     event = EVENT.get(job["label"])
-    last = event + 100 if job["label"] in ("raised", "nan") else STEPS
+    last = event + 100 if job["label"] in ("raised", "nan") else job.get("steps", STEPS)
     rows: list[dict[str, Any]] = []
     step = 0
     while step < last:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +59,13 @@ def judged(run: dict[str, Any]) -> tuple[str, bool, list[Any]]:
     return kind, dq.overfit_in_fact(run), dq.judge(run)
 
 
-def table(runs: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
-    """The lines of the table of ``runs`` by schedule, and the findings on healthy runs."""
+def table(
+    runs: list[dict[str, Any]], labels: Iterable[str] = SCHEDULED, what: str = "schedule"
+) -> tuple[list[str], list[str]]:
+    """The lines of the table of ``runs`` by label (``what`` they are), and the findings on
+    healthy runs."""
     rows, findings = [], []
-    for label in SCHEDULED:
+    for label in labels:
         mine = [(run, *judged(run)) for run in runs if run["label"] == label]
         healthy = [(r, o, f) for r, k, o, f in mine if k == "healthy"]
         steps = sum(len(r["rows"]) for r, _, _ in healthy)
@@ -87,7 +91,7 @@ def table(runs: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
         findings += [f"- {key}: {x.severity} {x.kind} at step {x.step}" for key, x in critical]
         findings += [f"- {key}: warning {x.kind} at step {x.step}" for key, x in false]
     header = [
-        "schedule",
+        what,
         "healthy in fact",
         "critical findings",
         "false warnings per 2,000 steps",
@@ -123,13 +127,21 @@ def page(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def make_and_write(
+    doc: str, todo: list[dict[str, Any]], cache: Path, render: Any, name: str
+) -> None:
+    """Make the runs of ``todo`` not yet in ``cache`` (``--jobs N`` at once), then write
+    ``render(runs)`` to ``results/name`` and print it; ``doc`` is the script's docstring."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=1, help="runs made at once (processes)")
-    runs = run_jobs(jobs(), CACHE, max(1, parser.parse_args().jobs), worker=train)
-    text = page(list(runs.values()))
-    write_text(RESULTS / "doctor_schedules.md", text)
+    runs = run_jobs(todo, cache, max(1, parser.parse_args().jobs), worker=train)
+    text = render(list(runs.values()))
+    write_text(RESULTS / name, text)
     print(text)
+
+
+def main() -> None:
+    make_and_write(__doc__, jobs(), CACHE, page, "doctor_schedules.md")
 
 
 if __name__ == "__main__":
