@@ -74,7 +74,6 @@ class Doctor:
         # rule name -> (training steps seen when it last fired, the severity it was reported at)
         self._active: dict[str, tuple[int, int]] = {}
         self._reduce_lr: Callable[[float], None] | None = None
-        self._last_train_step: int | None = None
 
     def attach(self, *, reduce_lr: Callable[[float], None] | None) -> None:
         """Let the doctor change the learning rate: ``reduce_lr(factor)`` multiplies it."""
@@ -106,14 +105,13 @@ class Doctor:
             "val_metric": val_metric,
         }
         numbers = {name: None if v is None else _number(name, v) for name, v in values.items()}
-        if numbers["loss"] is not None and step == self._last_train_step:
+        last = self.history[-1] if len(self.history) else {}
+        if numbers["loss"] is not None and last.get("step") == step and "loss" in last:
             raise ValueError(
                 f"step: step {step} already has a training loss; observe each training step "
                 "once (a validation at the same step passes loss=None)"
             )
         self.history.append(step, **numbers)
-        if numbers["loss"] is not None:
-            self._last_train_step = int(step)
         window = self._tracker.update(
             int(step),
             numbers["loss"],
@@ -192,13 +190,12 @@ def _number(name: str, value: Any) -> float:
     """``value`` (a number, or a one-element array or tensor, detached) as a float."""
     if hasattr(value, "detach"):
         value = value.detach()
-    wrong = TypeError(f"{name}: must be a number, got {value!r}")
-    if isinstance(value, bool):
-        raise wrong
     try:
+        if isinstance(value, bool):
+            raise TypeError
         number = float(value)
     except (TypeError, ValueError):
-        raise wrong from None
+        raise TypeError(f"{name}: must be a number, got {value!r}") from None
     if name in NON_NEGATIVE and number < 0:
         what = NON_NEGATIVE[name]
         raise ValueError(f"{name}: must be >= 0 ({what} cannot be negative), got {value!r}")
